@@ -1,0 +1,161 @@
+# Shared by scripts/dev and scripts/test: installs what is missing and runs Postgres and
+# Redis as local processes on loopback, with their state under a git-ignored folder.
+# Sourced, not executed.
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/event-service-target}"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# The directory holding initdb/pg_ctl/postgres (Debian keeps them off PATH).
+pg_bin_dir() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [[ -x "$d/initdb" ]] && { echo "$d"; return 0; }
+  done
+  command -v initdb >/dev/null 2>&1 && { dirname "$(readlink -f "$(command -v initdb)")"; return 0; }
+  return 1
+}
+
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "missing packages ($*) and no apt-get to install them"
+  local sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  log "installing $*"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_packages() {
+  local missing=()
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  pg_bin_dir >/dev/null 2>&1 || missing+=(postgresql)
+  command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+  command -v cargo >/dev/null 2>&1 || die "cargo is required (Rust 1.95)"
+  PG_BIN="$(pg_bin_dir)" || die "PostgreSQL server binaries not found"
+  export PG_BIN
+}
+
+# Postgres refuses to run as root; as root we run it as the `postgres` OS user.
+as_pg() {
+  if [[ $(id -u) -eq 0 ]]; then
+    id postgres >/dev/null 2>&1 || useradd --system --home /var/lib/postgresql --shell /bin/bash postgres
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# start_postgres DIR PORT [fast]: initialises DIR once, then starts a server on 127.0.0.1:PORT.
+# "fast" trades durability for speed (test clusters are thrown away).
+start_postgres() {
+  local dir="$1" port="$2" mode="${3:-}"
+  mkdir -p "$dir"
+  [[ $(id -u) -eq 0 ]] && chown postgres: "$dir" && chmod 700 "$dir"
+  if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+    log "initialising Postgres cluster in $dir/data"
+    as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+      --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+    {
+      echo "listen_addresses = '127.0.0.1'"
+      echo "unix_socket_directories = '$dir'"
+      echo "max_connections = 300"
+      echo "shared_buffers = 128MB"
+      if [[ "$mode" == fast ]]; then
+        echo "fsync = off"; echo "synchronous_commit = off"; echo "full_page_writes = off"
+      fi
+    } | as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
+  fi
+  if as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    log "Postgres already running on port $port"
+  else
+    log "starting Postgres on 127.0.0.1:$port"
+    as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -o "-p $port" -l "$dir/postgres.log" -w -t 60 start >/dev/null \
+      || { tail -20 "$dir/postgres.log" >&2; die "Postgres did not start"; }
+  fi
+}
+
+stop_postgres() {
+  local dir="$1"
+  [[ -f "$dir/data/PG_VERSION" ]] || return 0
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# psql as the superuser over the cluster's unix socket.
+pg_super() {
+  local dir="$1" port="$2"; shift 2
+  as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres "$@"
+}
+
+# bootstrap_database DIR PORT DB: creates the owner role (runs migrations, owns the schema)
+# and the application role (owns nothing, cannot bypass RLS), and the database. Idempotent.
+bootstrap_database() {
+  local dir="$1" port="$2" db="$3"
+  pg_super "$dir" "$port" -d postgres <<SQL
+do \$\$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'event_service_owner') then
+    create role event_service_owner login createrole password '${OWNER_PASSWORD}';
+  end if;
+  if not exists (select 1 from pg_roles where rolname = 'event_service') then
+    create role event_service login nosuperuser nobypassrls nocreatedb nocreaterole password '${APP_PASSWORD}';
+  end if;
+end
+\$\$;
+SQL
+  if [[ -z "$(pg_super "$dir" "$port" -d postgres -tAc "select 1 from pg_database where datname = '$db'")" ]]; then
+    pg_super "$dir" "$port" -d postgres -c "create database $db owner event_service_owner"
+  fi
+}
+
+# start_redis DIR PORT: a throwaway Redis (no persistence) on 127.0.0.1:PORT.
+start_redis() {
+  local dir="$1" port="$2"
+  mkdir -p "$dir"
+  if redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+    log "Redis already running on port $port"
+    return 0
+  fi
+  log "starting Redis on 127.0.0.1:$port"
+  redis-server --bind 127.0.0.1 --port "$port" --daemonize yes --dir "$dir" \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save "" --appendonly no >/dev/null
+  for _ in $(seq 1 50); do
+    redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  die "Redis did not start (see $dir/redis.log)"
+}
+
+stop_redis() {
+  local port="$1"
+  redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+}
+
+# ensure_jwt_keys DIR: an RS256 key pair for local tokens (never used outside dev and tests).
+ensure_jwt_keys() {
+  local dir="$1"
+  mkdir -p "$dir"
+  if [[ ! -f "$dir/jwt-private.pem" ]]; then
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/jwt-private.pem" 2>/dev/null
+    openssl pkey -in "$dir/jwt-private.pem" -pubout -out "$dir/jwt-public.pem" 2>/dev/null
+  fi
+}
+
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+
+# mint_token PRIVATE_KEY TENANT SUB ROLE HOURS: an RS256 access token like the auth-service's.
+mint_token() {
+  local key="$1" tenant="$2" sub="$3" role="$4" hours="$5"
+  local now exp header payload signature
+  now=$(date +%s); exp=$((now + hours * 3600))
+  header=$(printf '{"alg":"RS256","typ":"JWT"}' | b64url)
+  payload=$(printf '{"sub":"%s","tenant_id":"%s","type":"access","role":"%s","permissions":["*"],"iss":"%s","aud":"%s","iat":%d,"exp":%d,"jti":"%s"}' \
+    "$sub" "$tenant" "$role" "${JWT_ISSUER:-tickettoken}" "${JWT_AUDIENCE:-tickettoken-platform}" "$now" "$exp" "$(cat /proc/sys/kernel/random/uuid)" | b64url)
+  signature=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -sign "$key" -binary | b64url)
+  printf '%s.%s.%s' "$header" "$payload" "$signature"
+}

@@ -1,0 +1,628 @@
+//! Configuration from environment variables, validated once at start-up.
+//!
+//! Names and defaults follow the original service (`../shared/reference/original-service.md` §9)
+//! where they were sensible. Every problem is collected and reported together, each naming its
+//! variable, and the process exits before it serves anything. Secrets are `SecretString`, so
+//! neither `Debug` nor a log line can print them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use resilience::{BreakerConfig, DependencyConfig, RetryConfig};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// A problem with one variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+/// All problems found; `Display` prints one line per variable.
+#[derive(Debug, Clone)]
+pub struct ConfigError(pub Vec<ConfigProblem>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for p in &self.0 {
+            writeln!(f, "  {}: {}", p.variable, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Test,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// Settings of the `serve` command.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub env: AppEnv,
+    /// `HOST` (0.0.0.0) and `PORT` (3003).
+    pub host: IpAddr,
+    pub port: u16,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    /// `VENUE_SERVICE_URL`.
+    pub venue_service_url: Url,
+    /// `SOLANA_RPC_URL`.
+    pub solana_rpc_url: Url,
+    /// `TICKETTOKEN_PROGRAM_ID` (base58).
+    pub program_id: String,
+    /// `PLATFORM_WALLET_PATH`; read by the registration worker when it is enabled.
+    pub platform_wallet_path: Option<PathBuf>,
+    pub jwt: JwtConfig,
+    /// `INTERNAL_HMAC_SECRET` (>= 32 chars). Without it internal routes refuse every call.
+    pub internal_hmac_secret: Option<SecretString>,
+    /// `RESERVATION_CLEANUP_INTERVAL_MINUTES` (1).
+    pub reservation_cleanup_interval: Duration,
+    /// `LOG_LEVEL` (info): a level or a full `tracing` filter directive.
+    pub log_level: String,
+    /// `LOG_FORMAT` (json in production, pretty elsewhere).
+    pub log_format: LogFormat,
+    /// `BODY_LIMIT` in bytes (1 MiB).
+    pub body_limit: usize,
+    /// `REQUEST_TIMEOUT_MS` (30000): the longest any request may take end to end.
+    pub request_timeout: Duration,
+    /// `MAX_SHUTDOWN_TIMEOUT_MS` (30000): bound on draining at shutdown.
+    pub max_shutdown_timeout: Duration,
+    /// One resilience stack per dependency (`RESILIENCE_<DEP>_*`, see docs/resilience.md).
+    pub resilience: ResilienceSettings,
+    /// `PRESTOP_DELAY_MS` (0): keep serving this long after SIGTERM while the load balancer
+    /// stops routing to the pod; Kubernetes can do the same with a `preStop` hook instead.
+    pub prestop_delay: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`, or composed from `DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_USER`, `DB_PASSWORD`.
+    pub url: SecretString,
+    /// `DB_POOL_MIN` (2), `DB_POOL_MAX` (10).
+    pub pool_min: u32,
+    pub pool_max: u32,
+    /// `DB_ACQUIRE_TIMEOUT_MS` (2000): saturation fails fast instead of queueing for 30 s.
+    pub acquire_timeout: Duration,
+    /// `DB_IDLE_TIMEOUT_MS` (30000).
+    pub idle_timeout: Duration,
+    /// `DB_STATEMENT_TIMEOUT` in ms (5000): the server aborts a statement before the
+    /// per-attempt timeout of the resilience stack fires, so the pool slot frees promptly.
+    pub statement_timeout: Duration,
+    /// `DB_CONNECT_RETRIES` (5): start-up connection attempts before giving up.
+    pub connect_retries: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `REDIS_URL`, or composed from `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`, `REDIS_DB`.
+    pub url: SecretString,
+    /// `REDIS_CONNECT_TIMEOUT_MS` (1000).
+    pub connect_timeout: Duration,
+    /// `REDIS_RESPONSE_TIMEOUT_MS` (250).
+    pub response_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    /// `JWT_PUBLIC_KEY_PATH`: PEM of the RS256 public key; parsed at start-up.
+    pub public_key_path: PathBuf,
+    /// `JWT_ISSUER` (tickettoken).
+    pub issuer: String,
+    /// `JWT_AUDIENCE` (tickettoken-platform). The original had two competing defaults; this
+    /// is the one its environment validator actually injected.
+    pub audience: String,
+}
+
+/// Settings of the `migrate` command.
+#[derive(Debug, Clone)]
+pub struct MigrateConfig {
+    /// `DATABASE_ADMIN_URL`: the owner role that applies migrations.
+    pub admin_url: SecretString,
+    /// `DATABASE_URL` (optional here): its user is granted `event_service_app`.
+    pub app_url: Option<SecretString>,
+}
+
+/// Reads variables from a map (tests) or the process environment.
+pub struct Env {
+    vars: HashMap<String, String>,
+    problems: Vec<ConfigProblem>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        Self::from_map(std::env::vars().collect())
+    }
+
+    pub fn from_map(vars: HashMap<String, String>) -> Self {
+        Self { vars, problems: Vec::new() }
+    }
+
+    fn raw(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn problem(&mut self, variable: &'static str, message: impl Into<String>) {
+        self.problems.push(ConfigProblem { variable, message: message.into() });
+    }
+
+    fn string(&self, name: &'static str, default: &str) -> String {
+        self.raw(name).unwrap_or(default).to_owned()
+    }
+
+    fn required(&mut self, name: &'static str) -> Option<String> {
+        let value = self.raw(name).map(str::to_owned);
+        if value.is_none() {
+            self.problem(name, "is required but not set");
+        }
+        value
+    }
+
+    fn parse<T: std::str::FromStr>(&mut self, name: &'static str, default: T, what: &str) -> T {
+        match self.raw(name) {
+            None => default,
+            Some(v) => match v.parse() {
+                Ok(parsed) => parsed,
+                Err(_) => {
+                    self.problem(name, format!("must be {what}, got {v:?}"));
+                    default
+                }
+            },
+        }
+    }
+
+    fn ranged(&mut self, name: &'static str, default: u64, min: u64, max: u64) -> u64 {
+        let v = self.parse(name, default, "a non-negative integer");
+        if !(min..=max).contains(&v) {
+            self.problem(name, format!("must be between {min} and {max}, got {v}"));
+        }
+        v
+    }
+
+    fn millis(&mut self, name: &'static str, default: u64, min: u64, max: u64) -> Duration {
+        Duration::from_millis(self.ranged(name, default, min, max))
+    }
+
+    fn url(&mut self, name: &'static str, default: Option<&str>, schemes: &[&str]) -> Option<Url> {
+        let raw = match (self.raw(name), default) {
+            (Some(v), _) => v.to_owned(),
+            (None, Some(d)) => d.to_owned(),
+            (None, None) => {
+                self.problem(name, "is required but not set");
+                return None;
+            }
+        };
+        match Url::parse(&raw) {
+            Ok(u) if schemes.contains(&u.scheme()) && u.has_host() => Some(u),
+            // Never echo the value: URLs may carry passwords.
+            Ok(_) => {
+                self.problem(name, format!("must be a URL with scheme {}", schemes.join(" or ")));
+                None
+            }
+            Err(e) => {
+                self.problem(name, format!("is not a valid URL ({e})"));
+                None
+            }
+        }
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.problems.is_empty() { Ok(value) } else { Err(ConfigError(self.problems)) }
+    }
+}
+
+impl Config {
+    pub fn from_env(mut env: Env) -> Result<Self, ConfigError> {
+        let app_env = match env
+            .raw("APP_ENV")
+            .or_else(|| env.raw("NODE_ENV"))
+            .unwrap_or("development")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "production" | "prod" => AppEnv::Production,
+            "test" => AppEnv::Test,
+            "development" | "dev" | "local" | "staging" => AppEnv::Development,
+            other => {
+                let msg = format!("must be development, test or production, got {other:?}");
+                env.problem("APP_ENV", msg);
+                AppEnv::Development
+            }
+        };
+        let host = env.parse("HOST", IpAddr::from([0, 0, 0, 0]), "an IP address");
+        let port = env.parse("PORT", 3003u16, "a port number");
+
+        let database = DatabaseConfig::from_env(&mut env);
+        let redis = RedisConfig::from_env(&mut env);
+
+        let venue_service_url = env.url("VENUE_SERVICE_URL", Some("http://localhost:3002"), &["http", "https"]);
+        let solana_rpc_url = env.url("SOLANA_RPC_URL", Some("https://api.devnet.solana.com"), &["http", "https"]);
+        let program_id = env.string("TICKETTOKEN_PROGRAM_ID", "BnYanHjkV6bBDFYfC7F76TyYk6NA9p3wvcAfY1XZCXYS");
+        if !is_base58_pubkey(&program_id) {
+            env.problem("TICKETTOKEN_PROGRAM_ID", "must be a base58 public key (32-44 characters)");
+        }
+        let platform_wallet_path = env.raw("PLATFORM_WALLET_PATH").map(PathBuf::from);
+
+        let jwt = JwtConfig {
+            public_key_path: env.required("JWT_PUBLIC_KEY_PATH").map(PathBuf::from).unwrap_or_default(),
+            issuer: env.string("JWT_ISSUER", "tickettoken"),
+            audience: env.string("JWT_AUDIENCE", "tickettoken-platform"),
+        };
+        let internal_hmac_secret = env.raw("INTERNAL_HMAC_SECRET").map(str::to_owned);
+        if internal_hmac_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            env.problem("INTERNAL_HMAC_SECRET", "must be at least 32 characters");
+        }
+
+        let cleanup_minutes = env.ranged("RESERVATION_CLEANUP_INTERVAL_MINUTES", 1, 1, 1440);
+        let log_level = env.string("LOG_LEVEL", "info");
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            env.problem("LOG_LEVEL", format!("is not a valid level or filter: {log_level:?}"));
+        }
+        let default_format = if app_env == AppEnv::Production { "json" } else { "pretty" };
+        let log_format = match env.string("LOG_FORMAT", default_format).to_ascii_lowercase().as_str() {
+            "json" => LogFormat::Json,
+            "pretty" | "text" => LogFormat::Pretty,
+            other => {
+                env.problem("LOG_FORMAT", format!("must be json or pretty, got {other:?}"));
+                LogFormat::Json
+            }
+        };
+        let body_limit = env.ranged("BODY_LIMIT", 1024 * 1024, 1024, 64 * 1024 * 1024) as usize;
+        let request_timeout = env.millis("REQUEST_TIMEOUT_MS", 30_000, 100, 600_000);
+        let max_shutdown_timeout = env.millis("MAX_SHUTDOWN_TIMEOUT_MS", 30_000, 0, 600_000);
+        let prestop_delay = env.millis("PRESTOP_DELAY_MS", 0, 0, 600_000);
+
+        let resilience = ResilienceSettings::from_env(&mut env, &database);
+        let config = Config {
+            env: app_env,
+            resilience,
+            host,
+            port,
+            database,
+            redis,
+            venue_service_url: venue_service_url.unwrap_or_else(placeholder_url),
+            solana_rpc_url: solana_rpc_url.unwrap_or_else(placeholder_url),
+            program_id,
+            platform_wallet_path,
+            jwt,
+            internal_hmac_secret: internal_hmac_secret.map(SecretString::from),
+            reservation_cleanup_interval: Duration::from_secs(cleanup_minutes * 60),
+            log_level,
+            log_format,
+            body_limit,
+            request_timeout,
+            max_shutdown_timeout,
+            prestop_delay,
+        };
+        env.finish(config)
+    }
+}
+
+/// Per-dependency stacks. Defaults come from the seed analysis of the original and
+/// `reference/resilience.md` §8; every field can be overridden with
+/// `RESILIENCE_<DEP>_<FIELD>` (DEP = POSTGRES, REDIS, VENUE, SOLANA_READ, SOLANA_SEND).
+#[derive(Debug, Clone)]
+pub struct ResilienceSettings {
+    pub postgres: DependencyConfig,
+    pub redis: DependencyConfig,
+    pub venue: DependencyConfig,
+    pub solana_read: DependencyConfig,
+    pub solana_send: DependencyConfig,
+}
+
+impl ResilienceSettings {
+    fn from_env(env: &mut Env, db: &DatabaseConfig) -> Self {
+        let ms = Duration::from_millis;
+        // The attempt timeout sits above statement_timeout so Postgres aborts the statement
+        // first (SQLSTATE 57014) and the pool slot frees promptly (resilience.md §6), and above
+        // the acquire timeout so a saturated pool reports PoolTimedOut rather than a hang.
+        let pg_attempt = db.statement_timeout.max(db.acquire_timeout) + ms(1_000);
+        let postgres = defaults(
+            "postgres",
+            pg_attempt,
+            pg_attempt * 2 + ms(500),
+            1,
+            (ms(50), ms(500)),
+            BreakerDefaults { window: 20, min_calls: 10, rate: 0.5, open: ms(5_000), probes: 2, slow: None },
+        );
+        let redis = defaults(
+            "redis",
+            ms(300),
+            ms(500),
+            1,
+            (ms(20), ms(50)),
+            BreakerDefaults { window: 20, min_calls: 5, rate: 0.5, open: ms(30_000), probes: 1, slow: Some(ms(250)) },
+        );
+        // venue: opossum 5 s / 50 % / reset 30 s / volume 5; 3 retries 500 ms -> 5 s.
+        let venue = defaults(
+            "venue",
+            ms(5_000),
+            ms(20_000),
+            3,
+            (ms(500), ms(5_000)),
+            BreakerDefaults { window: 10, min_calls: 5, rate: 0.5, open: ms(30_000), probes: 1, slow: None },
+        );
+        let solana_read = defaults(
+            "solana_read",
+            ms(10_000),
+            ms(30_000),
+            2,
+            (ms(1_000), ms(5_000)),
+            BreakerDefaults { window: 10, min_calls: 3, rate: 0.5, open: ms(60_000), probes: 1, slow: None },
+        );
+        // Sends are never retried by the generic layer (the outbox decides, after checking
+        // whether the event account already exists).
+        let solana_send = defaults(
+            "solana_send",
+            ms(10_000),
+            ms(10_000),
+            0,
+            (ms(1_000), ms(5_000)),
+            BreakerDefaults { window: 10, min_calls: 3, rate: 0.5, open: ms(60_000), probes: 1, slow: None },
+        );
+        Self {
+            postgres: override_from_env(env, "RESILIENCE_POSTGRES_", postgres),
+            redis: override_from_env(env, "RESILIENCE_REDIS_", redis),
+            venue: override_from_env(env, "RESILIENCE_VENUE_", venue),
+            solana_read: override_from_env(env, "RESILIENCE_SOLANA_READ_", solana_read),
+            solana_send: override_from_env(env, "RESILIENCE_SOLANA_SEND_", solana_send),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct BreakerDefaults {
+    window: usize,
+    min_calls: usize,
+    rate: f64,
+    open: Duration,
+    probes: usize,
+    slow: Option<Duration>,
+}
+
+fn defaults(
+    name: &'static str,
+    attempt_timeout: Duration,
+    deadline: Duration,
+    max_retries: u32,
+    (base_delay, max_delay): (Duration, Duration),
+    b: BreakerDefaults,
+) -> DependencyConfig {
+    DependencyConfig {
+        name,
+        attempt_timeout,
+        deadline,
+        retry: RetryConfig { max_retries, base_delay, max_delay, ..RetryConfig::default() },
+        breaker: BreakerConfig {
+            enabled: true,
+            window_size: b.window,
+            minimum_calls: b.min_calls,
+            failure_rate_threshold: b.rate,
+            slow_call_duration: b.slow,
+            open_duration: b.open,
+            max_open_duration: b.open * 4,
+            half_open_permits: b.probes,
+            ..BreakerConfig::default()
+        },
+        bulkhead: None,
+    }
+}
+
+/// The environment names are built at run time, so they are leaked once to get the
+/// `&'static str` that `ConfigProblem` carries; this happens only at start-up.
+fn override_from_env(env: &mut Env, prefix: &str, mut c: DependencyConfig) -> DependencyConfig {
+    let name = |field: &str| -> &'static str { Box::leak(format!("{prefix}{field}").into_boxed_str()) };
+    let millis = |env: &mut Env, field: &str, d: Duration| env.millis(name(field), d.as_millis() as u64, 1, 600_000);
+    c.attempt_timeout = millis(env, "ATTEMPT_TIMEOUT_MS", c.attempt_timeout);
+    c.deadline = millis(env, "DEADLINE_MS", c.deadline);
+    c.retry.max_retries = env.ranged(name("RETRIES"), u64::from(c.retry.max_retries), 0, 10) as u32;
+    c.retry.base_delay = millis(env, "RETRY_BASE_MS", c.retry.base_delay);
+    c.retry.max_delay = millis(env, "RETRY_MAX_MS", c.retry.max_delay);
+    c.breaker.enabled = env.parse(name("BREAKER_ENABLED"), c.breaker.enabled, "true or false");
+    c.breaker.window_size = env.ranged(name("BREAKER_WINDOW"), c.breaker.window_size as u64, 1, 10_000) as usize;
+    c.breaker.minimum_calls = env.ranged(name("BREAKER_MIN_CALLS"), c.breaker.minimum_calls as u64, 1, 10_000) as usize;
+    let rate_pct =
+        env.ranged(name("BREAKER_FAILURE_RATE_PCT"), (c.breaker.failure_rate_threshold * 100.0) as u64, 1, 100);
+    c.breaker.failure_rate_threshold = rate_pct as f64 / 100.0;
+    c.breaker.open_duration = millis(env, "BREAKER_OPEN_MS", c.breaker.open_duration);
+    c.breaker.max_open_duration = c.breaker.max_open_duration.max(c.breaker.open_duration);
+    c.breaker.half_open_permits =
+        env.ranged(name("BREAKER_HALF_OPEN_CALLS"), c.breaker.half_open_permits as u64, 1, 100) as usize;
+    if let Some(slow) = env.raw(&format!("{prefix}BREAKER_SLOW_CALL_MS")).map(str::to_owned) {
+        c.breaker.slow_call_duration = slow.parse::<u64>().ok().filter(|v| *v > 0).map(Duration::from_millis);
+    }
+    let bulkhead = env.ranged(name("BULKHEAD"), c.bulkhead.unwrap_or(0) as u64, 0, 100_000);
+    c.bulkhead = (bulkhead > 0).then_some(bulkhead as usize);
+    if c.deadline < c.attempt_timeout {
+        env.problem(name("DEADLINE_MS"), "must not be shorter than the attempt timeout");
+    }
+    c
+}
+
+impl DatabaseConfig {
+    fn from_env(env: &mut Env) -> Self {
+        let url = match env.raw("DATABASE_URL").map(str::to_owned) {
+            Some(url) => {
+                check_secret_url(env, "DATABASE_URL", &url, &["postgres", "postgresql"]);
+                url
+            }
+            None => compose_db_url(env).unwrap_or_default(),
+        };
+        let pool_min = env.ranged("DB_POOL_MIN", 2, 0, 1000) as u32;
+        let pool_max = env.ranged("DB_POOL_MAX", 10, 1, 1000) as u32;
+        if pool_max >= 1 && pool_min > pool_max {
+            env.problem("DB_POOL_MIN", format!("({pool_min}) must not exceed DB_POOL_MAX ({pool_max})"));
+        }
+        DatabaseConfig {
+            url: SecretString::from(url),
+            pool_min,
+            pool_max,
+            acquire_timeout: env.millis("DB_ACQUIRE_TIMEOUT_MS", 2_000, 100, 60_000),
+            idle_timeout: env.millis("DB_IDLE_TIMEOUT_MS", 30_000, 1_000, 3_600_000),
+            statement_timeout: env.millis("DB_STATEMENT_TIMEOUT", 5_000, 100, 600_000),
+            connect_retries: env.ranged("DB_CONNECT_RETRIES", 5, 1, 100) as u32,
+        }
+    }
+}
+
+fn compose_db_url(env: &mut Env) -> Option<String> {
+    let Some(host) = env.raw("DB_HOST").map(str::to_owned) else {
+        env.problem("DATABASE_URL", "is required (or DB_HOST, DB_NAME, DB_USER and DB_PASSWORD)");
+        return None;
+    };
+    let port = env.parse("DB_PORT", 5432u16, "a port number");
+    let name = env.required("DB_NAME")?;
+    let user = env.required("DB_USER")?;
+    let password = env.raw("DB_PASSWORD").unwrap_or("").to_owned();
+    let mut url = Url::parse("postgres://localhost").ok()?;
+    url.set_host(Some(&host)).ok()?;
+    url.set_port(Some(port)).ok()?;
+    url.set_username(&user).ok()?;
+    if !password.is_empty() {
+        url.set_password(Some(&password)).ok()?;
+    }
+    url.set_path(&name);
+    Some(url.to_string())
+}
+
+impl RedisConfig {
+    fn from_env(env: &mut Env) -> Self {
+        let url = match env.raw("REDIS_URL").map(str::to_owned) {
+            Some(url) => {
+                check_secret_url(env, "REDIS_URL", &url, &["redis", "rediss"]);
+                url
+            }
+            None => {
+                let host = env.string("REDIS_HOST", "127.0.0.1");
+                let port = env.parse("REDIS_PORT", 6379u16, "a port number");
+                let db = env.ranged("REDIS_DB", 0, 0, 15);
+                let auth = env.raw("REDIS_PASSWORD").map(|p| format!(":{p}@")).unwrap_or_default();
+                format!("redis://{auth}{host}:{port}/{db}")
+            }
+        };
+        RedisConfig {
+            url: SecretString::from(url),
+            connect_timeout: env.millis("REDIS_CONNECT_TIMEOUT_MS", 1_000, 50, 30_000),
+            response_timeout: env.millis("REDIS_RESPONSE_TIMEOUT_MS", 250, 10, 10_000),
+        }
+    }
+}
+
+impl MigrateConfig {
+    pub fn from_env(mut env: Env) -> Result<Self, ConfigError> {
+        let admin_url = env.required("DATABASE_ADMIN_URL").unwrap_or_default();
+        check_secret_url(&mut env, "DATABASE_ADMIN_URL", &admin_url, &["postgres", "postgresql"]);
+        let app_url = env.raw("DATABASE_URL").map(str::to_owned);
+        if let Some(url) = &app_url {
+            check_secret_url(&mut env, "DATABASE_URL", url, &["postgres", "postgresql"]);
+        }
+        let config =
+            MigrateConfig { admin_url: SecretString::from(admin_url), app_url: app_url.map(SecretString::from) };
+        env.finish(config)
+    }
+}
+
+/// Validates a URL that may hold a password without ever echoing it.
+fn check_secret_url(env: &mut Env, name: &'static str, url: &str, schemes: &[&str]) {
+    if url.is_empty() {
+        return;
+    }
+    match Url::parse(url) {
+        Ok(u) if schemes.contains(&u.scheme()) => {}
+        Ok(_) => env.problem(name, format!("must use scheme {}", schemes.join(" or "))),
+        Err(e) => env.problem(name, format!("is not a valid URL ({e})")),
+    }
+}
+
+fn placeholder_url() -> Url {
+    Url::parse("http://invalid.invalid").expect("static URL parses")
+}
+
+fn is_base58_pubkey(s: &str) -> bool {
+    (32..=44).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() && !matches!(c, '0' | 'O' | 'I' | 'l'))
+}
+
+/// The user name in a Postgres URL (for grants and error messages).
+pub fn url_username(url: &SecretString) -> Option<String> {
+    Url::parse(url.expose_secret()).ok().map(|u| u.username().to_owned()).filter(|u| !u.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    }
+
+    const MINIMAL: &[(&str, &str)] =
+        &[("DATABASE_URL", "postgres://app:s3cret@localhost:5432/events"), ("JWT_PUBLIC_KEY_PATH", "/tmp/key.pem")];
+
+    #[test]
+    fn minimal_environment_gives_the_original_defaults() {
+        let c = Config::from_env(env(MINIMAL)).expect("valid");
+        assert_eq!(c.port, 3003);
+        assert_eq!(c.database.pool_max, 10);
+        assert_eq!(c.database.pool_min, 2);
+        assert_eq!(c.reservation_cleanup_interval, Duration::from_secs(60));
+        assert_eq!(c.body_limit, 1024 * 1024);
+        assert_eq!(c.jwt.issuer, "tickettoken");
+    }
+
+    #[test]
+    fn every_bad_variable_is_named() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.extend([
+            ("PORT", "eighty"),
+            ("DB_POOL_MAX", "0"),
+            ("LOG_FORMAT", "xml"),
+            ("INTERNAL_HMAC_SECRET", "short"),
+        ]);
+        let err = Config::from_env(env(&pairs)).unwrap_err();
+        let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
+        assert_eq!(vars, ["PORT", "DB_POOL_MAX", "INTERNAL_HMAC_SECRET", "LOG_FORMAT"]);
+    }
+
+    #[test]
+    fn missing_database_url_is_reported() {
+        let err = Config::from_env(env(&[("JWT_PUBLIC_KEY_PATH", "/k")])).unwrap_err();
+        assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn db_url_can_be_composed_from_parts() {
+        let c = Config::from_env(env(&[
+            ("DB_HOST", "db.internal"),
+            ("DB_NAME", "events"),
+            ("DB_USER", "app"),
+            ("DB_PASSWORD", "p@ss"),
+            ("JWT_PUBLIC_KEY_PATH", "/k"),
+        ]))
+        .expect("valid");
+        assert_eq!(c.database.url.expose_secret(), "postgres://app:p%40ss@db.internal:5432/events");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output_or_errors() {
+        let c = Config::from_env(env(MINIMAL)).expect("valid");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let err = Config::from_env(env(&[("DATABASE_URL", "mysql://u:s3cret@h/db"), ("JWT_PUBLIC_KEY_PATH", "/k")]))
+            .unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+}

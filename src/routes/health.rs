@@ -1,0 +1,224 @@
+//! Probes, compatible with the original's shapes (`reference/original-service.md` §3.7, §8).
+//!
+//! * `live` touches nothing.
+//! * `ready`: Postgres `SELECT 1` (2 s timeout, degraded above 1 s) and Redis `PING` (1 s,
+//!   degraded above 500 ms). Postgres down means 503: without it nothing can be served.
+//!   Redis down means 200 with status `degraded`: every read falls back to Postgres, so
+//!   taking the pod out of rotation would only turn a slower service into no service.
+//! * root `/health`: the same verdict, plus the cleanup job status and, with
+//!   `include_deps=true`, external services, which are informational only.
+//! * `detailed`: pool statistics, versions and process data, for admins only.
+//!
+//! Error fields carry codes, never driver messages.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::auth::AuthUser;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(overall))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/health/startup", get(startup))
+        .route("/health/detailed", get(detailed))
+}
+
+const SERVICE: &str = "event-service";
+const DB_TIMEOUT: Duration = Duration::from_secs(2);
+const DB_SLOW: Duration = Duration::from_millis(1000);
+const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+const REDIS_SLOW: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Up,
+    Degraded,
+    Down,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub status: CheckStatus,
+    pub response_time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+}
+
+impl Check {
+    fn timed(result: Result<Duration, &'static str>, slow: Duration, started: Instant) -> Self {
+        match result {
+            Ok(took) => Check {
+                status: if took > slow { CheckStatus::Degraded } else { CheckStatus::Up },
+                response_time: took.as_millis() as u64,
+                error: None,
+            },
+            Err(code) => Check {
+                status: CheckStatus::Down,
+                response_time: started.elapsed().as_millis() as u64,
+                error: Some(code),
+            },
+        }
+    }
+}
+
+async fn check_database(state: &AppState) -> Check {
+    let started = Instant::now();
+    let result = match tokio::time::timeout(DB_TIMEOUT, sqlx::query("select 1").execute(state.db.pool())).await {
+        Ok(Ok(_)) => Ok(started.elapsed()),
+        Ok(Err(sqlx::Error::Database(e))) => Err(sqlstate_code(e.code().as_deref())),
+        Ok(Err(sqlx::Error::PoolTimedOut)) => Err("POOL_TIMEOUT"),
+        Ok(Err(_)) => Err("CONNECTION_ERROR"),
+        Err(_) => Err("TIMEOUT"),
+    };
+    Check::timed(result, DB_SLOW, started)
+}
+
+/// Only well-known SQLSTATEs are echoed; anything else is a generic code.
+fn sqlstate_code(code: Option<&str>) -> &'static str {
+    match code {
+        Some("57P01") => "ADMIN_SHUTDOWN",
+        Some("57P03") => "CANNOT_CONNECT_NOW",
+        Some("53300") => "TOO_MANY_CONNECTIONS",
+        Some("28P01" | "28000") => "AUTHENTICATION_FAILED",
+        Some("3D000") => "DATABASE_NOT_FOUND",
+        _ => "DATABASE_ERROR",
+    }
+}
+
+async fn check_redis(state: &AppState) -> Check {
+    let started = Instant::now();
+    Check::timed(state.cache.ping(REDIS_TIMEOUT).await, REDIS_SLOW, started)
+}
+
+async fn local_checks(state: &AppState) -> (Check, Check) {
+    tokio::join!(check_database(state), check_redis(state))
+}
+
+fn epoch_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+async fn live() -> Json<Value> {
+    Json(json!({ "status": "ok", "timestamp": epoch_ms(), "service": SERVICE }))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let (database, redis) = local_checks(&state).await;
+    let (status, code) = match (database.status, redis.status) {
+        (CheckStatus::Down, _) => ("not_ready", StatusCode::SERVICE_UNAVAILABLE),
+        (CheckStatus::Up, CheckStatus::Up) => ("ready", StatusCode::OK),
+        _ => ("degraded", StatusCode::OK),
+    };
+    let body = json!({
+        "status": status,
+        "timestamp": chrono::Utc::now(),
+        "checks": { "database": database, "redis": redis },
+    });
+    (code, Json(body)).into_response()
+}
+
+async fn startup(State(state): State<AppState>) -> Response {
+    if state.health.is_started() {
+        (StatusCode::OK, Json(json!({ "ready": true, "message": "started" }))).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "ready": false, "message": "starting" }))).into_response()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct OverallQuery {
+    #[serde(default)]
+    include_deps: Option<String>,
+}
+
+async fn overall(State(state): State<AppState>, Query(q): Query<OverallQuery>) -> Response {
+    let (database, redis) = local_checks(&state).await;
+    let (status, code) = match (database.status, redis.status) {
+        (CheckStatus::Down, _) => ("unhealthy", StatusCode::SERVICE_UNAVAILABLE),
+        (CheckStatus::Up, CheckStatus::Up) => ("healthy", StatusCode::OK),
+        _ => ("degraded", StatusCode::OK),
+    };
+    let mut body = json!({
+        "status": status,
+        "service": SERVICE,
+        "security": "enabled",
+        "version": env!("CARGO_PKG_VERSION"),
+        "timestamp": chrono::Utc::now(),
+        "checks": { "database": database, "redis": redis },
+    });
+    if let Some(jobs) = state.health.jobs_report() {
+        body["checks"]["reservationCleanup"] = jobs.clone();
+        body["reservationCleanup"] = jobs;
+    }
+    if matches!(q.include_deps.as_deref(), Some("true" | "1")) {
+        // Informational only: an external outage never changes our status code.
+        body["dependencies"] = state.health.external(&state).await;
+    }
+    (code, Json(body)).into_response()
+}
+
+async fn detailed(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
+    user.require_admin()?;
+    let (database, redis) = local_checks(&state).await;
+    let pool = state.db.pool();
+    let pg_version: Option<String> =
+        tokio::time::timeout(DB_TIMEOUT, sqlx::query_scalar("show server_version").fetch_one(pool))
+            .await
+            .ok()
+            .and_then(Result::ok);
+    let breakers: Value = state
+        .breakers()
+        .iter()
+        .map(|(name, handle)| ((*name).to_owned(), Value::from(handle.state().as_str())))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    Ok(Json(json!({
+        "service": SERVICE,
+        "version": env!("CARGO_PKG_VERSION"),
+        "timestamp": chrono::Utc::now(),
+        "checks": { "database": database, "redis": redis },
+        "database": {
+            "version": pg_version,
+            "pool": {
+                "size": pool.size(),
+                "idle": pool.num_idle(),
+                "inUse": pool.size() as usize - pool.num_idle().min(pool.size() as usize),
+                "max": state.db.max_connections(),
+            },
+        },
+        "redis": { "version": state.cache.server_version().await },
+        "breakers": breakers,
+        "process": {
+            "pid": std::process::id(),
+            "uptimeSeconds": state.health.uptime().as_secs(),
+            "rssBytes": rss_bytes(),
+        },
+    })))
+}
+
+/// Resident set size from `/proc/self/status` (Linux); `None` elsewhere.
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
+}

@@ -1,0 +1,15 @@
+//! The URL map, in one place.
+
+pub mod health;
+pub mod metrics;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+/// Health and metrics are served at the root (for probes and scrapers) and under `/api/v1`
+/// (for the platform's API gateway), as the original did.
+pub fn router() -> Router<AppState> {
+    let api_v1 = Router::new().merge(health::router()).merge(metrics::router());
+    Router::new().merge(health::router()).merge(metrics::router()).nest("/api/v1", api_v1)
+}

@@ -1,0 +1,127 @@
+//! `Application`: builds everything from a validated `Config`, binds the listener itself (so
+//! port 0 works in tests), and runs until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::JwtVerifier;
+use crate::config::Config;
+use crate::http;
+use crate::state::{AppState, HealthState};
+use crate::storage::{Cache, Db, postgres};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Connects (with retry), refuses an unsafe database role, and binds the port.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // First, so the breakers created below register their series with the recorder.
+        let metrics = crate::metrics::handle();
+        let jwt = JwtVerifier::from_config(&config.jwt)?;
+        let pool = postgres::build_pool(&config.database)?;
+        postgres::wait_until_reachable(&pool, config.database.connect_retries).await?;
+        postgres::check_database_is_safe(&pool).await?;
+        let db = Db::new(pool, config.database.pool_max, config.resilience.postgres.clone());
+        let cache = Cache::new(&config.redis, config.resilience.redis.clone())?;
+        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).build()?;
+
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener =
+            TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind {addr} (HOST/PORT): {e}"))?;
+        let state = AppState {
+            config: Arc::new(config),
+            db,
+            cache,
+            jwt: Arc::new(jwt),
+            health: Arc::new(HealthState::new()),
+            metrics,
+            http,
+        };
+        Ok(Self { listener, state, shutdown: CancellationToken::new() })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Cancelling this token starts a graceful shutdown.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, then: waits `PRESTOP_DELAY_MS` while still
+    /// serving, stops accepting, drains in-flight requests, stops background jobs and closes
+    /// the pool, all bounded by `MAX_SHUTDOWN_TIMEOUT_MS`.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application { listener, state, shutdown } = self;
+        let config = state.config.clone();
+        let app = router(state.clone());
+
+        let jobs = crate::jobs::spawn_all(&state, shutdown.clone());
+        state.health.mark_started();
+        tracing::info!(addr = %listener.local_addr()?, "event-service listening");
+
+        let stop_accepting = {
+            let shutdown = shutdown.clone();
+            let prestop = config.prestop_delay;
+            async move {
+                shutdown.cancelled().await;
+                if !prestop.is_zero() {
+                    tracing::info!(
+                        prestop_ms = prestop.as_millis() as u64,
+                        "shutdown requested; still serving during pre-stop delay"
+                    );
+                    tokio::time::sleep(prestop).await;
+                }
+                tracing::info!("no longer accepting connections; draining");
+            }
+        };
+        let server = tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stop_accepting).into_future());
+
+        shutdown.cancelled().await;
+        let bound = config.prestop_delay + config.max_shutdown_timeout;
+        let drain = async {
+            let served = server.await;
+            jobs.shutdown().await;
+            state.db.pool().close().await;
+            served
+        };
+        match tokio::time::timeout(bound, drain).await {
+            Ok(Ok(Ok(()))) => tracing::info!("shutdown complete"),
+            Ok(Ok(Err(e))) => return Err(e.into()),
+            Ok(Err(join)) => return Err(join.into()),
+            Err(_) => {
+                tracing::warn!(timeout_ms = bound.as_millis() as u64, "shutdown timed out; exiting with work in flight")
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The full router with its middleware, outermost last:
+/// request context (id, span, log line, metrics) → request timeout → body limit → routes.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.config.request_timeout;
+    let body_limit = state.config.body_limit;
+    crate::routes::router()
+        .fallback(http::fallback)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(move |req, next| http::request_timeout(timeout, req, next)))
+        .layer(middleware::from_fn(http::request_context))
+        .with_state(state)
+}

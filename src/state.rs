@@ -1,0 +1,118 @@
+//! `AppState`: built once at start-up, cloned per request (all fields are handles).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use resilience::BreakerHandle;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::auth::JwtVerifier;
+use crate::config::Config;
+use crate::storage::{Cache, Db};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub cache: Cache,
+    pub jwt: Arc<JwtVerifier>,
+    pub health: Arc<HealthState>,
+    pub metrics: PrometheusHandle,
+    /// Plain client for informational probes of other services.
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    /// Every breaker of the process, for the admin health page.
+    pub fn breakers(&self) -> Vec<(&'static str, BreakerHandle)> {
+        vec![("postgres", self.db.breaker()), ("redis", self.cache.breaker())]
+    }
+}
+
+/// What the probes report beyond live dependency checks.
+pub struct HealthState {
+    started: AtomicBool,
+    started_at: Instant,
+    external: Mutex<Option<(Instant, Value)>>,
+    jobs: std::sync::RwLock<Option<Value>>,
+}
+
+/// External dependency checks are cached this long, so `include_deps` cannot become a way
+/// to hammer other services.
+const EXTERNAL_TTL: Duration = Duration::from_secs(30);
+const EXTERNAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl HealthState {
+    pub fn new() -> Self {
+        Self {
+            started: AtomicBool::new(false),
+            started_at: Instant::now(),
+            external: Mutex::new(None),
+            jobs: std::sync::RwLock::new(None),
+        }
+    }
+
+    pub fn mark_started(&self) {
+        self.started.store(true, Ordering::Release);
+    }
+
+    pub fn is_started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started_at.elapsed()
+    }
+
+    /// Background jobs publish their status here for root `/health`.
+    pub fn set_jobs_report(&self, report: Value) {
+        if let Ok(mut slot) = self.jobs.write() {
+            *slot = Some(report);
+        }
+    }
+
+    pub fn jobs_report(&self) -> Option<Value> {
+        self.jobs.read().ok().and_then(|r| r.clone())
+    }
+
+    /// `{venueService: {status, responseTime, lastChecked, error?}}`, cached for 30 s.
+    pub async fn external(&self, state: &AppState) -> Value {
+        let mut cached = self.external.lock().await;
+        if let Some((at, value)) = cached.as_ref()
+            && at.elapsed() < EXTERNAL_TTL
+        {
+            return value.clone();
+        }
+        let venue = probe(&state.http, state.config.venue_service_url.join("health/live").ok()).await;
+        let value = json!({ "venueService": venue });
+        *cached = Some((Instant::now(), value.clone()));
+        value
+    }
+}
+
+impl Default for HealthState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+async fn probe(http: &reqwest::Client, url: Option<url::Url>) -> Value {
+    let started = Instant::now();
+    let Some(url) = url else { return json!({ "status": "unknown", "error": "INVALID_URL" }) };
+    let result = http.get(url).timeout(EXTERNAL_TIMEOUT).send().await;
+    let elapsed = started.elapsed().as_millis() as u64;
+    let now = chrono::Utc::now();
+    match result {
+        Ok(r) if r.status().is_success() => json!({ "status": "up", "responseTime": elapsed, "lastChecked": now }),
+        Ok(r) => {
+            json!({ "status": "down", "responseTime": elapsed, "lastChecked": now, "error": format!("HTTP_{}", r.status().as_u16()) })
+        }
+        Err(e) if e.is_timeout() => {
+            json!({ "status": "unknown", "responseTime": elapsed, "lastChecked": now, "error": "TIMEOUT" })
+        }
+        Err(_) => json!({ "status": "down", "responseTime": elapsed, "lastChecked": now, "error": "CONNECTION_ERROR" }),
+    }
+}

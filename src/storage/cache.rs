@@ -1,0 +1,240 @@
+//! The tenant-scoped Redis cache.
+//!
+//! Redis is optional: every call goes through the Redis resilience stack, and any failure
+//! (down, slow, breaker open) is a cache miss for reads and a logged no-op for writes, so the
+//! service keeps serving from Postgres. Every key is built by [`tenant_key`]; invalidation
+//! walks one tenant's prefix with `SCAN` (never `KEYS`), and nothing flushes a database.
+
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, RedisError};
+use resilience::{
+    BreakerHandle, BreakerOutcome, Classification, Classify, Dependency, DependencyConfig, Idempotency, RetryDecision,
+};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::RedisConfig;
+use crate::domain::TenantId;
+
+/// `tenant:{tenant_id}:{suffix}`: the original service's key format, and the only way a key is made.
+pub fn tenant_key(tenant: TenantId, suffix: &str) -> String {
+    format!("tenant:{tenant}:{suffix}")
+}
+
+/// Escapes glob metacharacters so a prefix matches literally in `SCAN MATCH`.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[derive(Clone)]
+pub struct Cache {
+    conn: ConnectionManager,
+    stack: Dependency<RedisError>,
+}
+
+impl Cache {
+    /// Connects lazily, so the service starts (and serves from Postgres) while Redis is down.
+    /// The reconnect backoff is kept short: callers wait on a reconnect, and the tower
+    /// deadline around each call bounds that wait anyway.
+    pub fn new(config: &RedisConfig, stack_config: DependencyConfig) -> anyhow::Result<Self> {
+        let client = redis::Client::open(config.url.expose_secret())
+            .map_err(|e| anyhow::anyhow!("REDIS_URL: {}", e.category()))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout))
+            .set_response_timeout(Some(config.response_timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(2));
+        let conn = client.get_connection_manager_lazy(manager_config)?;
+        Ok(Self { conn, stack: Dependency::new(stack_config, RedisClassifier) })
+    }
+
+    pub fn breaker(&self) -> BreakerHandle {
+        self.stack.breaker()
+    }
+
+    /// A cached JSON value, or `None` on a miss, a decode failure or any Redis trouble.
+    pub async fn get_json<T: DeserializeOwned>(&self, tenant: TenantId, suffix: &str) -> Option<T> {
+        let key = tenant_key(tenant, suffix);
+        let raw = self
+            .stack
+            .call("get", Idempotency::Safe, || {
+                let mut conn = self.conn.clone();
+                let key = &key;
+                async move { conn.get::<_, Option<Vec<u8>>>(key).await }
+            })
+            .await;
+        match raw {
+            Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
+                Ok(value) => {
+                    record("get", "hit");
+                    Some(value)
+                }
+                Err(_) => {
+                    // A value we cannot read (e.g. an older shape): treat as a miss and drop it.
+                    record("get", "decode_error");
+                    self.delete(tenant, &[suffix]).await;
+                    None
+                }
+            },
+            Ok(None) => {
+                record("get", "miss");
+                None
+            }
+            Err(e) => {
+                record("get", "error");
+                tracing::debug!(error = %e, "cache read skipped");
+                None
+            }
+        }
+    }
+
+    /// Stores a JSON value with a TTL. Failures are logged and otherwise ignored.
+    pub async fn set_json<T: Serialize + Sync>(&self, tenant: TenantId, suffix: &str, value: &T, ttl: Duration) {
+        let Ok(bytes) = serde_json::to_vec(value) else { return };
+        let key = tenant_key(tenant, suffix);
+        let ttl_secs = ttl.as_secs().max(1);
+        // SET of the same value is idempotent, so it may be retried.
+        let result = self
+            .stack
+            .call("set", Idempotency::Safe, || {
+                let mut conn = self.conn.clone();
+                let (key, bytes) = (&key, &bytes);
+                async move { conn.set_ex::<_, _, ()>(key, bytes.as_slice(), ttl_secs).await }
+            })
+            .await;
+        record("set", if result.is_ok() { "ok" } else { "error" });
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "cache write skipped");
+        }
+    }
+
+    /// Deletes keys of one tenant.
+    pub async fn delete(&self, tenant: TenantId, suffixes: &[&str]) {
+        if suffixes.is_empty() {
+            return;
+        }
+        let keys: Vec<String> = suffixes.iter().map(|s| tenant_key(tenant, s)).collect();
+        let result = self
+            .stack
+            .call("delete", Idempotency::Safe, || {
+                let mut conn = self.conn.clone();
+                let keys = &keys;
+                async move { conn.unlink::<_, ()>(keys).await }
+            })
+            .await;
+        record("delete", if result.is_ok() { "ok" } else { "error" });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cache invalidation skipped; entries expire by TTL");
+        }
+    }
+
+    /// Deletes every key of one tenant that starts with `prefix`, walking with `SCAN`.
+    pub async fn invalidate_prefix(&self, tenant: TenantId, prefix: &str) {
+        let pattern = format!("{}*", glob_escape(&tenant_key(tenant, prefix)));
+        let result = self
+            .stack
+            .call("invalidate", Idempotency::Safe, || {
+                let mut conn = self.conn.clone();
+                let pattern = &pattern;
+                async move {
+                    let mut cursor: u64 = 0;
+                    loop {
+                        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                            .arg(cursor)
+                            .arg("MATCH")
+                            .arg(pattern)
+                            .arg("COUNT")
+                            .arg(200)
+                            .query_async(&mut conn)
+                            .await?;
+                        if !keys.is_empty() {
+                            conn.unlink::<_, ()>(&keys).await?;
+                        }
+                        if next == 0 {
+                            return Ok::<_, RedisError>(());
+                        }
+                        cursor = next;
+                    }
+                }
+            })
+            .await;
+        record("invalidate", if result.is_ok() { "ok" } else { "error" });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cache prefix invalidation skipped; entries expire by TTL");
+        }
+    }
+
+    /// A `PING` for readiness, bounded by `timeout`; bypasses the breaker so probes report
+    /// the real state of Redis.
+    pub async fn ping(&self, timeout: Duration) -> Result<Duration, &'static str> {
+        let started = Instant::now();
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(timeout, redis::cmd("PING").query_async::<String>(&mut conn)).await {
+            Ok(Ok(_)) => Ok(started.elapsed()),
+            Ok(Err(_)) => Err("CONNECTION_ERROR"),
+            Err(_) => Err("TIMEOUT"),
+        }
+    }
+
+    /// `INFO server` field `redis_version`, for the admin health page.
+    pub async fn server_version(&self) -> Option<String> {
+        let mut conn = self.conn.clone();
+        let info: String =
+            tokio::time::timeout(Duration::from_secs(1), redis::cmd("INFO").arg("server").query_async(&mut conn))
+                .await
+                .ok()?
+                .ok()?;
+        info.lines().find_map(|l| l.strip_prefix("redis_version:")).map(str::to_owned)
+    }
+
+    /// The connection, for callers with their own command semantics (rate limits, nonces).
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    pub fn stack(&self) -> &Dependency<RedisError> {
+        &self.stack
+    }
+}
+
+fn record(op: &'static str, result: &'static str) {
+    metrics::counter!("cache_operations_total", "op" => op, "result" => result).increment(1);
+}
+
+/// Connection trouble trips the Redis breaker and may be retried (for idempotent commands);
+/// server-side command errors (WRONGTYPE, NOSCRIPT, ...) are our bugs, not an outage.
+#[derive(Clone, Copy, Debug)]
+pub struct RedisClassifier;
+
+impl Classify<RedisError> for RedisClassifier {
+    fn classify(&self, err: &RedisError) -> Classification {
+        if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() || err.is_connection_refusal() {
+            Classification { breaker: BreakerOutcome::Failure, retry: RetryDecision::Yes { after: None } }
+        } else {
+            Classification { breaker: BreakerOutcome::Ignore, retry: RetryDecision::No }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_carry_the_tenant_and_patterns_match_literally() {
+        let t: TenantId = "6f1c1f3e-8a52-4c57-9a51-3f7d2b1c0a11".parse().unwrap();
+        assert_eq!(tenant_key(t, "event:1"), "tenant:6f1c1f3e-8a52-4c57-9a51-3f7d2b1c0a11:event:1");
+        assert_eq!(glob_escape("a*b?[c]"), "a\\*b\\?\\[c\\]");
+    }
+}

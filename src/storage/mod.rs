@@ -1,0 +1,8 @@
+//! Storage: Postgres (tenant-scoped transactions under RLS), the Redis cache, migrations.
+
+pub mod cache;
+pub mod migrate;
+pub mod postgres;
+
+pub use cache::Cache;
+pub use postgres::{Db, TenantTx};

@@ -1,0 +1,297 @@
+//! Postgres: the pool, the start-up safety checks, and the one way to reach tenant tables.
+//!
+//! Every request reaches tenant data through [`Db::read`] or [`Db::write`], which open a
+//! transaction, set `app.current_tenant_id` with `set_config(.., true)` (transaction-local, so
+//! it can never leak to the next user of the pooled connection), run the caller's work and
+//! commit, all as one call through the Postgres resilience stack. Row-level security does the
+//! rest: without the setting no tenant row is visible at all.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use resilience::{
+    BreakerHandle, BreakerOutcome, Classification, Classify, Dependency, DependencyConfig, Idempotency, RetryDecision,
+};
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+use crate::config::DatabaseConfig;
+use crate::domain::TenantId;
+use crate::error::{ApiError, ApiResult};
+
+/// Migrations embedded in the binary; `event-service migrate` applies them.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A transaction in which only one tenant's rows exist.
+pub struct TenantTx {
+    tx: Transaction<'static, Postgres>,
+    tenant: TenantId,
+}
+
+impl TenantTx {
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+/// A unit of tenant-scoped database work. It may run more than once (retries re-run the whole
+/// transaction), so it must do database work only: no HTTP calls, no cache writes.
+pub trait TxWork<T>: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync {}
+impl<T, F> TxWork<T> for F where F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync {}
+
+/// The pool behind its resilience stack. Cheap to clone; built once at start-up.
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+    stack: Dependency<ApiError>,
+    max_connections: u32,
+}
+
+impl Db {
+    pub fn new(pool: PgPool, max_connections: u32, stack_config: DependencyConfig) -> Self {
+        Self { pool, stack: Dependency::new(stack_config, PgClassifier), max_connections }
+    }
+
+    /// Read-only work for one tenant. Transient failures are retried per the stack's policy.
+    pub async fn read<T: Send>(&self, tenant: TenantId, work: impl TxWork<T>) -> ApiResult<T> {
+        self.run("read", tenant, work).await
+    }
+
+    /// Writing work for one tenant. A retry re-runs the whole transaction, and only for
+    /// failures that guarantee nothing was committed (see [`PgClassifier`]).
+    pub async fn write<T: Send>(&self, tenant: TenantId, work: impl TxWork<T>) -> ApiResult<T> {
+        self.run("write", tenant, work).await
+    }
+
+    async fn run<T: Send>(&self, op: &'static str, tenant: TenantId, work: impl TxWork<T>) -> ApiResult<T> {
+        let pool = &self.pool;
+        let work = &work;
+        // Every attempt is a complete transaction; an error before COMMIT means the server
+        // rolled it back, so repeating it is safe. COMMIT failures are the ambiguous case and
+        // are marked so the classifier never retries them.
+        let result = self
+            .stack
+            .call(op, Idempotency::Safe, || async move {
+                let mut tx = begin_tenant_tx(pool, tenant).await?;
+                let value = work(&mut tx).await?;
+                tx.tx.commit().await.map_err(|e| {
+                    let mut err = ApiError::from(e);
+                    err.source = err.source.map(|s| s.context(CommitFailed));
+                    err
+                })?;
+                Ok(value)
+            })
+            .await;
+        result.map_err(ApiError::from)
+    }
+
+    /// For health checks and metrics only; tenant data is reachable only through `read`/`write`.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections
+    }
+
+    pub fn breaker(&self) -> BreakerHandle {
+        self.stack.breaker()
+    }
+}
+
+async fn begin_tenant_tx(pool: &PgPool, tenant: TenantId) -> ApiResult<TenantTx> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("select set_config('app.current_tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(TenantTx { tx, tenant })
+}
+
+/// Marks an error raised by COMMIT: the transaction may or may not have been committed.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitFailed;
+
+impl std::fmt::Display for CommitFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("commit outcome unknown")
+    }
+}
+
+/// Which Postgres failures trip the breaker and which may be retried.
+///
+/// | error | breaker | retry |
+/// |---|---|---|
+/// | I/O, `PoolClosed`, SQLSTATE 08xxx, 57P01/57P03 (server going away) | failure | yes |
+/// | `PoolTimedOut` (saturation) | failure | no: retrying saturation amplifies it |
+/// | 57014 statement timeout, 53300 too many connections | failure | no |
+/// | 40001 / 40P01 serialization failure, deadlock | ignored | yes (whole transaction) |
+/// | any failure of COMMIT | as above | no: the outcome is unknown |
+/// | constraint violations, not found, domain errors | ignored | no |
+#[derive(Clone, Copy, Debug)]
+pub struct PgClassifier;
+
+impl Classify<ApiError> for PgClassifier {
+    fn classify(&self, err: &ApiError) -> Classification {
+        let no = |breaker| Classification { breaker, retry: RetryDecision::No };
+        let yes = |breaker| Classification { breaker, retry: RetryDecision::Yes { after: None } };
+        let Some(source) = err.source.as_ref() else { return no(BreakerOutcome::Ignore) };
+        // anyhow downcasts through `context`, so both the marker and the cause are visible.
+        let commit_failed = source.downcast_ref::<CommitFailed>().is_some();
+        let Some(db_err) = source.downcast_ref::<sqlx::Error>() else {
+            return no(BreakerOutcome::Ignore);
+        };
+        let class = match db_err {
+            sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+                yes(BreakerOutcome::Failure)
+            }
+            sqlx::Error::PoolTimedOut => no(BreakerOutcome::Failure),
+            sqlx::Error::Database(e) => match e.code().as_deref().unwrap_or("") {
+                c if c.starts_with("08") => yes(BreakerOutcome::Failure),
+                "57P01" | "57P02" | "57P03" => yes(BreakerOutcome::Failure),
+                "57014" | "53300" | "53200" => no(BreakerOutcome::Failure),
+                "40001" | "40P01" => yes(BreakerOutcome::Ignore),
+                _ => no(BreakerOutcome::Ignore),
+            },
+            _ => no(BreakerOutcome::Ignore),
+        };
+        if commit_failed { Classification { retry: RetryDecision::No, ..class } } else { class }
+    }
+}
+
+/// Builds the pool. Lazy: the first connection is made by [`wait_until_reachable`].
+pub fn build_pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
+    let statement_ms = config.statement_timeout.as_millis();
+    // Postgres treats a bare number as milliseconds.
+    let options = PgConnectOptions::from_str(config.url.expose_secret())
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?
+        .application_name("event-service")
+        .options([
+            ("statement_timeout", statement_ms.to_string()),
+            ("lock_timeout", (statement_ms / 2).max(100).to_string()),
+            // A leaked transaction must not hold locks and a connection forever.
+            ("idle_in_transaction_session_timeout", (statement_ms * 2).max(1000).to_string()),
+        ]);
+    Ok(PgPoolOptions::new()
+        .max_connections(config.pool_max)
+        .min_connections(config.pool_min)
+        .acquire_timeout(config.acquire_timeout)
+        .idle_timeout(Some(config.idle_timeout))
+        .max_lifetime(Some(Duration::from_secs(30 * 60)))
+        .test_before_acquire(true)
+        .connect_lazy_with(options))
+}
+
+/// Start-up connect with retry and capped exponential backoff (1 s, 2 s, 4 s, .. 10 s).
+pub async fn wait_until_reachable(pool: &PgPool, attempts: u32) -> anyhow::Result<()> {
+    let mut delay = Duration::from_secs(1);
+    for attempt in 1..=attempts {
+        match sqlx::query("select 1").execute(pool).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt < attempts => {
+                tracing::warn!(attempt, attempts, retry_in_ms = delay.as_millis() as u64, error = %e, "database not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(anyhow::anyhow!("database not reachable after {attempts} attempts: {e}")),
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+/// Why `serve` refuses to start with this database role.
+#[derive(Debug, thiserror::Error)]
+pub enum UnsafeDatabase {
+    #[error(
+        "the database role {role:?} is a superuser, which bypasses row-level security; connect DATABASE_URL as the application role"
+    )]
+    Superuser { role: String },
+    #[error("the database role {role:?} has BYPASSRLS (through {via:?}), which bypasses row-level security")]
+    BypassRls { role: String, via: String },
+    #[error(
+        "the database role {role:?} owns {object} (directly or through membership); the owner can disable row-level security, so the application must connect as a role that owns nothing"
+    )]
+    Owner { role: String, object: String },
+    #[error("table {table:?} holds tenant data but row-level security is not enabled and forced on it")]
+    RlsNotForced { table: String },
+    #[error(
+        "the schema is not migrated (no `events` table); run `event-service migrate` with DATABASE_ADMIN_URL first"
+    )]
+    NotMigrated,
+    #[error("the schema is at migration {found}, this binary needs {needed}; run `event-service migrate`")]
+    SchemaBehind { found: i64, needed: i64 },
+    #[error("could not inspect the database role: {0}")]
+    Inspect(#[from] sqlx::Error),
+}
+
+/// Refuses a role that could see other tenants' rows: superuser, BYPASSRLS (also through
+/// role membership), or owner of any table or of the database. Also refuses a schema in which a
+/// tenant table lacks forced RLS, or that is older than this binary.
+pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase> {
+    let role: String = sqlx::query_scalar("select current_user::text").fetch_one(pool).await?;
+
+    let privileged: Vec<(String, bool, bool)> = sqlx::query_as(
+        "select r.rolname::text, r.rolsuper, r.rolbypassrls from pg_roles r
+         where pg_has_role(current_user, r.oid, 'MEMBER') and (r.rolsuper or r.rolbypassrls)
+         order by r.rolname",
+    )
+    .fetch_all(pool)
+    .await?;
+    if let Some((via, is_super, _)) = privileged.first() {
+        return Err(if *is_super {
+            UnsafeDatabase::Superuser { role }
+        } else {
+            UnsafeDatabase::BypassRls { role, via: via.clone() }
+        });
+    }
+
+    let owned: Option<String> = sqlx::query_scalar(
+        "select coalesce(
+            (select 'table ' || quote_ident(c.relname) from pg_class c
+               join pg_namespace n on n.oid = c.relnamespace
+              where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'
+                and c.relkind in ('r', 'p', 'v', 'm', 'f')
+                and pg_has_role(current_user, c.relowner, 'MEMBER')
+              limit 1),
+            (select 'database ' || quote_ident(d.datname) from pg_database d
+              where d.datname = current_database() and pg_has_role(current_user, d.datdba, 'MEMBER')))",
+    )
+    .fetch_one(pool)
+    .await?;
+    if let Some(object) = owned {
+        return Err(UnsafeDatabase::Owner { role, object });
+    }
+
+    let migrated: bool = sqlx::query_scalar("select to_regclass('public.events') is not null").fetch_one(pool).await?;
+    if !migrated {
+        return Err(UnsafeDatabase::NotMigrated);
+    }
+    let unforced: Option<String> = sqlx::query_scalar(
+        "select c.relname::text from pg_class c
+           join pg_namespace n on n.oid = c.relnamespace
+           join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
+          where n.nspname = 'public' and c.relkind in ('r', 'p')
+            and not (c.relrowsecurity and c.relforcerowsecurity)
+          limit 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    if let Some(table) = unforced {
+        return Err(UnsafeDatabase::RlsNotForced { table });
+    }
+
+    let needed = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let found: Option<i64> =
+        sqlx::query_scalar("select max(version) from _sqlx_migrations where success").fetch_one(pool).await?;
+    let found = found.unwrap_or(0);
+    if found < needed {
+        return Err(UnsafeDatabase::SchemaBehind { found, needed });
+    }
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! The one test harness: `spawn_app()` starts the real application on port 0 against the real
+//! Postgres and Redis started by `scripts/test`.
+//!
+//! Isolation: one shared, migrated database, and a **fresh tenant per test**. Tests cannot see
+//! each other's rows for the same reason tenants cannot, so every test is also a small,
+//! continuous check of tenant isolation, and no database is created or dropped per test.
+//! Tests that stop a server (fault tests) start a private Postgres or Redis of their own.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use event_service::config::{Config, Env};
+use event_service::domain::TenantId;
+use event_service::startup::Application;
+use event_service::state::AppState;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Where `scripts/test` started the shared servers.
+pub struct TestEnv {
+    pub database_url: String,
+    pub admin_url: String,
+    pub superuser_url: String,
+    pub redis_url: String,
+}
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests through `scripts/test`, which starts Postgres and Redis")
+    })
+}
+
+pub fn test_env() -> TestEnv {
+    TestEnv {
+        database_url: var("TEST_DATABASE_URL"),
+        admin_url: var("TEST_DATABASE_ADMIN_URL"),
+        superuser_url: var("TEST_PG_SUPERUSER_URL"),
+        redis_url: var("TEST_REDIS_URL"),
+    }
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// The environment a test app starts with; tests override entries before spawning.
+pub fn base_vars(env: &TestEnv) -> HashMap<String, String> {
+    let log = if std::env::var("TEST_LOG").is_ok() { "info" } else { "off" };
+    [
+        ("APP_ENV", "test"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("DATABASE_URL", env.database_url.as_str()),
+        ("DB_POOL_MIN", "0"),
+        ("DB_POOL_MAX", "5"),
+        ("REDIS_URL", env.redis_url.as_str()),
+        ("JWT_PUBLIC_KEY_PATH", fixture("jwt-test-public.pem").to_str().expect("utf-8 path")),
+        ("INTERNAL_HMAC_SECRET", "test-internal-hmac-secret-with-32-chars!"),
+        ("VENUE_SERVICE_URL", "http://127.0.0.1:9"),
+        ("LOG_LEVEL", log),
+        ("LOG_FORMAT", "pretty"),
+        ("MAX_SHUTDOWN_TIMEOUT_MS", "2000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+pub fn config_from(vars: HashMap<String, String>) -> Config {
+    Config::from_env(Env::from_map(vars)).expect("test configuration is valid")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// A tenant of this test only.
+    pub tenant: TenantId,
+    pub state: AppState,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns the app after letting the test adjust its environment.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    let env = test_env();
+    let mut vars = base_vars(&env);
+    customize(&mut vars);
+    event_service::telemetry::init(&vars["LOG_LEVEL"], event_service::config::LogFormat::Pretty);
+    let app = Application::build(config_from(vars)).await.expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    let shutdown = app.shutdown_token();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
+        tenant: TenantId::from_uuid(Uuid::new_v4()),
+        state,
+        shutdown,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request sent")
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    /// An access token of this test's tenant.
+    pub fn token(&self, role: &str) -> String {
+        token_for(self.tenant, role)
+    }
+}
+
+/// Claims like the auth-service's, signed with the key the test app trusts.
+pub fn token_for(tenant: TenantId, role: &str) -> String {
+    sign(
+        &json!({
+            "sub": Uuid::new_v4().to_string(),
+            "tenant_id": tenant.to_string(),
+            "type": "access",
+            "role": role,
+            "permissions": [],
+            "iss": "tickettoken",
+            "aud": "tickettoken-platform",
+            "exp": chrono::Utc::now().timestamp() + 3600,
+        }),
+        "jwt-test-private.pem",
+    )
+}
+
+pub fn sign(claims: &serde_json::Value, key_file: &str) -> String {
+    let pem = std::fs::read(fixture(key_file)).expect("fixture key");
+    let key = EncodingKey::from_rsa_pem(&pem).expect("RSA key");
+    jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).expect("token signs")
+}
+
+/// Runs `sql` in a transaction scoped to `tenant`, as the application role.
+pub async fn as_tenant(pool: &PgPool, tenant: TenantId, sql: &str) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("select set_config('app.current_tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await?;
+    let affected = sqlx::query(sql).execute(&mut *tx).await?.rows_affected();
+    tx.commit().await?;
+    Ok(affected)
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Polls `f` every 100 ms until it returns true or `limit` passes.
+pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if f().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// Private servers for fault tests --------------------------------------------------------------
+
+/// A Postgres cluster of one test, which the test may kill and restart.
+pub struct PgServer {
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+fn pg_command(program: &str) -> Command {
+    let bin = Path::new(&var("TEST_PG_BIN")).join(program);
+    match std::env::var("TEST_PG_RUN_AS") {
+        Ok(user) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", &user, "--"]).arg(bin);
+            c
+        }
+        Err(_) => Command::new(bin),
+    }
+}
+
+fn run(mut cmd: Command, what: &str) {
+    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn chown(user: &str, path: &Path) {
+    let mut c = Command::new("chown");
+    c.arg(user).arg(path);
+    run(c, "chown");
+}
+
+impl PgServer {
+    /// initdb + start + roles + database + migrations; about two seconds.
+    pub async fn start() -> PgServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if let Ok(user) = std::env::var("TEST_PG_RUN_AS") {
+            chown(&user, dir.path());
+        }
+        let port = free_port();
+        let data = dir.path().join("data");
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, "fault-password").expect("pwfile");
+        if let Ok(user) = std::env::var("TEST_PG_RUN_AS") {
+            chown(&user, &pwfile);
+        }
+        let mut initdb = pg_command("initdb");
+        initdb.arg("-D").arg(&data).args(["-U", "postgres", "--auth=scram-sha-256", "--pwfile"]).arg(&pwfile);
+        run(initdb, "initdb");
+        let conf = format!(
+            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\nfsync = off\nsynchronous_commit = off\n",
+            dir.path().display()
+        );
+        let conf_path = data.join("postgresql.conf");
+        let mut existing = std::fs::read_to_string(&conf_path).expect("conf");
+        existing.push_str(&conf);
+        std::fs::write(&conf_path, existing).expect("conf written");
+        let server = PgServer { dir, port };
+        server.start_again();
+        server.bootstrap().await;
+        server
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn start_again(&self) {
+        let mut c = pg_command("pg_ctl");
+        c.arg("-D").arg(self.data()).arg("-l").arg(self.dir.path().join("log")).args(["-w", "-t", "30", "start"]);
+        run(c, "pg_ctl start");
+    }
+
+    /// Immediate shutdown: like a crash, no clean disconnects.
+    pub fn kill(&self) {
+        let mut c = pg_command("pg_ctl");
+        c.arg("-D").arg(self.data()).args(["-m", "immediate", "-w", "stop"]);
+        run(c, "pg_ctl stop");
+    }
+
+    pub fn url(&self, user: &str, password: &str) -> String {
+        format!("postgres://{user}:{password}@127.0.0.1:{}/events", self.port)
+    }
+
+    async fn bootstrap(&self) {
+        let su = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&format!("postgres://postgres:fault-password@127.0.0.1:{}/postgres", self.port))
+            .await
+            .expect("superuser connects");
+        for sql in [
+            "create role event_service_owner login createrole password 'owner'",
+            "create role event_service login nosuperuser nobypassrls password 'app'",
+            "create database events owner event_service_owner",
+        ] {
+            // Roles are per cluster, and this cluster is new.
+            sqlx::query(sql).execute(&su).await.expect("bootstrap statement");
+        }
+        su.close().await;
+        let config = event_service::config::MigrateConfig::from_env(Env::from_map(HashMap::from([
+            ("DATABASE_ADMIN_URL".to_owned(), self.url("event_service_owner", "owner")),
+            ("DATABASE_URL".to_owned(), self.url("event_service", "app")),
+        ])))
+        .expect("migrate config");
+        event_service::storage::migrate::run(&config).await.expect("migrations apply");
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let mut c = pg_command("pg_ctl");
+        c.arg("-D").arg(self.data()).args(["-m", "immediate", "stop"]);
+        let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+/// A Redis of one test, which the test may stop.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = free_port();
+        let mut server = RedisServer { child: None, port };
+        server.start_again();
+        server
+    }
+
+    pub fn start_again(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not listen on {}", self.port);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
