@@ -83,6 +83,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// `MAX_SHUTDOWN_TIMEOUT_MS` (30000): bound on draining at shutdown.
     pub max_shutdown_timeout: Duration,
+    /// `ALLOWED_INTERNAL_SERVICES` (comma list): services accepted on the internal routes.
+    pub allowed_internal_services: Vec<String>,
+    pub rate_limit: RateLimitConfig,
     /// One resilience stack per dependency (`RESILIENCE_<DEP>_*`, see docs/resilience.md).
     pub resilience: ResilienceSettings,
     /// `PRESTOP_DELAY_MS` (0): keep serving this long after SIGTERM while the load balancer
@@ -287,10 +290,23 @@ impl Config {
         let max_shutdown_timeout = env.millis("MAX_SHUTDOWN_TIMEOUT_MS", 30_000, 0, 600_000);
         let prestop_delay = env.millis("PRESTOP_DELAY_MS", 0, 0, 600_000);
 
+        let allowed_internal_services = env
+            .string(
+                "ALLOWED_INTERNAL_SERVICES",
+                "auth-service,venue-service,ticket-service,order-service,payment-service,minting-service,\
+                 marketplace-service,notification-service,blockchain-service",
+            )
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let rate_limit = RateLimitConfig::from_env(&mut env);
         let resilience = ResilienceSettings::from_env(&mut env, &database);
         let config = Config {
             env: app_env,
             resilience,
+            allowed_internal_services,
+            rate_limit,
             host,
             port,
             database,
@@ -310,6 +326,50 @@ impl Config {
             prestop_delay,
         };
         env.finish(config)
+    }
+}
+
+/// Per-tenant-and-user request budgets (the original's classes and defaults).
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// `ENABLE_RATE_LIMITING` (true).
+    pub enabled: bool,
+    /// `RATE_LIMIT_WINDOW_MS` (60000).
+    pub window: Duration,
+    /// `RATE_LIMIT_READ_MAX` (100), `_WRITE_MAX` (30), `_SEARCH_MAX` (20), `_BULK_MAX` (10).
+    pub read_max: u32,
+    pub write_max: u32,
+    pub search_max: u32,
+    pub bulk_max: u32,
+    /// `RATE_LIMIT_ALLOWLIST` (comma list of IPs): exempt clients. Loopback is *not* exempt by
+    /// default (the original's was): behind a sidecar proxy every client is loopback.
+    pub allowlist: Vec<IpAddr>,
+}
+
+impl RateLimitConfig {
+    fn from_env(env: &mut Env) -> Self {
+        let allowlist = env
+            .string("RATE_LIMIT_ALLOWLIST", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| match s.parse() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    env.problem("RATE_LIMIT_ALLOWLIST", format!("{s:?} is not an IP address"));
+                    None
+                }
+            })
+            .collect();
+        RateLimitConfig {
+            enabled: env.parse("ENABLE_RATE_LIMITING", true, "true or false"),
+            window: env.millis("RATE_LIMIT_WINDOW_MS", 60_000, 1_000, 3_600_000),
+            read_max: env.ranged("RATE_LIMIT_READ_MAX", 100, 1, 1_000_000) as u32,
+            write_max: env.ranged("RATE_LIMIT_WRITE_MAX", 30, 1, 1_000_000) as u32,
+            search_max: env.ranged("RATE_LIMIT_SEARCH_MAX", 20, 1, 1_000_000) as u32,
+            bulk_max: env.ranged("RATE_LIMIT_BULK_MAX", 10, 1, 1_000_000) as u32,
+            allowlist,
+        }
     }
 }
 
