@@ -6,8 +6,10 @@
 
 use std::path::Path;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -114,31 +116,47 @@ fn read_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| anyhow::anyhow!("JWT_PUBLIC_KEY_PATH: cannot read {}: {e}", path.display()))
 }
 
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization header"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("Authorization must be a Bearer token"))?;
-        let user = state.jwt.verify(token)?;
-        if let Some(claimed) = parts.headers.get("x-tenant-id") {
+/// Verifies a bearer token when one is sent and puts the [`AuthUser`] in the request
+/// extensions, where the extractor and the rate limiter find it. A request without a token
+/// passes (probes need none); a bad token is rejected here with 401.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if let Some(header) = req.headers().get(axum::http::header::AUTHORIZATION) {
+        let user = match bearer_token(header).and_then(|token| state.jwt.verify(token)) {
+            Ok(user) => user,
+            Err(e) => return e.into_response(),
+        };
+        if let Some(claimed) = req.headers().get("x-tenant-id") {
             let agrees = claimed.to_str().ok().and_then(|v| v.parse::<TenantId>().ok()) == Some(user.tenant);
             if !agrees {
-                return Err(
-                    ApiError::forbidden("X-Tenant-ID does not match the token's tenant").with_code("TENANT_MISMATCH")
-                );
+                return ApiError::forbidden("X-Tenant-ID does not match the token's tenant")
+                    .with_code("TENANT_MISMATCH")
+                    .into_response();
             }
         }
         tracing::Span::current().record("tenant.id", tracing::field::display(user.tenant));
-        Ok(user)
+        req.extensions_mut().insert(user);
+    }
+    next.run(req).await
+}
+
+fn bearer_token(header: &axum::http::HeaderValue) -> ApiResult<&str> {
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("Authorization must be a Bearer token"))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<AuthUser>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("missing Authorization header"))
     }
 }

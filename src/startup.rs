@@ -121,6 +121,7 @@ pub fn router(state: AppState) -> Router {
     crate::routes::router()
         .fallback(http::fallback)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
         .layer(middleware::from_fn(move |req, next| http::request_timeout(timeout, req, next)))
         .layer(middleware::from_fn(http::request_context))
         .with_state(state)
