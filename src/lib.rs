@@ -5,6 +5,7 @@
 //! outbound call passing through the `resilience` crate. `startup` wires it together.
 
 pub mod auth;
+pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod routes;
+pub mod services;
 pub mod startup;
 pub mod state;
 pub mod storage;

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::JwtVerifier;
+use crate::clients::venue::HttpVenueClient;
 use crate::config::Config;
 use crate::http;
 use crate::state::{AppState, HealthState};
@@ -34,6 +35,7 @@ impl Application {
         postgres::check_database_is_safe(&pool).await?;
         let db = Db::new(pool, config.database.pool_max, config.resilience.postgres.clone());
         let cache = Cache::new(&config.redis, config.resilience.redis.clone())?;
+        let venues = HttpVenueClient::new(config.venue_service_url.clone(), config.resilience.venue.clone())?;
         let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).build()?;
 
         let addr = SocketAddr::new(config.host, config.port);
@@ -44,6 +46,7 @@ impl Application {
             db,
             cache,
             jwt: Arc::new(jwt),
+            venues: Arc::new(venues),
             health: Arc::new(HealthState::new()),
             metrics,
             http,

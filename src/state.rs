@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::auth::JwtVerifier;
+use crate::clients::venue::SharedVenues;
 use crate::config::Config;
 use crate::storage::{Cache, Db};
 
@@ -19,6 +20,7 @@ pub struct AppState {
     pub db: Db,
     pub cache: Cache,
     pub jwt: Arc<JwtVerifier>,
+    pub venues: SharedVenues,
     pub health: Arc<HealthState>,
     pub metrics: PrometheusHandle,
     /// Plain client for informational probes of other services.
@@ -28,7 +30,11 @@ pub struct AppState {
 impl AppState {
     /// Every breaker of the process, for the admin health page.
     pub fn breakers(&self) -> Vec<(&'static str, BreakerHandle)> {
-        vec![("postgres", self.db.breaker()), ("redis", self.cache.breaker())]
+        let mut all = vec![("postgres", self.db.breaker()), ("redis", self.cache.breaker())];
+        if let Some(venue) = self.venues.breaker() {
+            all.push(("venue", venue));
+        }
+        all
     }
 }
 

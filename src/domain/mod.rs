@@ -1,5 +1,8 @@
 //! Domain types: parsed once at the boundary, trusted everywhere inside.
 
+pub mod event;
+pub mod event_status;
 pub mod ids;
 
+pub use event_status::{EventAction, EventStatus};
 pub use ids::TenantId;

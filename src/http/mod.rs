@@ -1,6 +1,8 @@
 //! HTTP plumbing shared by every route: the request context middleware, the fallback, and
 //! the JSON extractor.
 
+pub mod json;
+pub mod query;
 pub mod request_id;
 
 use std::time::Instant;

@@ -1,5 +1,6 @@
 //! The URL map, in one place.
 
+pub mod events;
 pub mod health;
 pub mod metrics;
 
@@ -10,6 +11,6 @@ use crate::state::AppState;
 /// Health and metrics are served at the root (for probes and scrapers) and under `/api/v1`
 /// (for the platform's API gateway), as the original did.
 pub fn router() -> Router<AppState> {
-    let api_v1 = Router::new().merge(health::router()).merge(metrics::router());
+    let api_v1 = Router::new().merge(health::router()).merge(metrics::router()).merge(events::router());
     Router::new().merge(health::router()).merge(metrics::router()).nest("/api/v1", api_v1)
 }

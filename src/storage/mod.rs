@@ -1,6 +1,8 @@
 //! Storage: Postgres (tenant-scoped transactions under RLS), the Redis cache, migrations.
 
 pub mod cache;
+pub mod events;
+pub mod idempotency;
 pub mod migrate;
 pub mod postgres;
 

@@ -40,10 +40,10 @@ impl TenantTx {
     }
 }
 
-/// A unit of tenant-scoped database work. It may run more than once (retries re-run the whole
-/// transaction), so it must do database work only: no HTTP calls, no cache writes.
-pub trait TxWork<T>: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync {}
-impl<T, F> TxWork<T> for F where F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync {}
+// A unit of tenant-scoped database work is a `for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, _>`.
+// It may run more than once (retries re-run the whole transaction), so it must do database
+// work only: no HTTP calls, no cache writes. The bound is spelled out on each method because
+// closures infer a higher-ranked signature only from a direct `Fn` bound.
 
 /// The pool behind its resilience stack. Cheap to clone; built once at start-up.
 #[derive(Clone)]
@@ -59,17 +59,26 @@ impl Db {
     }
 
     /// Read-only work for one tenant. Transient failures are retried per the stack's policy.
-    pub async fn read<T: Send>(&self, tenant: TenantId, work: impl TxWork<T>) -> ApiResult<T> {
+    pub async fn read<T: Send, F>(&self, tenant: TenantId, work: F) -> ApiResult<T>
+    where
+        F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
+    {
         self.run("read", tenant, work).await
     }
 
     /// Writing work for one tenant. A retry re-runs the whole transaction, and only for
     /// failures that guarantee nothing was committed (see [`PgClassifier`]).
-    pub async fn write<T: Send>(&self, tenant: TenantId, work: impl TxWork<T>) -> ApiResult<T> {
+    pub async fn write<T: Send, F>(&self, tenant: TenantId, work: F) -> ApiResult<T>
+    where
+        F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
+    {
         self.run("write", tenant, work).await
     }
 
-    async fn run<T: Send>(&self, op: &'static str, tenant: TenantId, work: impl TxWork<T>) -> ApiResult<T> {
+    async fn run<T: Send, F>(&self, op: &'static str, tenant: TenantId, work: F) -> ApiResult<T>
+    where
+        F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
+    {
         let pool = &self.pool;
         let work = &work;
         // Every attempt is a complete transaction; an error before COMMIT means the server

@@ -22,6 +22,8 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// Where `scripts/test` started the shared servers.
 pub struct TestEnv {
@@ -77,8 +79,27 @@ pub fn config_from(vars: HashMap<String, String>) -> Config {
     Config::from_env(Env::from_map(vars)).expect("test configuration is valid")
 }
 
+/// Answers `GET /api/v1/venues/{id}` like the venue-service: the venue exists in whatever
+/// tenant asks (its `X-Tenant-ID`), active, 5000 seats, New York time. Tests mount more
+/// specific mocks (404, 503, other tenants) in front of it.
+struct AnyVenue;
+
+impl Respond for AnyVenue {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let id = request.url.path().rsplit('/').next().unwrap_or_default().to_owned();
+        let tenant = request.headers.get("x-tenant-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        ResponseTemplate::new(200).set_body_json(json!({
+            "id": id, "tenant_id": tenant, "name": "Test Arena", "slug": "test-arena",
+            "timezone": "America/New_York", "venue_type": "arena", "max_capacity": 5000,
+            "wallet_address": null, "status": "active", "is_verified": true,
+        }))
+    }
+}
+
 pub struct TestApp {
     pub address: String,
+    /// The venue-service fake this app talks to.
+    pub venue_server: MockServer,
     pub client: reqwest::Client,
     /// A tenant of this test only.
     pub tenant: TenantId,
@@ -99,7 +120,15 @@ pub async fn spawn_app() -> TestApp {
 /// Spawns the app after letting the test adjust its environment.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
     let env = test_env();
+    let venue_server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/api/v1/venues/[^/]+$"))
+        .respond_with(AnyVenue)
+        .with_priority(10)
+        .mount(&venue_server)
+        .await;
     let mut vars = base_vars(&env);
+    vars.insert("VENUE_SERVICE_URL".to_owned(), venue_server.uri());
     customize(&mut vars);
     event_service::telemetry::init(&vars["LOG_LEVEL"], event_service::config::LogFormat::Pretty);
     let app = Application::build(config_from(vars)).await.expect("application builds");
@@ -109,6 +138,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        venue_server,
         client: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
         tenant: TenantId::from_uuid(Uuid::new_v4()),
         state,
@@ -129,21 +159,75 @@ impl TestApp {
         self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
     }
 
-    /// An access token of this test's tenant.
+    /// An access token of this test's tenant, with every event permission.
     pub fn token(&self, role: &str) -> String {
         token_for(self.tenant, role)
     }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+        idempotency_key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, token, Some(body), None).await
+    }
+
+    /// Creates an event as `token` and returns its JSON (asserting 201).
+    pub async fn create_event(&self, token: &str, body: serde_json::Value) -> serde_json::Value {
+        let response = self.post_json("/api/v1/events", token, &body).await;
+        let status = response.status();
+        let json: serde_json::Value = response.json().await.expect("json body");
+        assert_eq!(status, 201, "create failed: {json}");
+        json["event"].clone()
+    }
+}
+
+/// A minimal valid event body.
+pub fn event_body(name: &str) -> serde_json::Value {
+    json!({ "name": name, "venue_id": Uuid::new_v4() })
+}
+
+/// A valid event body with a schedule a few days ahead.
+pub fn scheduled_event_body(name: &str) -> serde_json::Value {
+    let start = chrono::Utc::now() + chrono::Duration::days(10);
+    json!({
+        "name": name,
+        "venue_id": Uuid::new_v4(),
+        "starts_at": start,
+        "ends_at": start + chrono::Duration::hours(3),
+        "doors_open": start - chrono::Duration::hours(1),
+        "capacity": 500,
+    })
 }
 
 /// Claims like the auth-service's, signed with the key the test app trusts.
 pub fn token_for(tenant: TenantId, role: &str) -> String {
+    let permissions = ["events:create", "events:update", "events:delete", "events:publish"];
+    token_with(tenant, role, &Uuid::new_v4().to_string(), &permissions)
+}
+
+pub fn token_with(tenant: TenantId, role: &str, sub: &str, permissions: &[&str]) -> String {
     sign(
         &json!({
-            "sub": Uuid::new_v4().to_string(),
+            "sub": sub,
             "tenant_id": tenant.to_string(),
             "type": "access",
             "role": role,
-            "permissions": [],
+            "permissions": permissions,
             "iss": "tickettoken",
             "aud": "tickettoken-platform",
             "exp": chrono::Utc::now().timestamp() + 3600,
@@ -241,7 +325,10 @@ impl PgServer {
         initdb.arg("-D").arg(&data).args(["-U", "postgres", "--auth=scram-sha-256", "--pwfile"]).arg(&pwfile);
         run(initdb, "initdb");
         let conf = format!(
-            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\nfsync = off\nsynchronous_commit = off\n",
+            // Crash tests kill this server: commits must reach the WAL before they return, or
+            // recovery forgets them (synchronous_commit stays on). fsync may stay off because
+            // the OS itself does not crash.
+            "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\nfsync = off\n",
             dir.path().display()
         );
         let conf_path = data.join("postgresql.conf");

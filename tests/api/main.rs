@@ -1,7 +1,10 @@
 //! The integration-test binary: one harness (`helpers`), one module per capability.
 
+mod events;
 mod fault;
 mod health;
 mod helpers;
+mod resilience;
 mod rls;
 mod startup;
+mod tenancy;

@@ -1,0 +1,3 @@
+//! Clients of other services, each behind a trait.
+
+pub mod venue;

@@ -1,0 +1,361 @@
+//! Event use cases: the rules between the HTTP surface and storage.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::FutureExt;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::clients::venue::{Venue, VenueError};
+use crate::domain::event::{EventFields, EventRules, Mode, slug};
+use crate::domain::{EventAction, EventStatus, TenantId};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::state::AppState;
+use crate::storage::events::{self as store, ListFilter, NewEvent};
+use crate::storage::idempotency::{self, Fingerprint, StoredResponse};
+
+/// Cached single events live this long; every write that changes one deletes it at once.
+const EVENT_TTL: Duration = Duration::from_secs(300);
+const VENUE_LIST_TTL: Duration = Duration::from_secs(60);
+
+fn event_key(id: Uuid) -> String {
+    format!("event:{id}")
+}
+
+fn venue_events_prefix(venue_id: Uuid) -> String {
+    format!("venue:{venue_id}:events:")
+}
+
+/// Fields only admins and internal callers may see.
+const PRIVILEGED_FIELDS: &[&str] = &[
+    "artist_wallet",
+    "artist_percentage",
+    "venue_percentage",
+    "platform_percentage",
+    "royalty_percentage",
+    "max_resale_price_percentage",
+    "collection_address",
+    "mint_authority",
+    "merkle_tree_address",
+    "collection_mint",
+];
+
+/// Shapes an event for a caller: royalty and wallet data only for admins, and the streaming
+/// key (a credential) never for anyone else either.
+pub fn present(mut event: Value, user: &AuthUser) -> Value {
+    if !user.is_admin()
+        && let Some(obj) = event.as_object_mut()
+    {
+        for field in PRIVILEGED_FIELDS {
+            obj.remove(*field);
+        }
+        if let Some(cfg) = obj.get_mut("streaming_config").and_then(Value::as_object_mut) {
+            cfg.remove("stream_key");
+        }
+    }
+    event
+}
+
+pub async fn get(state: &AppState, tenant: TenantId, id: Uuid) -> ApiResult<Value> {
+    if let Some(cached) = state.cache.get_json::<Value>(tenant, &event_key(id)).await {
+        return Ok(cached);
+    }
+    let event = state
+        .db
+        .read(tenant, move |tx| async move { store::find_json(tx, id).await }.boxed())
+        .await?
+        .ok_or_else(|| ApiError::not_found("Event"))?;
+    state.cache.set_json(tenant, &event_key(id), &event, EVENT_TTL).await;
+    Ok(event)
+}
+
+pub async fn list(state: &AppState, tenant: TenantId, filter: ListFilter) -> ApiResult<(Vec<Value>, i64)> {
+    state
+        .db
+        .read(tenant, move |tx| {
+            let filter = filter.clone();
+            async move { store::list_json(tx, &filter).await }.boxed()
+        })
+        .await
+}
+
+/// Venue lists are cached per page and dropped by prefix (SCAN) when any event of the venue
+/// changes.
+pub async fn list_for_venue(state: &AppState, tenant: TenantId, filter: ListFilter) -> ApiResult<(Vec<Value>, i64)> {
+    let venue_id = filter.venue_id.unwrap_or_default();
+    let key = format!(
+        "{}{}:{}:{}",
+        venue_events_prefix(venue_id),
+        filter.status.map(EventStatus::as_str).unwrap_or("all"),
+        filter.limit,
+        filter.offset
+    );
+    if let Some((events, total)) = state.cache.get_json::<(Vec<Value>, i64)>(tenant, &key).await {
+        return Ok((events, total));
+    }
+    let page = list(state, tenant, filter).await?;
+    state.cache.set_json(tenant, &key, &page, VENUE_LIST_TTL).await;
+    Ok(page)
+}
+
+/// Looks the venue up for a write; fails closed when it cannot be verified.
+pub async fn verify_venue(state: &AppState, tenant: TenantId, venue_id: Uuid) -> ApiResult<Venue> {
+    match state.venues.venue(tenant, venue_id).await {
+        Ok(v) if v.active => Ok(v),
+        Ok(_) => {
+            Err(ApiError::unprocessable(vec![FieldError::new("venue_id", "VENUE_INACTIVE", "the venue is not active")]))
+        }
+        Err(VenueError::NotFound) => Err(ApiError::unprocessable(vec![FieldError::new(
+            "venue_id",
+            "VENUE_NOT_FOUND",
+            "no such venue in this tenant",
+        )])),
+        Err(VenueError::Forbidden) => Err(ApiError::forbidden("access to this venue is forbidden")),
+        Err(VenueError::Unavailable { retry_after }) => Err(ApiError::unavailable(
+            "VENUE_SERVICE_UNAVAILABLE",
+            "The venue could not be verified; try again later",
+            retry_after,
+        )),
+    }
+}
+
+fn rules() -> EventRules {
+    EventRules::default()
+}
+
+pub struct Created {
+    pub status: u16,
+    pub body: Value,
+    pub replayed: bool,
+}
+
+/// `POST /events`: one transaction writes the event with everything that belongs to it and,
+/// with an `Idempotency-Key`, the stored response.
+pub async fn create(
+    state: &AppState,
+    user: &AuthUser,
+    fields: EventFields,
+    idem: Option<Fingerprint>,
+) -> ApiResult<Created> {
+    let timing = fields.validate(Mode::Create, rules(), Utc::now()).map_err(ApiError::unprocessable)?;
+    let tenant = user.tenant;
+    let venue_id = fields.venue_id.unwrap_or_default();
+    let venue = verify_venue(state, tenant, venue_id).await?;
+    let timezone = fields
+        .timezone
+        .clone()
+        .or_else(|| venue.timezone.clone().filter(|tz| tz.parse::<chrono_tz::Tz>().is_ok()))
+        .unwrap_or_else(|| "UTC".to_owned());
+    if let (Some(cap), Some(max)) = (fields.capacity, venue.max_capacity)
+        && i64::from(cap) > max
+    {
+        return Err(ApiError::unprocessable(vec![FieldError::new(
+            "capacity",
+            "EXCEEDS_VENUE_CAPACITY",
+            format!("must not exceed the venue's capacity of {max}"),
+        )]));
+    }
+    let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
+    let name = fields.name.clone().unwrap_or_default().trim().to_owned();
+    let local_date = timing.map(|t| t.starts_at.with_timezone(&tz).date_naive());
+    let slug = slug(&name, local_date);
+    let needs_registration = timing.is_some() && fields.artist_wallet.is_some();
+    let user_id = user.user_id.clone();
+
+    let outcome = state
+        .db
+        .write(tenant, move |tx| {
+            let (fields, idem, name, slug, timezone, user_id) =
+                (fields.clone(), idem.clone(), name.clone(), slug.clone(), timezone.clone(), user_id.clone());
+            async move {
+                if let Some(fp) = &idem
+                    && let Some(stored) = idempotency::begin(tx, fp).await?
+                {
+                    return Ok((stored, true));
+                }
+                if let Some(t) = timing
+                    && store::duplicate_exists(tx, venue_id, &name, t.starts_at, &timezone).await?
+                {
+                    return Err(ApiError::conflict(
+                        "DUPLICATE_EVENT",
+                        "An event with this name already exists at this venue on this date",
+                    ));
+                }
+                let new = NewEvent {
+                    fields: &fields,
+                    venue_id,
+                    name: &name,
+                    slug: &slug,
+                    timezone: &timezone,
+                    timing,
+                    created_by: &user_id,
+                    needs_registration,
+                };
+                let id = store::insert(tx, &new).await?;
+                let event = store::find_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
+                let response = StoredResponse { status: 201, body: serde_json::json!({ "event": event }) };
+                if let Some(fp) = &idem {
+                    idempotency::finish(tx, fp, &response).await?;
+                }
+                Ok((response, false))
+            }
+            .boxed()
+        })
+        .await?;
+    let (response, replayed) = outcome;
+    if !replayed {
+        state.cache.invalidate_prefix(tenant, &venue_events_prefix(venue_id)).await;
+    }
+    Ok(Created { status: response.status, body: response.body, replayed })
+}
+
+fn ensure_owner_or_admin(user: &AuthUser, created_by: Option<&str>) -> ApiResult<()> {
+    if user.is_admin() || created_by == Some(user.user_id.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only the event's creator or an admin may change it"))
+    }
+}
+
+/// `PUT`/`PATCH /events/:id`: a partial update under an optimistic lock.
+pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: EventFields) -> ApiResult<Value> {
+    let timing = fields.validate(Mode::Update, rules(), Utc::now()).map_err(ApiError::unprocessable)?;
+    let tenant = user.tenant;
+    if let Some(venue_id) = fields.venue_id {
+        verify_venue(state, tenant, venue_id).await?;
+    }
+    let actor = user.clone();
+    let (event, old_venue) = state
+        .db
+        .write(tenant, move |tx| {
+            let (fields, actor) = (fields.clone(), actor.clone());
+            async move {
+                let current = store::lock(tx, id).await?;
+                ensure_owner_or_admin(&actor, current.created_by.as_deref())?;
+                if let Some(expected) = fields.version
+                    && expected != current.version
+                {
+                    return Err(ApiError::conflict(
+                        "VERSION_CONFLICT",
+                        format!("the event is at version {}, not {expected}; reload and retry", current.version),
+                    ));
+                }
+                if current.status.is_terminal() {
+                    return Err(ApiError::conflict(
+                        "INVALID_EVENT_STATE",
+                        format!("a {} event cannot be modified", current.status),
+                    ));
+                }
+                let critical = fields.venue_id.is_some_and(|v| v != current.venue_id)
+                    || timing.is_some()
+                    || fields.timezone.is_some();
+                if critical && current.sold > 0 {
+                    return Err(ApiError::forbidden(
+                        "venue, dates and time zone cannot change after tickets were sold",
+                    )
+                    .with_code("CRITICAL_FIELD_LOCKED"));
+                }
+                let slug = fields.name.as_deref().map(|n| slug(n.trim(), None));
+                store::update(tx, id, &fields, slug.as_deref(), &actor.user_id).await?;
+                if let Some(t) = timing {
+                    store::set_timing(tx, id, t, fields.timezone.as_deref().unwrap_or("UTC")).await?;
+                }
+                if let Some(target) = fields.status
+                    && target != current.status
+                {
+                    let action = current.status.action_to(target).ok_or_else(|| {
+                        ApiError::conflict(
+                            "INVALID_EVENT_STATE",
+                            format!("cannot move from {} to {target}", current.status),
+                        )
+                    })?;
+                    if !store::transition(tx, id, current.status, action, None, &actor.user_id).await? {
+                        return Err(ApiError::conflict("CONCURRENT_UPDATE", "the event changed meanwhile; retry"));
+                    }
+                }
+                let event = store::find_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
+                Ok((event, current.venue_id))
+            }
+            .boxed()
+        })
+        .await?;
+    invalidate(state, tenant, id, &[old_venue, event_venue(&event)]).await;
+    Ok(event)
+}
+
+fn event_venue(event: &Value) -> Uuid {
+    event.get("venue_id").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or_default()
+}
+
+async fn invalidate(state: &AppState, tenant: TenantId, id: Uuid, venues: &[Uuid]) {
+    state.cache.delete(tenant, &[&event_key(id)]).await;
+    let mut seen = Vec::new();
+    for venue in venues {
+        if !seen.contains(venue) {
+            seen.push(*venue);
+            state.cache.invalidate_prefix(tenant, &venue_events_prefix(*venue)).await;
+        }
+    }
+}
+
+/// Runs one state-machine action (publish and friends).
+pub async fn act(
+    state: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+    action: EventAction,
+    reason: Option<String>,
+) -> ApiResult<Value> {
+    let tenant = user.tenant;
+    let actor = user.user_id.clone();
+    let event = state
+        .db
+        .write(tenant, move |tx| {
+            let (actor, reason) = (actor.clone(), reason.clone());
+            async move {
+                let current = store::lock(tx, id).await?;
+                if current.status.apply(action).is_none() {
+                    return Err(store::invalid_transition(current.status, action));
+                }
+                store::transition(tx, id, current.status, action, reason.as_deref(), &actor).await?;
+                store::find_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))
+            }
+            .boxed()
+        })
+        .await?;
+    invalidate(state, tenant, id, &[event_venue(&event)]).await;
+    Ok(event)
+}
+
+/// `DELETE /events/:id`: soft delete, only where the machine allows it and nothing was sold.
+pub async fn delete(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<()> {
+    let tenant = user.tenant;
+    let actor = user.clone();
+    let venue = state
+        .db
+        .write(tenant, move |tx| {
+            let actor = actor.clone();
+            async move {
+                let current = store::lock(tx, id).await?;
+                ensure_owner_or_admin(&actor, current.created_by.as_deref())?;
+                if !current.status.allows_deletion() || current.sold > 0 {
+                    return Err(ApiError::conflict(
+                        "INVALID_EVENT_STATE",
+                        format!("an event in state {} with {} sold cannot be deleted", current.status, current.sold),
+                    ));
+                }
+                if current.status != EventStatus::Cancelled {
+                    store::transition(tx, id, current.status, EventAction::Cancel, Some("deleted"), &actor.user_id)
+                        .await?;
+                }
+                store::soft_delete(tx, id, &actor.user_id).await?;
+                Ok(current.venue_id)
+            }
+            .boxed()
+        })
+        .await?;
+    invalidate(state, tenant, id, &[venue]).await;
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Domain services: the rules between the HTTP surface and storage.
+
+pub mod events;

@@ -1,0 +1,459 @@
+//! SQL for events. Every function takes a `TenantTx`, so row-level security scopes it; the
+//! explicit `tenant_id` predicates stay as well (defence in depth, and they let the planner
+//! use the tenant-leading indexes).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::domain::event::{EventFields, Timing};
+use crate::domain::{EventAction, EventStatus};
+use crate::error::{ApiError, ApiResult};
+use crate::storage::TenantTx;
+
+/// The event row plus what the original's GET added: first schedule, capacity totals.
+const EVENT_JSON: &str = "
+    to_jsonb(e) || jsonb_build_object(
+        'event_date', s.starts_at, 'starts_at', s.starts_at, 'ends_at', s.ends_at, 'doors_open', s.doors_open_at,
+        'schedule', to_jsonb(s),
+        'capacity', c.total, 'available_capacity', c.available,
+        'capacity_info', jsonb_build_object(
+            'total_capacity', coalesce(c.total, 0), 'available_capacity', coalesce(c.available, 0),
+            'reserved_capacity', coalesce(c.reserved, 0), 'sold_count', coalesce(c.sold, 0)))
+    from events e
+    left join lateral (
+        select * from event_schedules s
+         where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
+         order by s.starts_at limit 1) s on true
+    left join lateral (
+        select sum(total_capacity)::bigint as total, sum(available_capacity)::bigint as available,
+               sum(reserved_capacity)::bigint as reserved, sum(sold_count)::bigint as sold
+          from event_capacity c
+         where c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null) c on true";
+
+fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<Value> {
+    v.as_ref().and_then(|x| serde_json::to_value(x).ok())
+}
+
+pub async fn find_json(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<Value>> {
+    let tenant = *tx.tenant().as_uuid();
+    let sql = format!("select {EVENT_JSON} where e.tenant_id = $1 and e.id = $2 and e.deleted_at is null");
+    Ok(sqlx::query_scalar(&sql).bind(tenant).bind(id).fetch_optional(tx.conn()).await?)
+}
+
+/// `GET /events` filters; every one of them is applied.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<EventStatus>,
+    pub visibility: Option<&'static str>,
+    pub category_id: Option<Uuid>,
+    pub venue_id: Option<Uuid>,
+    pub is_featured: Option<bool>,
+    pub search: Option<String>,
+    pub sort_column: &'static str,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+pub async fn list_json(tx: &mut TenantTx, f: &ListFilter) -> ApiResult<(Vec<Value>, i64)> {
+    let tenant = *tx.tenant().as_uuid();
+    // `search` is a literal substring: LIKE wildcards in it are escaped.
+    let pattern =
+        f.search.as_ref().map(|s| format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    let predicate = "e.tenant_id = $1 and e.deleted_at is null
+        and ($2::text is null or e.status = $2)
+        and ($3::text is null or e.visibility = $3)
+        and ($4::uuid is null or e.primary_category_id = $4 or $4 = any(e.secondary_category_ids))
+        and ($5::uuid is null or e.venue_id = $5)
+        and ($6::bool is null or e.is_featured = $6)
+        and ($7::text is null or e.name ilike $7 or e.description ilike $7 or e.short_description ilike $7)";
+    let order = format!("e.{} {}, e.id", f.sort_column, if f.descending { "desc" } else { "asc" });
+    let sql = format!("select {EVENT_JSON} where {predicate} order by {order} limit $8 offset $9");
+    let status = f.status.map(EventStatus::as_str);
+    let events: Vec<Value> = sqlx::query_scalar(&sql)
+        .bind(tenant)
+        .bind(status)
+        .bind(f.visibility)
+        .bind(f.category_id)
+        .bind(f.venue_id)
+        .bind(f.is_featured)
+        .bind(&pattern)
+        .bind(f.limit)
+        .bind(f.offset)
+        .fetch_all(tx.conn())
+        .await?;
+    let total: i64 = sqlx::query_scalar(&format!("select count(*) from events e where {predicate}"))
+        .bind(tenant)
+        .bind(status)
+        .bind(f.visibility)
+        .bind(f.category_id)
+        .bind(f.venue_id)
+        .bind(f.is_featured)
+        .bind(&pattern)
+        .fetch_one(tx.conn())
+        .await?;
+    Ok((events, total))
+}
+
+/// Is there an event of this name at this venue on this local day (in `timezone`)?
+pub async fn duplicate_exists(
+    tx: &mut TenantTx,
+    venue_id: Uuid,
+    name: &str,
+    starts_at: DateTime<Utc>,
+    timezone: &str,
+) -> ApiResult<bool> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "select exists (
+            select 1 from events e
+              join event_schedules s on s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
+             where e.tenant_id = $1 and e.venue_id = $2 and e.deleted_at is null and lower(e.name) = lower($3)
+               and (s.starts_at at time zone $5)::date = ($4::timestamptz at time zone $5)::date)",
+    )
+    .bind(tenant)
+    .bind(venue_id)
+    .bind(name)
+    .bind(starts_at)
+    .bind(timezone)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+pub struct NewEvent<'a> {
+    pub fields: &'a EventFields,
+    pub venue_id: Uuid,
+    pub name: &'a str,
+    pub slug: &'a str,
+    pub timezone: &'a str,
+    pub timing: Option<Timing>,
+    pub created_by: &'a str,
+    pub needs_registration: bool,
+}
+
+/// Writes the event, its metadata row, its first schedule and a General Admission section
+/// (when given), the creation history row and, when the event must go on chain, the outbox
+/// row: all in the caller's transaction.
+pub async fn insert(tx: &mut TenantTx, n: &NewEvent<'_>) -> ApiResult<Uuid> {
+    let tenant = *tx.tenant().as_uuid();
+    let f = n.fields;
+    let id: Uuid = sqlx::query_scalar(
+        "insert into events (
+            tenant_id, venue_id, venue_layout_id, name, slug, description, short_description, event_type,
+            primary_category_id, secondary_category_ids, tags, visibility, is_featured, priority_score,
+            banner_image_url, thumbnail_image_url, video_url, virtual_event_url, age_restriction, dress_code,
+            special_requirements, accessibility_info, is_virtual, is_hybrid, streaming_platform, streaming_config,
+            cancellation_policy, refund_policy, cancellation_deadline_hours, timezone, artist_wallet,
+            artist_percentage, venue_percentage, resaleable, meta_title, meta_description, meta_keywords,
+            external_id, metadata, blockchain_status, created_by, updated_by)
+         values ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'single'), $9, coalesce($10, '{}'), coalesce($11, '{}'),
+            coalesce($12, 'PUBLIC'), coalesce($13, false), coalesce($14, 0), $15, $16, $17, $18, coalesce($19, 0), $20,
+            coalesce($21, '{}'), $22, coalesce($23, false), coalesce($24, false), $25, $26, $27, $28, coalesce($29, 24),
+            $30, $31, coalesce($32, 0), coalesce($33, 0), coalesce($34, true), $35, $36, coalesce($37, '{}'), $38,
+            coalesce($39, '{}'), $40, $41, $41)
+         returning id",
+    )
+    .bind(tenant)
+    .bind(n.venue_id)
+    .bind(f.venue_layout_id)
+    .bind(n.name)
+    .bind(n.slug)
+    .bind(&f.description)
+    .bind(&f.short_description)
+    .bind(f.event_type.map(|t| t.as_str()))
+    .bind(f.primary_category_id)
+    .bind(&f.secondary_category_ids)
+    .bind(&f.tags)
+    .bind(f.visibility.map(|v| v.as_str()))
+    .bind(f.is_featured)
+    .bind(f.priority_score)
+    .bind(&f.banner_image_url)
+    .bind(&f.thumbnail_image_url)
+    .bind(&f.video_url)
+    .bind(&f.virtual_event_url)
+    .bind(f.age_restriction)
+    .bind(&f.dress_code)
+    .bind(&f.special_requirements)
+    .bind(to_json(&f.accessibility_info))
+    .bind(f.is_virtual)
+    .bind(f.is_hybrid)
+    .bind(&f.streaming_platform)
+    .bind(to_json(&f.streaming_config))
+    .bind(&f.cancellation_policy)
+    .bind(&f.refund_policy)
+    .bind(f.cancellation_deadline_hours)
+    .bind(n.timezone)
+    .bind(&f.artist_wallet)
+    .bind(f.artist_percentage)
+    .bind(f.venue_percentage)
+    .bind(f.resaleable)
+    .bind(&f.meta_title)
+    .bind(&f.meta_description)
+    .bind(&f.meta_keywords)
+    .bind(&f.external_id)
+    .bind(f.metadata.clone().map(Value::Object))
+    .bind(if n.needs_registration { "pending" } else { "not_required" })
+    .bind(n.created_by)
+    .fetch_one(tx.conn())
+    .await?;
+
+    sqlx::query(
+        "insert into event_metadata (tenant_id, event_id, performers, headliner, supporting_acts, custom_fields)
+         values ($1, $2, coalesce($3, '[]'), $4, coalesce($5, '{}'), coalesce($6, '{}'))",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(f.performers.clone().map(Value::Array))
+    .bind(&f.headliner)
+    .bind(&f.supporting_acts)
+    .bind(f.custom_metadata.clone().map(Value::Object))
+    .execute(tx.conn())
+    .await?;
+
+    if let Some(t) = n.timing {
+        sqlx::query(
+            "insert into event_schedules (tenant_id, event_id, starts_at, ends_at, doors_open_at, timezone)
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(t.starts_at)
+        .bind(t.ends_at)
+        .bind(t.doors_open)
+        .bind(n.timezone)
+        .execute(tx.conn())
+        .await?;
+    }
+    if let Some(capacity) = f.capacity {
+        sqlx::query(
+            "insert into event_capacity (tenant_id, event_id, section_name, total_capacity, available_capacity)
+             values ($1, $2, 'General Admission', $3, $3)",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(capacity)
+        .execute(tx.conn())
+        .await?;
+    }
+    record_transition(tx, id, None, EventStatus::Draft, "CREATE", None, n.created_by).await?;
+    if n.needs_registration {
+        sqlx::query("insert into blockchain_outbox (tenant_id, event_id) values ($1, $2)")
+            .bind(tenant)
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(id)
+}
+
+/// What an update or a transition must know about the current row; the row is locked.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub status: EventStatus,
+    pub version: i32,
+    pub venue_id: Uuid,
+    pub created_by: Option<String>,
+    pub sold: i64,
+}
+
+pub async fn lock(tx: &mut TenantTx, id: Uuid) -> ApiResult<Current> {
+    let tenant = *tx.tenant().as_uuid();
+    let row: Option<(String, i32, Uuid, Option<String>)> = sqlx::query_as(
+        "select status, version, venue_id, created_by from events
+          where tenant_id = $1 and id = $2 and deleted_at is null for update",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let (status, version, venue_id, created_by) = row.ok_or_else(|| ApiError::not_found("Event"))?;
+    let sold: i64 = sqlx::query_scalar(
+        "select coalesce(sum(sold_count), 0)::bigint from event_capacity where tenant_id = $1 and event_id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await?;
+    let status = status.parse().map_err(|()| ApiError::internal(anyhow::anyhow!("unknown status {status}")))?;
+    Ok(Current { status, version, venue_id, created_by, sold })
+}
+
+/// Applies the present fields of an update (absent fields keep their value).
+pub async fn update(tx: &mut TenantTx, id: Uuid, f: &EventFields, slug: Option<&str>, user: &str) -> ApiResult<()> {
+    let tenant = *tx.tenant().as_uuid();
+    sqlx::query(
+        "update events set
+            name = coalesce($3, name), slug = coalesce($4, slug), venue_id = coalesce($5, venue_id),
+            description = coalesce($6, description), short_description = coalesce($7, short_description),
+            venue_layout_id = coalesce($8, venue_layout_id), event_type = coalesce($9, event_type),
+            primary_category_id = coalesce($10, primary_category_id),
+            secondary_category_ids = coalesce($11, secondary_category_ids), tags = coalesce($12, tags),
+            visibility = coalesce($13, visibility), is_featured = coalesce($14, is_featured),
+            priority_score = coalesce($15, priority_score), banner_image_url = coalesce($16, banner_image_url),
+            thumbnail_image_url = coalesce($17, thumbnail_image_url), video_url = coalesce($18, video_url),
+            virtual_event_url = coalesce($19, virtual_event_url), age_restriction = coalesce($20, age_restriction),
+            dress_code = coalesce($21, dress_code), special_requirements = coalesce($22, special_requirements),
+            accessibility_info = coalesce($23, accessibility_info), is_virtual = coalesce($24, is_virtual),
+            is_hybrid = coalesce($25, is_hybrid), streaming_platform = coalesce($26, streaming_platform),
+            streaming_config = coalesce($27, streaming_config),
+            cancellation_policy = coalesce($28, cancellation_policy), refund_policy = coalesce($29, refund_policy),
+            cancellation_deadline_hours = coalesce($30, cancellation_deadline_hours),
+            timezone = coalesce($31, timezone), resaleable = coalesce($32, resaleable),
+            meta_title = coalesce($33, meta_title), meta_description = coalesce($34, meta_description),
+            meta_keywords = coalesce($35, meta_keywords), external_id = coalesce($36, external_id),
+            metadata = coalesce($37, metadata), updated_by = $38
+         where tenant_id = $1 and id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(&f.name)
+    .bind(slug)
+    .bind(f.venue_id)
+    .bind(&f.description)
+    .bind(&f.short_description)
+    .bind(f.venue_layout_id)
+    .bind(f.event_type.map(|t| t.as_str()))
+    .bind(f.primary_category_id)
+    .bind(&f.secondary_category_ids)
+    .bind(&f.tags)
+    .bind(f.visibility.map(|v| v.as_str()))
+    .bind(f.is_featured)
+    .bind(f.priority_score)
+    .bind(&f.banner_image_url)
+    .bind(&f.thumbnail_image_url)
+    .bind(&f.video_url)
+    .bind(&f.virtual_event_url)
+    .bind(f.age_restriction)
+    .bind(&f.dress_code)
+    .bind(&f.special_requirements)
+    .bind(to_json(&f.accessibility_info))
+    .bind(f.is_virtual)
+    .bind(f.is_hybrid)
+    .bind(&f.streaming_platform)
+    .bind(to_json(&f.streaming_config))
+    .bind(&f.cancellation_policy)
+    .bind(&f.refund_policy)
+    .bind(f.cancellation_deadline_hours)
+    .bind(&f.timezone)
+    .bind(f.resaleable)
+    .bind(&f.meta_title)
+    .bind(&f.meta_description)
+    .bind(&f.meta_keywords)
+    .bind(&f.external_id)
+    .bind(f.metadata.clone().map(Value::Object))
+    .bind(user)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Moves the first schedule (or creates it) to the new timing.
+pub async fn set_timing(tx: &mut TenantTx, id: Uuid, t: Timing, timezone: &str) -> ApiResult<()> {
+    let tenant = *tx.tenant().as_uuid();
+    let moved = sqlx::query(
+        "update event_schedules set starts_at = $3, ends_at = $4, doors_open_at = $5
+          where tenant_id = $1 and id = (select id from event_schedules where tenant_id = $1 and event_id = $2
+                                          and deleted_at is null order by starts_at limit 1)",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(t.starts_at)
+    .bind(t.ends_at)
+    .bind(t.doors_open)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        sqlx::query(
+            "insert into event_schedules (tenant_id, event_id, starts_at, ends_at, doors_open_at, timezone)
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(t.starts_at)
+        .bind(t.ends_at)
+        .bind(t.doors_open)
+        .bind(timezone)
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(())
+}
+
+/// A compare-and-set status change plus its history row. Returns false if the row was no
+/// longer in `from` (another writer or job got there first).
+pub async fn transition(
+    tx: &mut TenantTx,
+    id: Uuid,
+    from: EventStatus,
+    action: EventAction,
+    reason: Option<&str>,
+    actor: &str,
+) -> ApiResult<bool> {
+    let to = from.apply(action).ok_or_else(|| invalid_transition(from, action))?;
+    let tenant = *tx.tenant().as_uuid();
+    let changed = sqlx::query(
+        "update events set status = $4, status_changed_at = now(), status_changed_by = $5, status_reason = $6,
+                published_at = case when $4 = 'PUBLISHED' then coalesce(published_at, now()) else published_at end,
+                cancelled_at = case when $4 = 'CANCELLED' then now() else cancelled_at end,
+                cancelled_by = case when $4 = 'CANCELLED' then $5 else cancelled_by end,
+                cancellation_reason = case when $4 = 'CANCELLED' then $6 else cancellation_reason end
+          where tenant_id = $1 and id = $2 and status = $3 and deleted_at is null",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(actor)
+    .bind(reason)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(false);
+    }
+    record_transition(tx, id, Some(from), to, action.as_str(), reason, actor).await?;
+    Ok(true)
+}
+
+pub fn invalid_transition(from: EventStatus, action: EventAction) -> ApiError {
+    ApiError::conflict("INVALID_EVENT_STATE", format!("cannot {} an event in state {from}", action.as_str()))
+}
+
+async fn record_transition(
+    tx: &mut TenantTx,
+    event_id: Uuid,
+    from: Option<EventStatus>,
+    to: EventStatus,
+    transition: &str,
+    reason: Option<&str>,
+    actor: &str,
+) -> ApiResult<()> {
+    let tenant = *tx.tenant().as_uuid();
+    sqlx::query(
+        "insert into event_status_history (tenant_id, event_id, previous_status, new_status, transition_type, reason, changed_by)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .bind(from.map(EventStatus::as_str))
+    .bind(to.as_str())
+    .bind(transition)
+    .bind(reason)
+    .bind(actor)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+pub async fn soft_delete(tx: &mut TenantTx, id: Uuid, user: &str) -> ApiResult<()> {
+    let tenant = *tx.tenant().as_uuid();
+    sqlx::query("update events set deleted_at = now(), updated_by = $3 where tenant_id = $1 and id = $2")
+        .bind(tenant)
+        .bind(id)
+        .bind(user)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
