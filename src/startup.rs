@@ -94,7 +94,9 @@ impl Application {
                 tracing::info!("no longer accepting connections; draining");
             }
         };
-        let server = tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stop_accepting).into_future());
+        // ConnectInfo gives the rate limiter the peer address for anonymous callers.
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let server = tokio::spawn(axum::serve(listener, service).with_graceful_shutdown(stop_accepting).into_future());
 
         shutdown.cancelled().await;
         let bound = config.prestop_delay + config.max_shutdown_timeout;
@@ -117,13 +119,15 @@ impl Application {
 }
 
 /// The full router with its middleware, outermost last:
-/// request context (id, span, log line, metrics) → request timeout → body limit → routes.
+/// request context (id, span, log line, metrics) → request timeout → authentication → rate
+/// limit (per tenant and user, so after authentication) → body limit → routes.
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     let body_limit = state.config.body_limit;
-    crate::routes::router()
+    crate::routes::router(state.clone())
         .fallback(http::fallback)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), http::rate_limit::rate_limit))
         .layer(middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
         .layer(middleware::from_fn(move |req, next| http::request_timeout(timeout, req, next)))
         .layer(middleware::from_fn(http::request_context))

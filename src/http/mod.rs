@@ -1,8 +1,10 @@
 //! HTTP plumbing shared by every route: the request context middleware, the fallback, and
 //! the JSON extractor.
 
+pub mod internal_auth;
 pub mod json;
 pub mod query;
+pub mod rate_limit;
 pub mod request_id;
 
 use std::time::Instant;

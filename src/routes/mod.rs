@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod health;
+pub mod internal;
 pub mod metrics;
 
 use axum::Router;
@@ -10,7 +11,11 @@ use crate::state::AppState;
 
 /// Health and metrics are served at the root (for probes and scrapers) and under `/api/v1`
 /// (for the platform's API gateway), as the original did.
-pub fn router() -> Router<AppState> {
-    let api_v1 = Router::new().merge(health::router()).merge(metrics::router()).merge(events::router());
+pub fn router(state: AppState) -> Router<AppState> {
+    let api_v1 = Router::new()
+        .merge(health::router())
+        .merge(metrics::router())
+        .merge(events::router())
+        .merge(internal::router(state));
     Router::new().merge(health::router()).merge(metrics::router()).nest("/api/v1", api_v1)
 }

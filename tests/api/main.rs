@@ -4,6 +4,7 @@ mod events;
 mod fault;
 mod health;
 mod helpers;
+mod internal;
 mod resilience;
 mod rls;
 mod startup;

@@ -1,0 +1,186 @@
+//! Service-to-service routes under `/api/v1/internal`, authenticated by HMAC (always on).
+//!
+//! Bodies keep the camelCase shapes other platform services already consume. Unlike the
+//! original, a lookup is never cross-tenant: callers name the tenant in `X-Tenant-ID`, and
+//! row-level security scopes the query to it.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, put};
+use axum::{Json, Router, middleware};
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::domain::TenantId;
+use crate::domain::event::is_solana_address;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::http::internal_auth::{InternalCaller, require_internal_hmac};
+use crate::http::json::Json as StrictJson;
+use crate::http::query::path_uuid;
+use crate::services::events as service;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/internal/events/{id}", get(event))
+        .route("/internal/events/{id}/pda", get(pda))
+        .route("/internal/events/{id}/blockchain-status", put(blockchain_status))
+        .route_layer(middleware::from_fn_with_state(state, require_internal_hmac))
+}
+
+fn tenant_header(headers: &HeaderMap) -> ApiResult<TenantId> {
+    let raw = headers
+        .get("x-tenant-id")
+        .ok_or_else(|| ApiError::bad_request("MISSING_TENANT_ID", "X-Tenant-ID is required on internal calls"))?;
+    raw.to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::bad_request("INVALID_TENANT_FORMAT", "X-Tenant-ID must be a UUID"))
+}
+
+fn pick(event: &Value, field: &str) -> Value {
+    event.get(field).cloned().unwrap_or(Value::Null)
+}
+
+async fn event(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant_header(&headers)?;
+    let e = service::get(&state, tenant, path_uuid(&id, "Event")?).await?;
+    let p = |f: &str| pick(&e, f);
+    Ok(Json(json!({ "event": {
+        "id": p("id"), "tenantId": p("tenant_id"), "name": p("name"), "description": p("description"),
+        "shortDescription": p("short_description"), "venueId": p("venue_id"), "venueLayoutId": p("venue_layout_id"),
+        "eventType": p("event_type"), "status": p("status"), "visibility": p("visibility"),
+        "startsAt": p("starts_at"), "endsAt": p("ends_at"), "doorsOpen": p("doors_open"), "timezone": p("timezone"),
+        "bannerImageUrl": p("banner_image_url"), "thumbnailImageUrl": p("thumbnail_image_url"),
+        "capacity": p("capacity"), "isVirtual": p("is_virtual"), "isHybrid": p("is_hybrid"),
+        "eventPda": p("event_pda"), "artistWallet": p("artist_wallet"), "artistPercentage": p("artist_percentage"),
+        "venuePercentage": p("venue_percentage"), "resaleable": p("resaleable"),
+        "cancellationPolicy": p("cancellation_policy"), "refundPolicy": p("refund_policy"),
+        "createdAt": p("created_at"), "updatedAt": p("updated_at"), "publishedAt": p("published_at"),
+        "blockchainStatus": p("blockchain_status"),
+    }})))
+}
+
+async fn pda(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant_header(&headers)?;
+    let e = service::get(&state, tenant, path_uuid(&id, "Event")?).await?;
+    let p = |f: &str| pick(&e, f);
+    let has_config = !p("artist_wallet").is_null() || !p("event_pda").is_null();
+    Ok(Json(json!({
+        "eventId": p("id"), "tenantId": p("tenant_id"), "name": p("name"), "status": p("status"), "venueId": p("venue_id"),
+        "blockchain": {
+            "eventPda": p("event_pda"), "merkleTreeAddress": p("merkle_tree_address"), "collectionMint": p("collection_mint"),
+            "artistWallet": p("artist_wallet"), "artistPercentage": p("artist_percentage"),
+            "venuePercentage": p("venue_percentage"), "platformPercentage": p("platform_percentage"),
+            "resaleable": p("resaleable"), "maxResalePricePercentage": p("max_resale_price_percentage"),
+            "status": p("blockchain_status"), "signature": p("blockchain_tx_signature"),
+        },
+        "hasBlockchainConfig": has_config,
+    })))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum SyncStatus {
+    Synced,
+    Failed,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BlockchainStatusBody {
+    status: SyncStatus,
+    event_pda: Option<String>,
+    signature: Option<String>,
+    error: Option<String>,
+    synced_at: Option<DateTime<Utc>>,
+}
+
+async fn blockchain_status(
+    State(state): State<AppState>,
+    caller: InternalCaller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    StrictJson(body): StrictJson<BlockchainStatusBody>,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant_header(&headers)?;
+    let id = path_uuid(&id, "Event")?;
+    let mut errors = Vec::new();
+    if body.status == SyncStatus::Synced && body.event_pda.is_none() {
+        errors.push(FieldError::new("eventPda", "REQUIRED_FIELD", "is required when status is synced"));
+    }
+    if body.event_pda.as_deref().is_some_and(|p| !is_solana_address(p)) {
+        errors.push(FieldError::new("eventPda", "INVALID_FORMAT", "must be a base58 address"));
+    }
+    if body.signature.as_deref().is_some_and(|s| s.len() > 100) {
+        errors.push(FieldError::new("signature", "STRING_TOO_LONG", "must be at most 100 characters"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::unprocessable(errors));
+    }
+    let status = if body.status == SyncStatus::Synced { "synced" } else { "failed" };
+    let actor = caller.service.clone();
+    let updated = state
+        .db
+        .write(tenant, move |tx| {
+            let (body, actor) = (body.clone(), actor.clone());
+            async move {
+                let tenant = *tx.tenant().as_uuid();
+                let found: Option<Option<String>> = sqlx::query_scalar(
+                    "update events set blockchain_status = $3, event_pda = coalesce($4, event_pda),
+                            blockchain_tx_signature = coalesce($5, blockchain_tx_signature),
+                            blockchain_error = case when $3 = 'failed' then $6 else null end,
+                            blockchain_synced_at = case when $3 = 'synced' then coalesce($7, now()) else blockchain_synced_at end,
+                            updated_by = $8
+                      where tenant_id = $1 and id = $2 and deleted_at is null
+                      returning event_pda",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(status)
+                .bind(&body.event_pda)
+                .bind(&body.signature)
+                .bind(&body.error)
+                .bind(body.synced_at)
+                .bind(&actor)
+                .fetch_optional(tx.conn())
+                .await?;
+                let pda = found.ok_or_else(|| ApiError::not_found("Event"))?;
+                // Keep the outbox in step, so the worker does not register it again.
+                sqlx::query(
+                    "update blockchain_outbox set status = $3, tx_signature = coalesce($4, tx_signature),
+                            event_pda = coalesce($5, event_pda), last_error = $6,
+                            completed_at = case when $3 = 'synced' then now() else completed_at end
+                      where tenant_id = $1 and event_id = $2",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(status)
+                .bind(&body.signature)
+                .bind(&body.event_pda)
+                .bind(&body.error)
+                .execute(tx.conn())
+                .await?;
+                Ok(pda)
+            }
+            .boxed()
+        })
+        .await?;
+    state.cache.delete(tenant, &[&format!("event:{id}")]).await;
+    Ok(Json(json!({
+        "success": true, "eventId": id, "status": status, "eventPda": updated,
+        "message": format!("blockchain status set to {status}"),
+    })))
+}
