@@ -23,20 +23,22 @@ ENV CARGO_TERM_COLOR=never
 #    the root package declares no test targets, so nothing else is needed.
 COPY Cargo.toml Cargo.lock ./
 COPY crates/resilience/Cargo.toml crates/resilience/Cargo.toml
-RUN mkdir -p src crates/resilience/src crates/resilience/benches \
+COPY tools/venue-stub/Cargo.toml tools/venue-stub/Cargo.toml
+RUN mkdir -p src crates/resilience/src crates/resilience/benches tools/venue-stub/src \
     && echo 'fn main() {}' > src/main.rs \
     && : > src/lib.rs \
     && : > crates/resilience/src/lib.rs \
     && echo 'fn main() {}' > crates/resilience/benches/overhead.rs \
-    && cargo build --release --locked --bin event-service
+    && echo 'fn main() {}' > tools/venue-stub/src/main.rs \
+    && cargo build --release --locked --bin event-service --bin venue-stub
 
 # 2. The real sources. migrations/ must be here: sqlx::migrate! embeds it at compile time.
 #    COPY keeps the files' modification times, which are older than the stub build's outputs;
 #    without the touch cargo would consider the workspace crates fresh and ship the stub
 #    (the --help check fails the build if that ever happens: the stub prints nothing).
 COPY . .
-RUN find src crates -name '*.rs' -exec touch {} + \
-    && cargo build --release --locked --bin event-service \
+RUN find src crates tools -name '*.rs' -exec touch {} + \
+    && cargo build --release --locked --bin event-service --bin venue-stub \
     && ./target/release/event-service --help | grep -q healthcheck
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
@@ -52,6 +54,8 @@ RUN groupadd --gid 10001 event-service \
         --shell /usr/sbin/nologin --no-log-init event-service
 
 COPY --from=builder /app/target/release/event-service /usr/local/bin/event-service
+# The venue-service stand-in for the local compose stack (entrypoint override there).
+COPY --from=builder /app/target/release/venue-stub /usr/local/bin/venue-stub
 
 USER 10001
 ENV APP_ENV=production \

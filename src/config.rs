@@ -71,6 +71,9 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// `INTERNAL_HMAC_SECRET` (>= 32 chars). Without it internal routes refuse every call.
     pub internal_hmac_secret: Option<SecretString>,
+    /// `EVENT_TRANSITIONS_INTERVAL_SECONDS` (300): how often the time-based lifecycle job runs,
+    /// once per interval across all replicas.
+    pub transitions_interval: Duration,
     /// `RESERVATION_CLEANUP_INTERVAL_MINUTES` (1).
     pub reservation_cleanup_interval: Duration,
     /// `LOG_LEVEL` (info): a level or a full `tracing` filter directive.
@@ -272,6 +275,8 @@ impl Config {
         }
 
         let cleanup_minutes = env.ranged("RESERVATION_CLEANUP_INTERVAL_MINUTES", 1, 1, 1440);
+        let transitions_interval =
+            Duration::from_secs(env.ranged("EVENT_TRANSITIONS_INTERVAL_SECONDS", 300, 1, 86_400));
         let log_level = env.string("LOG_LEVEL", "info");
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
             env.problem("LOG_LEVEL", format!("is not a valid level or filter: {log_level:?}"));
@@ -318,6 +323,7 @@ impl Config {
             jwt,
             internal_hmac_secret: internal_hmac_secret.map(SecretString::from),
             reservation_cleanup_interval: Duration::from_secs(cleanup_minutes * 60),
+            transitions_interval,
             log_level,
             log_format,
             body_limit,

@@ -175,6 +175,14 @@ impl EventAction {
     }
 }
 
+impl FromStr for EventAction {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s).ok_or(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::EventAction as A;

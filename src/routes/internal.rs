@@ -40,6 +40,12 @@ fn tenant_header(headers: &HeaderMap) -> ApiResult<TenantId> {
         .ok_or_else(|| ApiError::bad_request("INVALID_TENANT_FORMAT", "X-Tenant-ID must be a UUID"))
 }
 
+/// The event named by the path, in the tenant named by `X-Tenant-ID`.
+async fn load(state: &AppState, headers: &HeaderMap, id: &str) -> ApiResult<Value> {
+    let tenant = tenant_header(headers)?;
+    service::get(state, tenant, path_uuid(id, "Event")?).await
+}
+
 fn pick(event: &Value, field: &str) -> Value {
     event.get(field).cloned().unwrap_or(Value::Null)
 }
@@ -50,8 +56,7 @@ async fn event(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = tenant_header(&headers)?;
-    let e = service::get(&state, tenant, path_uuid(&id, "Event")?).await?;
+    let e = load(&state, &headers, &id).await?;
     let p = |f: &str| pick(&e, f);
     Ok(Json(json!({ "event": {
         "id": p("id"), "tenantId": p("tenant_id"), "name": p("name"), "description": p("description"),
@@ -74,8 +79,7 @@ async fn pda(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = tenant_header(&headers)?;
-    let e = service::get(&state, tenant, path_uuid(&id, "Event")?).await?;
+    let e = load(&state, &headers, &id).await?;
     let p = |f: &str| pick(&e, f);
     let has_config = !p("artist_wallet").is_null() || !p("event_pda").is_null();
     Ok(Json(json!({

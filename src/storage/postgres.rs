@@ -100,6 +100,20 @@ impl Db {
         result.map_err(ApiError::from)
     }
 
+    /// Work outside any tenant, for background jobs only: job bookkeeping and the
+    /// `system_*` discovery functions, which return ids, never tenant data. Through the
+    /// Postgres stack like everything else, so a job backs off while Postgres is down.
+    pub async fn system<T, F, Fut>(&self, op: &'static str, work: F) -> ApiResult<T>
+    where
+        T: Send,
+        F: Fn(PgPool) -> Fut + Send + Sync,
+        Fut: Future<Output = ApiResult<T>> + Send,
+    {
+        let pool = &self.pool;
+        let work = &work;
+        self.stack.call(op, Idempotency::Safe, || work(pool.clone())).await.map_err(ApiError::from)
+    }
+
     /// For health checks and metrics only; tenant data is reachable only through `read`/`write`.
     pub fn pool(&self) -> &PgPool {
         &self.pool

@@ -301,12 +301,7 @@ async fn the_state_machine_governs_publish_status_changes_and_delete() {
 
     let history: Vec<(Option<String>, String)> = {
         let pool = sqlx::PgPool::connect(&crate::helpers::test_env().database_url).await.unwrap();
-        let mut tx = pool.begin().await.unwrap();
-        sqlx::query("select set_config('app.current_tenant_id', $1, true)")
-            .bind(app.tenant.to_string())
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        let mut tx = crate::helpers::tenant_tx(&pool, app.tenant).await.unwrap();
         sqlx::query_as("select previous_status, new_status from event_status_history where event_id = $1::uuid order by changed_at, new_status")
             .bind(id)
             .fetch_all(&mut *tx)

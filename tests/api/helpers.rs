@@ -69,6 +69,8 @@ pub fn base_vars(env: &TestEnv) -> HashMap<String, String> {
         ("LOG_LEVEL", log),
         ("LOG_FORMAT", "pretty"),
         ("MAX_SHUTDOWN_TIMEOUT_MS", "2000"),
+        // Jobs are driven explicitly by the tests that test them.
+        ("EVENT_TRANSITIONS_INTERVAL_SECONDS", "3600"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -242,13 +244,22 @@ pub fn sign(claims: &serde_json::Value, key_file: &str) -> String {
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).expect("token signs")
 }
 
-/// Runs `sql` in a transaction scoped to `tenant`, as the application role.
-pub async fn as_tenant(pool: &PgPool, tenant: TenantId, sql: &str) -> Result<u64, sqlx::Error> {
+/// A transaction of the application role scoped to `tenant`, for arranging and asserting.
+pub async fn tenant_tx(
+    pool: &PgPool,
+    tenant: TenantId,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("select set_config('app.current_tenant_id', $1, true)")
         .bind(tenant.to_string())
         .execute(&mut *tx)
         .await?;
+    Ok(tx)
+}
+
+/// Runs `sql` in a transaction scoped to `tenant`, as the application role.
+pub async fn as_tenant(pool: &PgPool, tenant: TenantId, sql: &str) -> Result<u64, sqlx::Error> {
+    let mut tx = tenant_tx(pool, tenant).await?;
     let affected = sqlx::query(sql).execute(&mut *tx).await?.rows_affected();
     tx.commit().await?;
     Ok(affected)

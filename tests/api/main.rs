@@ -5,6 +5,7 @@ mod fault;
 mod health;
 mod helpers;
 mod internal;
+mod jobs;
 mod resilience;
 mod rls;
 mod startup;

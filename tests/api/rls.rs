@@ -49,12 +49,7 @@ async fn rls_tenant_a_cannot_read_update_or_insert_tenant_b_rows() {
     as_tenant(&pool, a, &insert_event(a, Uuid::new_v4(), "a-show")).await.unwrap();
     as_tenant(&pool, b, &insert_event(b, b_event, "b-show")).await.unwrap();
 
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("select set_config('app.current_tenant_id', $1, true)")
-        .bind(a.to_string())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = crate::helpers::tenant_tx(&pool, a).await.unwrap();
     let seen: Vec<Uuid> = sqlx::query_scalar("select tenant_id from events").fetch_all(&mut *tx).await.unwrap();
     assert_eq!(seen, vec![*a.as_uuid()], "only tenant A's row");
     let by_id: Option<Uuid> =
