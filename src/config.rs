@@ -71,6 +71,9 @@ pub struct Config {
     pub jwt: JwtConfig,
     /// `INTERNAL_HMAC_SECRET` (>= 32 chars). Without it internal routes refuse every call.
     pub internal_hmac_secret: Option<SecretString>,
+    /// `EVENT_MIN_ADVANCE_HOURS` (2) and `EVENT_MAX_ADVANCE_DAYS` (365): the window in which a
+    /// new event may start.
+    pub event_rules: crate::domain::event::EventRules,
     /// `EVENT_TRANSITIONS_INTERVAL_SECONDS` (300): how often the time-based lifecycle job runs,
     /// once per interval across all replicas.
     pub transitions_interval: Duration,
@@ -275,6 +278,10 @@ impl Config {
         }
 
         let cleanup_minutes = env.ranged("RESERVATION_CLEANUP_INTERVAL_MINUTES", 1, 1, 1440);
+        let event_rules = crate::domain::event::EventRules {
+            min_advance: chrono::Duration::hours(env.ranged("EVENT_MIN_ADVANCE_HOURS", 2, 0, 8760) as i64),
+            max_advance: chrono::Duration::days(env.ranged("EVENT_MAX_ADVANCE_DAYS", 365, 1, 3650) as i64),
+        };
         let transitions_interval =
             Duration::from_secs(env.ranged("EVENT_TRANSITIONS_INTERVAL_SECONDS", 300, 1, 86_400));
         let log_level = env.string("LOG_LEVEL", "info");
@@ -324,6 +331,7 @@ impl Config {
             internal_hmac_secret: internal_hmac_secret.map(SecretString::from),
             reservation_cleanup_interval: Duration::from_secs(cleanup_minutes * 60),
             transitions_interval,
+            event_rules,
             log_level,
             log_format,
             body_limit,

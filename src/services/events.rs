@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::clients::venue::{Venue, VenueError};
-use crate::domain::event::{EventFields, EventRules, Mode, slug};
+use crate::domain::event::{EventFields, Mode, slug};
 use crate::domain::{EventAction, EventStatus, TenantId};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::state::AppState;
@@ -121,10 +121,6 @@ pub async fn verify_venue(state: &AppState, tenant: TenantId, venue_id: Uuid) ->
     }
 }
 
-fn rules() -> EventRules {
-    EventRules::default()
-}
-
 pub struct Created {
     pub status: u16,
     pub body: Value,
@@ -139,7 +135,8 @@ pub async fn create(
     fields: EventFields,
     idem: Option<Fingerprint>,
 ) -> ApiResult<Created> {
-    let timing = fields.validate(Mode::Create, rules(), Utc::now()).map_err(ApiError::unprocessable)?;
+    let timing =
+        fields.validate(Mode::Create, state.config.event_rules, Utc::now()).map_err(ApiError::unprocessable)?;
     let tenant = user.tenant;
     let venue_id = fields.venue_id.unwrap_or_default();
     let venue = verify_venue(state, tenant, venue_id).await?;
@@ -221,7 +218,8 @@ fn ensure_owner_or_admin(user: &AuthUser, created_by: Option<&str>) -> ApiResult
 
 /// `PUT`/`PATCH /events/:id`: a partial update under an optimistic lock.
 pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: EventFields) -> ApiResult<Value> {
-    let timing = fields.validate(Mode::Update, rules(), Utc::now()).map_err(ApiError::unprocessable)?;
+    let timing =
+        fields.validate(Mode::Update, state.config.event_rules, Utc::now()).map_err(ApiError::unprocessable)?;
     let tenant = user.tenant;
     if let Some(venue_id) = fields.venue_id {
         verify_venue(state, tenant, venue_id).await?;
