@@ -4,6 +4,8 @@ pub mod events;
 pub mod health;
 pub mod internal;
 pub mod metrics;
+pub mod pricing;
+pub mod schedules;
 
 use axum::Router;
 
@@ -16,6 +18,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(health::router())
         .merge(metrics::router())
         .merge(events::router())
+        .merge(pricing::router())
+        .merge(schedules::router())
         .merge(internal::router(state));
     Router::new().merge(health::router()).merge(metrics::router()).nest("/api/v1", api_v1)
 }

@@ -1,3 +1,5 @@
 //! Domain services: the rules between the HTTP surface and storage.
 
 pub mod events;
+pub mod pricing;
+pub mod schedules;

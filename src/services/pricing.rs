@@ -1,0 +1,1 @@
+//! Pricing and ticket types (filled in by its work item).
