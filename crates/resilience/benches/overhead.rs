@@ -14,6 +14,11 @@ async fn noop() -> Result<u64, Never> {
 }
 
 fn overhead(c: &mut Criterion) {
+    // With BENCH_WITH_RECORDER=1 the service's real Prometheus recorder is installed, so the
+    // figures include emitting every metric (without it the `metrics` macros are no-ops).
+    if std::env::var_os("BENCH_WITH_RECORDER").is_some() {
+        metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().expect("recorder installs");
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
     let dep = Dependency::new(DependencyConfig::new("bench"), |_: &Never| Classification::TRANSIENT);
     let open = Dependency::new(DependencyConfig::new("bench_open"), |_: &Never| Classification::TRANSIENT);

@@ -20,6 +20,7 @@ use tower::{Layer, Service};
 use crate::{
     BreakerConfig,
     error::{BreakerOutcome, Classify, ResilienceError, classify_resilience},
+    telemetry::{AttemptHandles, AttemptOutcome, HandleCache},
 };
 
 /// Observable breaker state, for health endpoints and the `resilience_breaker_state` gauge.
@@ -104,6 +105,15 @@ struct Shared {
     /// `generation << 8 | state`, so the closed fast path is one atomic load, no lock.
     fast: AtomicU64,
     machine: Mutex<Machine>,
+    /// `resilience_attempts_total` and `resilience_attempt_duration_seconds` handles.
+    metrics: HandleCache<(), AttemptHandles>,
+}
+
+impl Shared {
+    /// One attempt; `elapsed` is its duration, `None` for a rejection that never ran.
+    fn attempt_metric(&self, outcome: AttemptOutcome, elapsed: Option<Duration>) {
+        self.metrics.get(()).record(self.dependency, outcome, elapsed.map(|e| e.as_secs_f64()));
+    }
 }
 
 /// Cloneable handle to one breaker's shared state: operator controls and state reads.
@@ -139,6 +149,7 @@ impl BreakerHandle {
             fast: AtomicU64::new(state as u64),
             machine: Mutex::new(Machine { phase, generation: 0, reopens: 0, window }),
             config,
+            metrics: HandleCache::default(),
         });
         // Set now so the series exists before the first transition.
         metrics::gauge!("resilience_breaker_state", "dependency" => dependency, "breaker" => name).set(state as u8);
@@ -213,8 +224,9 @@ impl BreakerHandle {
         self.transition(m, Phase::Open { until: Instant::now() + duration });
     }
 
-    /// Admits a call, or returns how long the caller should wait.
-    pub(crate) fn acquire(&self) -> Result<Permit, Duration> {
+    /// Admits a call, or returns how long the caller should wait. The caller must arm the
+    /// ticket as a [`Permit`] at once, so that a probe is returned if the call is dropped.
+    pub(crate) fn acquire(&self) -> Result<Ticket, Duration> {
         let fast = self.shared.fast.load(Ordering::Acquire);
         let kind = match BreakerState::from_bits(fast) {
             BreakerState::Closed => PermitKind::Closed,
@@ -222,10 +234,10 @@ impl BreakerHandle {
             BreakerState::ForcedOpen => return Err(self.shared.config.open_duration),
             BreakerState::Open | BreakerState::HalfOpen => return self.acquire_slow(),
         };
-        Ok(Permit { handle: self.clone(), generation: fast >> 8, kind })
+        Ok(Ticket { generation: fast >> 8, kind })
     }
 
-    fn acquire_slow(&self) -> Result<Permit, Duration> {
+    fn acquire_slow(&self) -> Result<Ticket, Duration> {
         let now = Instant::now();
         let mut m = self.lock();
         if let Phase::Open { until } = m.phase {
@@ -245,7 +257,7 @@ impl BreakerHandle {
             // Probes are in flight (or forced open): no better estimate than one open period.
             _ => return Err(self.shared.config.open_duration),
         };
-        Ok(Permit { handle: self.clone(), generation: m.generation, kind })
+        Ok(Ticket { generation: m.generation, kind })
     }
 
     /// Each transition bumps the generation, so it also identifies the phase that admitted
@@ -307,31 +319,38 @@ enum PermitKind {
     Probe,
 }
 
-/// An admitted call. Dropped without an outcome, a probe returns its permit unrecorded.
-pub(crate) struct Permit {
-    handle: BreakerHandle,
+/// An admission not yet armed as a [`Permit`].
+#[derive(Clone, Copy)]
+pub(crate) struct Ticket {
     generation: u64,
     kind: PermitKind,
 }
 
-impl Permit {
+/// An admitted call. Dropped without an outcome, a probe returns its permit unrecorded.
+struct Permit<C: ?Sized> {
+    layer: Arc<LayerShared<C>>,
+    ticket: Ticket,
+}
+
+impl<C: ?Sized> Permit<C> {
     /// Records the outcome: `None` is ignored, `Some(true)` a failure.
     fn complete(mut self, failed: Option<bool>, elapsed: Duration) {
         // Disarms `Drop`: a completed probe keeps its permit consumed.
-        let kind = std::mem::replace(&mut self.kind, PermitKind::Passthrough);
+        let kind = std::mem::replace(&mut self.ticket.kind, PermitKind::Passthrough);
         if kind != PermitKind::Passthrough {
-            let slow_after = self.handle.shared.config.slow_call_duration;
+            let handle = &self.layer.handle;
+            let slow_after = handle.shared.config.slow_call_duration;
             let slow = slow_after.is_some_and(|d| elapsed > d);
-            self.handle.record(self.generation, failed, slow);
+            handle.record(self.ticket.generation, failed, slow);
         }
     }
 }
 
-impl Drop for Permit {
+impl<C: ?Sized> Drop for Permit<C> {
     fn drop(&mut self) {
-        if self.kind == PermitKind::Probe {
-            let mut m = self.handle.lock();
-            if m.generation == self.generation
+        if self.ticket.kind == PermitKind::Probe {
+            let mut m = self.layer.handle.lock();
+            if m.generation == self.ticket.generation
                 && let Phase::HalfOpen { permits, .. } = &mut m.phase
             {
                 *permits += 1;
@@ -342,25 +361,30 @@ impl Drop for Permit {
 
 /// Layer applying one shared breaker; every `layer()` call and clone shares its state.
 pub struct BreakerLayer<C: ?Sized> {
+    shared: Arc<LayerShared<C>>,
+}
+
+/// The breaker and the classifier behind one `Arc`, so a per-call clone is one count.
+struct LayerShared<C: ?Sized> {
     handle: BreakerHandle,
     classifier: Arc<C>,
 }
 
 impl<C: ?Sized> Clone for BreakerLayer<C> {
     fn clone(&self) -> Self {
-        Self { handle: self.handle.clone(), classifier: Arc::clone(&self.classifier) }
+        Self { shared: Arc::clone(&self.shared) }
     }
 }
 
 impl<C: ?Sized> BreakerLayer<C> {
     /// Wraps services in the breaker behind `handle`, classifying errors with `classifier`.
     pub fn new(handle: BreakerHandle, classifier: Arc<C>) -> Self {
-        Self { handle, classifier }
+        Self { shared: Arc::new(LayerShared { handle, classifier }) }
     }
 
     /// The shared breaker this layer applies.
     pub fn handle(&self) -> &BreakerHandle {
-        &self.handle
+        &self.shared.handle
     }
 }
 
@@ -398,35 +422,31 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let handle = &self.layer.handle;
-        match handle.acquire() {
-            Ok(permit) => BreakerFuture {
-                inner: Some(self.inner.call(req)),
-                permit: Some(permit),
-                rejected: None,
-                classifier: Arc::clone(&self.layer.classifier),
-                start: Instant::now(),
-            },
-            Err(retry_after) => {
-                attempt_metric(handle.shared.dependency, "rejected", None);
+        let layer = &self.layer.shared;
+        match layer.handle.acquire() {
+            Ok(ticket) => {
+                // Armed before the attempt starts, so even a panicking `call` returns a probe.
+                let permit = Permit { layer: Arc::clone(layer), ticket };
                 BreakerFuture {
-                    inner: None,
-                    permit: None,
-                    rejected: Some((handle.shared.name, retry_after)),
-                    classifier: Arc::clone(&self.layer.classifier),
-                    start: Instant::now(),
+                    inner: Some(self.inner.call(req)),
+                    admitted: Some(Admitted { permit, start: Instant::now() }),
+                    rejected: None,
                 }
+            }
+            // A rejection never runs, so it needs no clock read, classifier or permit.
+            Err(retry_after) => {
+                let shared = &layer.handle.shared;
+                shared.attempt_metric(AttemptOutcome::Rejected, None);
+                BreakerFuture { inner: None, admitted: None, rejected: Some((shared.name, retry_after)) }
             }
         }
     }
 }
 
-fn attempt_metric(dependency: &'static str, outcome: &'static str, elapsed: Option<Duration>) {
-    metrics::counter!("resilience_attempts_total", "dependency" => dependency, "outcome" => outcome).increment(1);
-    if let Some(elapsed) = elapsed {
-        metrics::histogram!("resilience_attempt_duration_seconds", "dependency" => dependency)
-            .record(elapsed.as_secs_f64());
-    }
+/// What an admitted attempt needs to record its outcome.
+struct Admitted<C: ?Sized> {
+    permit: Permit<C>,
+    start: Instant,
 }
 
 pin_project! {
@@ -434,10 +454,8 @@ pin_project! {
     pub struct BreakerFuture<F, C: ?Sized> {
         #[pin]
         inner: Option<F>,
-        permit: Option<Permit>,
+        admitted: Option<Admitted<C>>,
         rejected: Option<(&'static str, Duration)>,
-        classifier: Arc<C>,
-        start: Instant,
     }
 }
 
@@ -455,17 +473,18 @@ where
             return Poll::Ready(Err(ResilienceError::BreakerOpen { breaker, retry_after }));
         };
         let result = ready!(inner.poll(cx));
-        let elapsed = this.start.elapsed();
-        let (failed, outcome) = match &result {
-            Ok(_) => (Some(false), "success"),
-            Err(ResilienceError::AttemptTimeout { .. }) => (Some(true), "timeout"),
-            Err(e) => match classify_resilience(&**this.classifier, e).breaker {
-                BreakerOutcome::Failure => (Some(true), "failure"),
-                BreakerOutcome::Ignore => (None, "ignored"),
-            },
-        };
-        if let Some(permit) = this.permit.take() {
-            attempt_metric(permit.handle.shared.dependency, outcome, Some(elapsed));
+        if let Some(Admitted { permit, start }) = this.admitted.take() {
+            let elapsed = start.elapsed();
+            let layer = &*permit.layer;
+            let (failed, outcome) = match &result {
+                Ok(_) => (Some(false), AttemptOutcome::Success),
+                Err(ResilienceError::AttemptTimeout { .. }) => (Some(true), AttemptOutcome::Timeout),
+                Err(e) => match classify_resilience(&*layer.classifier, e).breaker {
+                    BreakerOutcome::Failure => (Some(true), AttemptOutcome::Failure),
+                    BreakerOutcome::Ignore => (None, AttemptOutcome::Ignored),
+                },
+            };
+            layer.handle.shared.attempt_metric(outcome, Some(elapsed));
             permit.complete(failed, elapsed);
         }
         Poll::Ready(result)

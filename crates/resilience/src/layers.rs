@@ -11,12 +11,15 @@ use std::{
 use pin_project_lite::pin_project;
 use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore},
-    task::futures::TaskLocalFuture,
-    time::{Instant, Timeout},
+    task::{coop, futures::TaskLocalFuture},
+    time::{Instant, Sleep},
 };
 use tower::{Layer, Service, ServiceExt, util::Oneshot};
 
-use crate::error::{BreakerOutcome, Classify, ResilienceError, classify_resilience};
+use crate::{
+    error::{BreakerOutcome, Classify, ResilienceError, classify_resilience},
+    telemetry::{CallHandles, CallOutcome, HandleCache, Op},
+};
 
 tokio::task_local! {
     /// The innermost active deadline, so the retry policy can refuse to sleep past it.
@@ -25,6 +28,55 @@ tokio::task_local! {
 
 pub(crate) fn current_deadline() -> Option<Instant> {
     DEADLINE.try_with(|d| *d).ok()
+}
+
+pin_project! {
+    /// `tokio::time::timeout_at`, except that the timer is created only if the future is
+    /// still pending after its first poll: most calls complete at once, and creating a
+    /// `Sleep` (a runtime-handle look-up and reference count) then only to drop it is waste.
+    /// Polls exactly as tokio's `Timeout` does: the future first, then the timer, unconstrained
+    /// by the task's coop budget if the future has just used it up. `None` never elapses.
+    struct LazyTimeout<F> {
+        #[pin]
+        value: F,
+        #[pin]
+        delay: Option<Sleep>,
+        deadline: Option<Instant>,
+    }
+}
+
+impl<F> LazyTimeout<F> {
+    fn new(deadline: Option<Instant>, value: F) -> Self {
+        Self { value, delay: None, deadline }
+    }
+}
+
+impl<F: Future> Future for LazyTimeout<F> {
+    /// `None` when the deadline passed first.
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let had_budget_before = coop::has_budget_remaining();
+        if let Poll::Ready(output) = this.value.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        let Some(deadline) = *this.deadline else {
+            return Poll::Pending;
+        };
+        if this.delay.is_none() {
+            this.delay.set(Some(tokio::time::sleep_until(deadline)));
+        }
+        let Some(delay) = this.delay.as_pin_mut() else {
+            return Poll::Pending;
+        };
+        let elapsed = if had_budget_before && !coop::has_budget_remaining() {
+            Pin::new(&mut coop::unconstrained(delay)).poll(cx)
+        } else {
+            delay.poll(cx)
+        };
+        elapsed.map(|()| None)
+    }
 }
 
 /// Bounds the whole call, including waiting for readiness, every attempt and every backoff
@@ -70,11 +122,21 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let mut at = Instant::now() + self.deadline;
+        Deadline { inner: self.inner.clone(), deadline: self.deadline }.call_owned(Instant::now(), req)
+    }
+}
+
+impl<S> Deadline<S> {
+    /// [`call`](Service::call) without cloning the inner service, for a call made at `now`.
+    pub(crate) fn call_owned<Req>(self, now: Instant, req: Req) -> DeadlineFuture<Oneshot<S, Req>>
+    where
+        S: Service<Req>,
+    {
+        let mut at = now + self.deadline;
         if let Some(outer) = current_deadline() {
             at = at.min(outer);
         }
-        let call = tokio::time::timeout_at(at, self.inner.clone().oneshot(req));
+        let call = LazyTimeout::new(Some(at), self.inner.oneshot(req));
         DeadlineFuture { inner: DEADLINE.scope(at, call), after: self.deadline }
     }
 }
@@ -83,7 +145,7 @@ pin_project! {
     /// Response future of [`Deadline`].
     pub struct DeadlineFuture<F> {
         #[pin]
-        inner: TaskLocalFuture<Instant, Timeout<F>>,
+        inner: TaskLocalFuture<Instant, LazyTimeout<F>>,
         after: Duration,
     }
 }
@@ -97,8 +159,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         Poll::Ready(match ready!(this.inner.poll(cx)) {
-            Ok(result) => result,
-            Err(_) => Err(ResilienceError::DeadlineExceeded { after: *this.after }),
+            Some(result) => result,
+            None => Err(ResilienceError::DeadlineExceeded { after: *this.after }),
         })
     }
 }
@@ -142,7 +204,8 @@ impl<S: Service<Req>, Req> Service<Req> for AttemptTimeout<S> {
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        AttemptTimeoutFuture { inner: tokio::time::timeout(self.timeout, self.inner.call(req)), after: self.timeout }
+        let at = Instant::now().checked_add(self.timeout);
+        AttemptTimeoutFuture { inner: LazyTimeout::new(at, self.inner.call(req)), after: self.timeout }
     }
 }
 
@@ -150,7 +213,7 @@ pin_project! {
     /// Response future of [`AttemptTimeout`].
     pub struct AttemptTimeoutFuture<F> {
         #[pin]
-        inner: Timeout<F>,
+        inner: LazyTimeout<F>,
         after: Duration,
     }
 }
@@ -164,8 +227,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         Poll::Ready(match ready!(this.inner.poll(cx)) {
-            Ok(result) => result.map_err(ResilienceError::Inner),
-            Err(_) => Err(ResilienceError::AttemptTimeout { after: *this.after }),
+            Some(result) => result.map_err(ResilienceError::Inner),
+            None => Err(ResilienceError::AttemptTimeout { after: *this.after }),
         })
     }
 }
@@ -214,12 +277,21 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let permit = Arc::clone(&self.layer.semaphore).try_acquire_owned().ok();
-        BulkheadFuture {
-            inner: permit.is_some().then(|| self.inner.call(req)),
-            permit,
-            dependency: self.layer.dependency,
-        }
+        let inner = &mut self.inner;
+        Self::admit(&self.layer, || inner.call(req))
+    }
+}
+
+impl<S> Bulkhead<S> {
+    /// [`call`](Service::call) consuming the bulkhead: `call` runs only if a permit is free.
+    pub(crate) fn call_owned<F>(self, call: impl FnOnce(S) -> F) -> BulkheadFuture<F> {
+        let inner = self.inner;
+        Self::admit(&self.layer, || call(inner))
+    }
+
+    fn admit<F>(layer: &BulkheadLayer, call: impl FnOnce() -> F) -> BulkheadFuture<F> {
+        let permit = Arc::clone(&layer.semaphore).try_acquire_owned().ok();
+        BulkheadFuture { inner: permit.is_some().then(call), permit, dependency: layer.dependency }
     }
 }
 
@@ -254,22 +326,40 @@ where
 /// Outermost layer: one `resilience_calls_total` outcome and one end-to-end
 /// `resilience_call_duration_seconds` sample per logical call. The layers below never wait
 /// in `poll_ready` (the deadline absorbs readiness), so timing from `call()` is end to end.
+///
+/// Metric handles are registered on first emission and cached in the layer (and its clones).
 pub struct CallMetricsLayer<C: ?Sized> {
-    dependency: &'static str,
+    shared: Arc<CallShared<C>>,
     operation: &'static str,
+}
+
+/// Shared by every operation of one dependency: its label, classifier and metric handles.
+pub(crate) struct CallShared<C: ?Sized> {
+    dependency: &'static str,
+    handles: HandleCache<Op, CallHandles>,
     classifier: Arc<C>,
+}
+
+impl<C: ?Sized> CallShared<C> {
+    pub(crate) fn new(dependency: &'static str, classifier: Arc<C>) -> Self {
+        Self { dependency, handles: HandleCache::default(), classifier }
+    }
 }
 
 impl<C: ?Sized> CallMetricsLayer<C> {
     /// `operation` must come from a small fixed set: it becomes a metric label.
     pub fn new(dependency: &'static str, operation: &'static str, classifier: Arc<C>) -> Self {
-        Self { dependency, operation, classifier }
+        Self::shared(Arc::new(CallShared::new(dependency, classifier)), operation)
+    }
+
+    pub(crate) fn shared(shared: Arc<CallShared<C>>, operation: &'static str) -> Self {
+        Self { shared, operation }
     }
 }
 
 impl<C: ?Sized> Clone for CallMetricsLayer<C> {
     fn clone(&self) -> Self {
-        Self::new(self.dependency, self.operation, Arc::clone(&self.classifier))
+        Self::shared(Arc::clone(&self.shared), self.operation)
     }
 }
 
@@ -321,6 +411,13 @@ pin_project! {
     }
 }
 
+impl<F, C: ?Sized> CallMetricsFuture<F, C> {
+    /// Records `inner`, a call that started at `start`, under `layer`'s labels.
+    pub(crate) fn new(inner: F, layer: CallMetricsLayer<C>, start: Instant) -> Self {
+        Self { inner, layer, start }
+    }
+}
+
 impl<F, C, T, E> Future for CallMetricsFuture<F, C>
 where
     F: Future<Output = Result<T, ResilienceError<E>>>,
@@ -331,25 +428,23 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
+        let shared = &*this.layer.shared;
         let outcome = match &result {
-            Ok(_) => "success",
-            Err(ResilienceError::AttemptTimeout { .. }) => "timeout",
-            Err(ResilienceError::DeadlineExceeded { .. }) => "deadline",
-            Err(ResilienceError::BreakerOpen { .. }) => "rejected",
-            Err(ResilienceError::BulkheadFull { .. }) => "shed",
-            Err(e) => match classify_resilience(&*this.layer.classifier, e).breaker {
-                BreakerOutcome::Failure => "failure",
-                BreakerOutcome::Ignore => "ignored",
+            Ok(_) => CallOutcome::Success,
+            Err(ResilienceError::AttemptTimeout { .. }) => CallOutcome::Timeout,
+            Err(ResilienceError::DeadlineExceeded { .. }) => CallOutcome::Deadline,
+            Err(ResilienceError::BreakerOpen { .. }) => CallOutcome::Rejected,
+            Err(ResilienceError::BulkheadFull { .. }) => CallOutcome::Shed,
+            Err(e) => match classify_resilience(&*shared.classifier, e).breaker {
+                BreakerOutcome::Failure => CallOutcome::Failure,
+                BreakerOutcome::Ignore => CallOutcome::Ignored,
             },
         };
-        let CallMetricsLayer { dependency, operation, .. } = *this.layer;
-        metrics::counter!("resilience_calls_total",
-            "dependency" => dependency, "operation" => operation, "outcome" => outcome)
-        .increment(1);
-        metrics::histogram!("resilience_call_duration_seconds",
-            "dependency" => dependency, "operation" => operation)
-        .record(this.start.elapsed().as_secs_f64());
+        let (dependency, operation) = (shared.dependency, this.layer.operation);
+        let elapsed = this.start.elapsed().as_secs_f64();
+        shared.handles.get(Op(operation)).record(dependency, operation, outcome, elapsed);
         if result.is_err() {
+            let outcome = outcome.as_str();
             tracing::debug!(dependency, operation, outcome, "dependency call failed");
         }
         Poll::Ready(result)

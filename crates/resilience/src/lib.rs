@@ -29,6 +29,7 @@ mod error;
 mod layers;
 mod retry;
 mod stack;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 

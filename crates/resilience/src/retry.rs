@@ -14,6 +14,7 @@ use crate::{
     RetryConfig,
     error::{Classify, Replay, ResilienceError, RetryDecision, classify_resilience},
     layers::current_deadline,
+    telemetry::{HandleCache, RetryHandles},
 };
 
 /// Full ("AWS") jitter: uniform in `[0, min(max, base·2^retry)]`. Unlike tower's additive
@@ -24,23 +25,25 @@ pub(crate) fn full_jitter(base: Duration, max: Duration, retry: u32, rng: &mut i
     Duration::from_nanos(rng.random_range(0..=nanos))
 }
 
-struct Shared {
+struct Shared<C: ?Sized> {
     dependency: &'static str,
     config: RetryConfig,
     budget: TpsBudget,
+    metrics: HandleCache<(), RetryHandles>,
+    classifier: Arc<C>,
 }
 
 /// The retry policy. Cloned once per call by `Retry`, so `retries` counts per call while
 /// the budget (in an `Arc`) is shared by every call to the dependency.
 pub struct RetryPolicy<C: ?Sized> {
-    shared: Arc<Shared>,
-    classifier: Arc<C>,
+    /// One `Arc` for everything shared, so the per-call clones stay cheap.
+    shared: Arc<Shared<C>>,
     retries: u32,
 }
 
 impl<C: ?Sized> Clone for RetryPolicy<C> {
     fn clone(&self) -> Self {
-        Self { shared: Arc::clone(&self.shared), classifier: Arc::clone(&self.classifier), retries: self.retries }
+        Self { shared: Arc::clone(&self.shared), retries: self.retries }
     }
 }
 
@@ -52,7 +55,8 @@ impl<C: ?Sized> RetryPolicy<C> {
         let ratio = if config.budget_retry_ratio.is_nan() { 0.0 } else { config.budget_retry_ratio.clamp(0.0, 1000.0) };
         let min_per_sec = config.budget_min_per_sec.min(i32::MAX as u32 - 1);
         let budget = TpsBudget::new(ttl, min_per_sec, ratio);
-        Self { shared: Arc::new(Shared { dependency, config, budget }), classifier, retries: 0 }
+        let metrics = HandleCache::default();
+        Self { shared: Arc::new(Shared { dependency, config, budget, metrics, classifier }), retries: 0 }
     }
 }
 
@@ -71,7 +75,7 @@ where
             }
             Err(e) => e,
         };
-        let RetryDecision::Yes { after } = classify_resilience(&*self.classifier, err).retry else {
+        let RetryDecision::Yes { after } = classify_resilience(&*self.shared.classifier, err).retry else {
             return None;
         };
         let config = &self.shared.config;
@@ -88,11 +92,11 @@ where
         }
         let dependency = self.shared.dependency;
         if !self.shared.budget.withdraw() {
-            metrics::counter!("resilience_retry_budget_exhausted_total", "dependency" => dependency).increment(1);
+            self.shared.metrics.get(()).budget_exhausted(dependency);
             return None;
         }
         self.retries += 1;
-        metrics::counter!("resilience_retries_total", "dependency" => dependency).increment(1);
+        self.shared.metrics.get(()).retry(dependency);
         tracing::debug!(dependency, retry = self.retries, ?delay, "retrying after transient error");
         Some(tokio::time::sleep(delay))
     }

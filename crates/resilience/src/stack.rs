@@ -2,20 +2,23 @@
 
 use std::{
     future::Future,
+    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
 use tower::{
-    Layer, Service, ServiceBuilder, ServiceExt,
+    Service, ServiceBuilder,
     retry::{Retry, RetryLayer},
     util::Either,
 };
 
 use crate::{
     AttemptTimeout, AttemptTimeoutLayer, Breaker, BreakerHandle, BreakerLayer, Bulkhead, BulkheadLayer,
-    CallMetricsLayer, Classify, Deadline, DeadlineLayer, DependencyConfig, Idempotency, Replay, ResilienceError,
-    RetryPolicy,
+    CallMetricsFuture, CallMetricsLayer, Classify, Deadline, DeadlineLayer, DependencyConfig, Idempotency, Replay,
+    ResilienceError, RetryPolicy, layers::CallShared,
 };
 
 type Classifier<E> = dyn Classify<E>;
@@ -76,7 +79,8 @@ where
 pub struct Dependency<E: 'static> {
     name: &'static str,
     stack: Either<Bulkhead<Guarded<E>>, Guarded<E>>,
-    classifier: Arc<Classifier<E>>,
+    /// Label, classifier and cached metric handles of the per-call metrics layer.
+    calls: Arc<CallShared<Classifier<E>>>,
     breaker: BreakerHandle,
 }
 
@@ -85,7 +89,7 @@ impl<E: 'static> Clone for Dependency<E> {
         Self {
             name: self.name,
             stack: self.stack.clone(),
-            classifier: Arc::clone(&self.classifier),
+            calls: Arc::clone(&self.calls),
             breaker: self.breaker.clone(),
         }
     }
@@ -116,7 +120,8 @@ impl<E: 'static> Dependency<E> {
             .layer(BreakerLayer::new(handle.clone(), Arc::clone(&classifier)))
             .layer(AttemptTimeoutLayer::new(config.attempt_timeout))
             .service(Operation);
-        Self { name, stack, classifier, breaker: handle }
+        let calls = Arc::new(CallShared::new(name, classifier));
+        Self { name, stack, calls, breaker: handle }
     }
 
     /// The dependency's name (its `dependency` label).
@@ -147,11 +152,45 @@ impl<E: 'static> Dependency<E> {
         T: Send,
         E: Send,
     {
-        let metrics = CallMetricsLayer::new(self.name, op, Arc::clone(&self.classifier));
-        let svc = metrics.layer(self.stack.clone());
+        let stack = self.stack.clone();
+        let metrics = CallMetricsLayer::shared(Arc::clone(&self.calls), op);
         async move {
             let attempt = Attempt { f: &f, idempotency };
-            svc.oneshot(attempt).await
+            // `metrics.layer(stack).oneshot(attempt)`, minus one clone of the stack: every
+            // layer down to the retry is always ready, so each is called by value. One clock
+            // read is the start of both the deadline and the call's duration.
+            let start = Instant::now();
+            let run = match stack {
+                Either::Left(bulkhead) => {
+                    Run::Bulkhead { inner: bulkhead.call_owned(|guarded| guarded.call_owned(start, attempt)) }
+                }
+                Either::Right(guarded) => Run::Direct { inner: guarded.call_owned(start, attempt) },
+            };
+            CallMetricsFuture::new(run, metrics, start).await
+        }
+    }
+}
+
+pin_project! {
+    /// The stack's response future, with or without a bulkhead.
+    #[project = RunProj]
+    enum Run<B, D> {
+        Bulkhead { #[pin] inner: B },
+        Direct { #[pin] inner: D },
+    }
+}
+
+impl<B, D> Future for Run<B, D>
+where
+    B: Future,
+    D: Future<Output = B::Output>,
+{
+    type Output = B::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            RunProj::Bulkhead { inner } => inner.poll(cx),
+            RunProj::Direct { inner } => inner.poll(cx),
         }
     }
 }

@@ -525,3 +525,31 @@ fn metric_series_exist_with_expected_labels() {
         assert!(found, "missing {name}{labels:?} in {series:#?}");
     }
 }
+
+/// Cached metric handles follow the current recorder, exactly as the per-call macros did.
+#[test]
+fn metric_handles_follow_the_current_recorder() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+    let d = Dependency::new(config(), classify);
+    let calls = Calls::default();
+    // First under the no-op recorder, then alternating between two real ones.
+    rt.block_on(run(&d, &calls, Ok(1))).unwrap();
+    let (first, second) = (DebuggingRecorder::new(), DebuggingRecorder::new());
+    for recorder in [&first, &second, &first] {
+        metrics::with_local_recorder(recorder, || rt.block_on(run(&d, &calls, Ok(1)))).unwrap();
+    }
+    // A snapshot drains the counters, so take one per recorder.
+    let counts = |recorder: &DebuggingRecorder| {
+        let snapshot = recorder.snapshotter().snapshot().into_vec();
+        let counters = snapshot.into_iter().filter_map(|(key, .., value)| match value {
+            DebugValue::Counter(n) => Some((key.key().name().to_owned(), n)),
+            _ => None,
+        });
+        counters.collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (first, second) = (counts(&first), counts(&second));
+    for name in ["resilience_calls_total", "resilience_attempts_total"] {
+        assert_eq!((first.get(name), second.get(name)), (Some(&2), Some(&1)), "{name}");
+    }
+}
