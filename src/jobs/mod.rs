@@ -4,6 +4,7 @@
 //! replicas, and its work is idempotent per row (compare-and-set), so even an overlap after a
 //! crash cannot apply anything twice.
 
+pub mod cleanup;
 pub mod transitions;
 
 use std::time::Duration;
@@ -30,9 +31,10 @@ impl Jobs {
 pub fn spawn_all(state: &AppState, shutdown: CancellationToken) -> Jobs {
     let mut set = JoinSet::new();
     let interval = state.config.transitions_interval;
-    set.spawn(run_every(state.clone(), shutdown, "event-transitions", interval, |state| {
+    set.spawn(run_every(state.clone(), shutdown.clone(), "event-transitions", interval, |state| {
         async move { transitions::run_once(&state, transitions::BATCH).await.map(|r| r.applied) }.boxed()
     }));
+    set.spawn(cleanup::run(state.clone(), shutdown));
     Jobs { set }
 }
 

@@ -1,5 +1,6 @@
 //! The URL map, in one place.
 
+pub mod capacity;
 pub mod events;
 pub mod health;
 pub mod internal;
@@ -18,6 +19,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(health::router())
         .merge(metrics::router())
         .merge(events::router())
+        .merge(capacity::router())
         .merge(pricing::router())
         .merge(schedules::router())
         .merge(internal::router(state));

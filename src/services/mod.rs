@@ -1,5 +1,7 @@
 //! Domain services: the rules between the HTTP surface and storage.
 
+pub mod cancellation;
+pub mod capacity;
 pub mod events;
 pub mod pricing;
 pub mod schedules;

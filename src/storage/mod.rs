@@ -1,6 +1,7 @@
 //! Storage: Postgres (tenant-scoped transactions under RLS), the Redis cache, migrations.
 
 pub mod cache;
+pub mod capacity;
 pub mod events;
 pub mod idempotency;
 pub mod migrate;

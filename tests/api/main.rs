@@ -1,5 +1,6 @@
 //! The integration-test binary: one harness (`helpers`), one module per capability.
 
+mod capacity;
 mod events;
 mod fault;
 mod health;

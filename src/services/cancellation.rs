@@ -1,0 +1,151 @@
+//! `POST /events/:eventId/cancel`: one transaction moves the event to CANCELLED through the
+//! state machine, closes its sections, releases its active holds, and writes the history row,
+//! an audit row, the cancellation report and an `event.cancelled` outbox record for the
+//! services that own refunds, tickets and notifications. This service calls none of them.
+
+use futures::FutureExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::domain::EventAction;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::state::AppState;
+use crate::storage::capacity::{self as capacity_store, HoldEnd};
+use crate::storage::events as store;
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RefundPolicy {
+    #[default]
+    Full,
+    Partial,
+    None,
+}
+
+impl RefundPolicy {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Partial => "partial",
+            Self::None => "none",
+        }
+    }
+}
+
+/// The route schema's names and the ones the original's handler read are both accepted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    #[serde(alias = "cancellation_reason")]
+    pub reason: String,
+    #[serde(default, alias = "notifyCustomers")]
+    pub notify_customers: Option<bool>,
+    #[serde(default, alias = "refundPolicy")]
+    pub refund_policy: Option<RefundPolicy>,
+    #[serde(default, alias = "triggerRefunds")]
+    pub trigger_refunds: Option<bool>,
+}
+
+pub async fn cancel(state: &AppState, user: &AuthUser, event_id: Uuid, req: CancelRequest) -> ApiResult<Value> {
+    let reason = req.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return Err(ApiError::unprocessable(vec![FieldError::new(
+            "reason",
+            "INVALID_LENGTH",
+            "must be 1-1000 characters",
+        )]));
+    }
+    let refund = match (req.refund_policy, req.trigger_refunds) {
+        (Some(p), _) => p,
+        (None, Some(false)) => RefundPolicy::None,
+        (None, _) => RefundPolicy::Full,
+    };
+    let notify = req.notify_customers.unwrap_or(true);
+    let actor = user.clone();
+    let result = state
+        .db
+        .write(user.tenant, move |tx| {
+            let (actor, reason) = (actor.clone(), reason.clone());
+            async move {
+                let current = store::lock(tx, event_id).await?;
+                // The original let any tenant user cancel (defect 16): same rule as update.
+                if !(actor.is_admin() || current.created_by.as_deref() == Some(actor.user_id.as_str())) {
+                    return Err(ApiError::forbidden("only the event's creator or an admin may cancel it"));
+                }
+                if current.status.apply(EventAction::Cancel).is_none() {
+                    return Err(store::invalid_transition(current.status, EventAction::Cancel));
+                }
+                store::transition(tx, event_id, current.status, EventAction::Cancel, Some(&reason), &actor.user_id).await?;
+                let tenant = *tx.tenant().as_uuid();
+                let holds: Vec<(Uuid, i32)> = sqlx::query_as(
+                    "select id, quantity from reservations where tenant_id = $1 and event_id = $2 and status = 'active' for update",
+                )
+                .bind(tenant)
+                .bind(event_id)
+                .fetch_all(tx.conn())
+                .await?;
+                let mut seats_released = 0;
+                for (hold, quantity) in &holds {
+                    if capacity_store::end_hold(tx, *hold, HoldEnd::Release).await? {
+                        seats_released += quantity;
+                    }
+                }
+                let sections_closed = sqlx::query(
+                    "update event_capacity set is_active = false where tenant_id = $1 and event_id = $2 and is_active and deleted_at is null",
+                )
+                .bind(tenant)
+                .bind(event_id)
+                .execute(tx.conn())
+                .await?
+                .rows_affected() as i32;
+                let sold = current.sold as i32;
+                let details = json!({
+                    "reason": reason, "refund_policy": refund.as_str(), "notify_customers": notify,
+                    "holds_released": holds.len(), "seats_released": seats_released,
+                    "sections_closed": sections_closed, "tickets_sold": sold, "previous_status": current.status,
+                });
+                sqlx::query("insert into event_audit_log (tenant_id, event_id, action, actor, details) values ($1, $2, 'CANCEL', $3, $4)")
+                    .bind(tenant)
+                    .bind(event_id)
+                    .bind(&actor.user_id)
+                    .bind(&details)
+                    .execute(tx.conn())
+                    .await?;
+                sqlx::query(
+                    "insert into event_cancellation_reports (tenant_id, event_id, reason, refund_policy, notify_customers,
+                            cancelled_by, holds_released, seats_released, sections_closed, tickets_sold)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(tenant)
+                .bind(event_id)
+                .bind(&reason)
+                .bind(refund.as_str())
+                .bind(notify)
+                .bind(&actor.user_id)
+                .bind(holds.len() as i32)
+                .bind(seats_released)
+                .bind(sections_closed)
+                .bind(sold)
+                .execute(tx.conn())
+                .await?;
+                let payload = json!({ "event_id": event_id, "tenant_id": tenant, "cancelled_by": actor.user_id, "details": details });
+                sqlx::query("insert into event_outbox (tenant_id, event_id, topic, payload) values ($1, $2, 'event.cancelled', $3)")
+                    .bind(tenant)
+                    .bind(event_id)
+                    .bind(&payload)
+                    .execute(tx.conn())
+                    .await?;
+                let event = store::find_json(tx, event_id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
+                Ok(json!({ "event": event, "cancellation": details }))
+            }
+            .boxed()
+        })
+        .await?;
+    state.cache.delete(user.tenant, &[&format!("event:{event_id}")]).await;
+    if let Some(venue) = result["event"]["venue_id"].as_str() {
+        state.cache.invalidate_prefix(user.tenant, &format!("venue:{venue}:events:")).await;
+    }
+    Ok(result)
+}

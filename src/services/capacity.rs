@@ -1,0 +1,527 @@
+//! Capacity sections and holds.
+
+use futures::FutureExt;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::domain::EventStatus;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::services::events::verify_venue;
+use crate::state::AppState;
+use crate::storage::capacity::{self as store, HoldEnd, NewHold, NewSection};
+use crate::storage::idempotency::{self, Fingerprint, StoredResponse};
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowConfig {
+    pub rows: i32,
+    pub seats_per_row: i32,
+    #[serde(default)]
+    pub row_labels: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatMap {
+    #[serde(rename = "type")]
+    pub kind: SeatMapType,
+    #[serde(default)]
+    pub data: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SeatMapType {
+    Grid,
+    Custom,
+    Ga,
+}
+
+/// Section fields of the original. Counters are server-managed: the original let clients
+/// overwrite them (defect 17), so sending one is refused rather than silently dropped.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SectionFields {
+    pub section_name: Option<String>,
+    pub section_code: Option<String>,
+    pub tier: Option<String>,
+    pub total_capacity: Option<i32>,
+    pub buffer_capacity: Option<i32>,
+    pub schedule_id: Option<Uuid>,
+    pub row_config: Option<RowConfig>,
+    pub seat_map: Option<SeatMap>,
+    pub is_active: Option<bool>,
+    pub is_visible: Option<bool>,
+    pub minimum_purchase: Option<i32>,
+    pub maximum_purchase: Option<i32>,
+    pub available_capacity: Option<i32>,
+    pub reserved_capacity: Option<i32>,
+    pub sold_count: Option<i32>,
+    pub version: Option<i32>,
+}
+
+impl SectionFields {
+    fn validate(&self, create: bool) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        let mut fail = |f: &str, c: &'static str, m: &str| e.push(FieldError::new(f, c, m));
+        if create && self.section_name.is_none() {
+            fail("section_name", "REQUIRED_FIELD", "is required");
+        }
+        if create && self.total_capacity.is_none() {
+            fail("total_capacity", "REQUIRED_FIELD", "is required");
+        }
+        if !create && self.schedule_id.is_some() {
+            fail("schedule_id", "IMMUTABLE_FIELD", "cannot be changed after creation");
+        }
+        for (field, present) in [
+            ("available_capacity", self.available_capacity.is_some()),
+            ("reserved_capacity", self.reserved_capacity.is_some()),
+            ("sold_count", self.sold_count.is_some()),
+        ] {
+            if present {
+                fail(field, "SERVER_MANAGED_FIELD", "is maintained by the service from holds and sales");
+            }
+        }
+        if self.section_name.as_ref().is_some_and(|n| n.trim().is_empty() || n.chars().count() > 100) {
+            fail("section_name", "INVALID_LENGTH", "must be 1-100 characters");
+        }
+        if self.section_code.as_ref().is_some_and(|c| c.chars().count() > 20) {
+            fail("section_code", "STRING_TOO_LONG", "must be at most 20 characters");
+        }
+        if self.tier.as_ref().is_some_and(|t| t.chars().count() > 50) {
+            fail("tier", "STRING_TOO_LONG", "must be at most 50 characters");
+        }
+        if self.total_capacity.is_some_and(|t| !(1..=1_000_000).contains(&t)) {
+            fail("total_capacity", "INVALID_RANGE", "must be between 1 and 1000000");
+        }
+        if self.buffer_capacity.is_some_and(|b| b < 0) {
+            fail("buffer_capacity", "VALUE_TOO_SMALL", "must not be negative");
+        }
+        if let (Some(b), Some(t)) = (self.buffer_capacity, self.total_capacity)
+            && b >= t
+        {
+            fail("buffer_capacity", "INVALID_RANGE", "must be less than total_capacity");
+        }
+        for (field, v) in [("minimum_purchase", self.minimum_purchase), ("maximum_purchase", self.maximum_purchase)] {
+            if v.is_some_and(|v| !(1..=100).contains(&v)) {
+                fail(field, "INVALID_RANGE", "must be between 1 and 100");
+            }
+        }
+        if let (Some(min), Some(max)) = (self.minimum_purchase, self.maximum_purchase)
+            && min > max
+        {
+            fail("minimum_purchase", "INVALID_RANGE", "must not exceed maximum_purchase");
+        }
+        if let Some(rc) = &self.row_config {
+            if rc.rows < 1 || rc.seats_per_row < 1 {
+                fail("row_config", "INVALID_RANGE", "rows and seats_per_row must be positive");
+            } else if let Some(total) = self.total_capacity
+                && i64::from(rc.rows) * i64::from(rc.seats_per_row) != i64::from(total)
+            {
+                fail("row_config", "ROWS_MISMATCH", "rows x seats_per_row must equal total_capacity");
+            }
+            if rc.row_labels.as_ref().is_some_and(|l| l.len() != rc.rows as usize) {
+                fail("row_config.row_labels", "INVALID_LENGTH", "must have one label per row");
+            }
+        }
+        if e.is_empty() { Ok(()) } else { Err(e) }
+    }
+}
+
+fn ensure_writable(user: &AuthUser, status: EventStatus, created_by: Option<&str>) -> ApiResult<()> {
+    if !(user.is_admin() || created_by == Some(user.user_id.as_str())) {
+        return Err(ApiError::forbidden("only the event's creator or an admin may change its sections"));
+    }
+    if status.is_terminal() {
+        return Err(ApiError::conflict("INVALID_EVENT_STATE", format!("the event is {status}")));
+    }
+    Ok(())
+}
+
+fn section_key(event: Uuid) -> String {
+    format!("event:{event}")
+}
+
+pub async fn list(state: &AppState, user: &AuthUser, event_id: Uuid) -> ApiResult<Vec<Value>> {
+    state
+        .db
+        .read(user.tenant, move |tx| {
+            async move {
+                store::event_for_share(tx, event_id).await?;
+                store::sections_json(tx, event_id).await
+            }
+            .boxed()
+        })
+        .await
+}
+
+pub async fn totals(state: &AppState, user: &AuthUser, event_id: Uuid) -> ApiResult<Value> {
+    state
+        .db
+        .read(user.tenant, move |tx| {
+            async move {
+                store::event_for_share(tx, event_id).await?;
+                store::totals(tx, event_id).await
+            }
+            .boxed()
+        })
+        .await
+}
+
+pub async fn get(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<Value> {
+    state
+        .db
+        .read(user.tenant, move |tx| async move { store::section_json(tx, id).await }.boxed())
+        .await?
+        .ok_or_else(|| ApiError::not_found("Capacity section"))
+}
+
+/// `POST /events/:eventId/capacity`: the sum of sections must fit the venue, which is
+/// verified live (fail closed, as for events).
+pub async fn create(
+    state: &AppState,
+    user: &AuthUser,
+    event_id: Uuid,
+    fields: SectionFields,
+    idem: Option<Fingerprint>,
+) -> ApiResult<(StoredResponse, bool)> {
+    fields.validate(true).map_err(ApiError::unprocessable)?;
+    let tenant = user.tenant;
+    let venue_id = state
+        .db
+        .read(tenant, move |tx| async move { Ok(store::event_for_share(tx, event_id).await?.2) }.boxed())
+        .await?;
+    let venue = verify_venue(state, tenant, venue_id).await?;
+    let actor = user.clone();
+    let outcome = state
+        .db
+        .write(tenant, move |tx| {
+            let (fields, idem, actor) = (fields.clone(), idem.clone(), actor.clone());
+            async move {
+                if let Some(fp) = &idem
+                    && let Some(stored) = idempotency::begin(tx, fp).await?
+                {
+                    return Ok((stored, true));
+                }
+                let (status, created_by, _) = store::event_for_share(tx, event_id).await?;
+                ensure_writable(&actor, status, created_by.as_deref())?;
+                let total = fields.total_capacity.unwrap_or_default();
+                if let Some(max) = venue.max_capacity {
+                    let others = store::event_total_excluding(tx, event_id, None).await?;
+                    if others + i64::from(total) > max {
+                        return Err(ApiError::unprocessable(vec![FieldError::new(
+                            "total_capacity",
+                            "EXCEEDS_VENUE_CAPACITY",
+                            format!("sections would total {} seats; the venue holds {max}", others + i64::from(total)),
+                        )]));
+                    }
+                }
+                if let Some(schedule) = fields.schedule_id {
+                    let ok: bool = sqlx::query_scalar(
+                        "select exists (select 1 from event_schedules where tenant_id = $1 and id = $2 and event_id = $3 and deleted_at is null)",
+                    )
+                    .bind(tx.tenant().as_uuid())
+                    .bind(schedule)
+                    .bind(event_id)
+                    .fetch_one(tx.conn())
+                    .await?;
+                    if !ok {
+                        return Err(ApiError::unprocessable(vec![FieldError::new("schedule_id", "INVALID_REFERENCE", "no such schedule of this event")]));
+                    }
+                }
+                let section = NewSection {
+                    event_id,
+                    schedule_id: fields.schedule_id,
+                    section_name: fields.section_name.as_deref().unwrap_or_default().trim(),
+                    section_code: fields.section_code.as_deref(),
+                    tier: fields.tier.as_deref(),
+                    total,
+                    buffer: fields.buffer_capacity.unwrap_or(0),
+                    row_config: fields.row_config.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+                    seat_map: fields.seat_map.as_ref().and_then(|m| serde_json::to_value(m).ok()),
+                    is_active: fields.is_active.unwrap_or(true),
+                    is_visible: fields.is_visible.unwrap_or(true),
+                    minimum_purchase: fields.minimum_purchase.unwrap_or(1),
+                    maximum_purchase: fields.maximum_purchase,
+                };
+                let id = store::insert_section(tx, &section).await?;
+                let json = store::section_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
+                let response = StoredResponse { status: 201, body: json!({ "capacity": json }) };
+                if let Some(fp) = &idem {
+                    idempotency::finish(tx, fp, &response).await?;
+                }
+                Ok((response, false))
+            }
+            .boxed()
+        })
+        .await?;
+    state.cache.delete(tenant, &[&section_key(event_id)]).await;
+    Ok(outcome)
+}
+
+/// `PUT /capacity/:id`: shape changes only; availability is recomputed from the counters.
+pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: SectionFields) -> ApiResult<Value> {
+    fields.validate(false).map_err(ApiError::unprocessable)?;
+    let tenant = user.tenant;
+    let actor = user.clone();
+    let (json, event_id) = state
+        .db
+        .write(tenant, move |tx| {
+            let (fields, actor) = (fields.clone(), actor.clone());
+            async move {
+                let event_id = store::section_event(tx, id).await?;
+                let (status, created_by, _) = store::event_for_share(tx, event_id).await?;
+                ensure_writable(&actor, status, created_by.as_deref())?;
+                let c = store::lock_counters(tx, id).await?;
+                if let Some(v) = fields.version
+                    && v != c.version
+                {
+                    return Err(ApiError::conflict("VERSION_CONFLICT", format!("the section is at version {}, not {v}", c.version)));
+                }
+                let total = fields.total_capacity.unwrap_or(c.total);
+                let buffer = fields.buffer_capacity.unwrap_or(c.buffer);
+                let available = total - c.reserved - c.sold - buffer;
+                if available < 0 {
+                    return Err(ApiError::unprocessable(vec![FieldError::new(
+                        "total_capacity",
+                        "BELOW_COMMITTED",
+                        format!("{} seats are held or sold and {buffer} are buffer", c.reserved + c.sold),
+                    )]));
+                }
+                if let Some(rc) = &fields.row_config
+                    && i64::from(rc.rows) * i64::from(rc.seats_per_row) != i64::from(total)
+                {
+                    return Err(ApiError::unprocessable(vec![FieldError::new("row_config", "ROWS_MISMATCH", "rows x seats_per_row must equal total_capacity")]));
+                }
+                let tenant = *tx.tenant().as_uuid();
+                sqlx::query(
+                    "update event_capacity set section_name = coalesce($3, section_name), section_code = coalesce($4, section_code),
+                            tier = coalesce($5, tier), total_capacity = $6, buffer_capacity = $7, available_capacity = $8,
+                            row_config = coalesce($9, row_config), seat_map = coalesce($10, seat_map),
+                            is_active = coalesce($11, is_active), is_visible = coalesce($12, is_visible),
+                            minimum_purchase = coalesce($13, minimum_purchase), maximum_purchase = coalesce($14, maximum_purchase)
+                      where tenant_id = $1 and id = $2",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(fields.section_name.as_deref().map(str::trim))
+                .bind(&fields.section_code)
+                .bind(&fields.tier)
+                .bind(total)
+                .bind(buffer)
+                .bind(available)
+                .bind(fields.row_config.as_ref().and_then(|r| serde_json::to_value(r).ok()))
+                .bind(fields.seat_map.as_ref().and_then(|m| serde_json::to_value(m).ok()))
+                .bind(fields.is_active)
+                .bind(fields.is_visible)
+                .bind(fields.minimum_purchase)
+                .bind(fields.maximum_purchase)
+                .execute(tx.conn())
+                .await?;
+                let json = store::section_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
+                Ok((json, event_id))
+            }
+            .boxed()
+        })
+        .await?;
+    state.cache.delete(tenant, &[&section_key(event_id)]).await;
+    Ok(json)
+}
+
+/// `POST /capacity/:id/check`.
+pub async fn check(state: &AppState, user: &AuthUser, id: Uuid, quantity: i32) -> ApiResult<Value> {
+    let section = get(state, user, id).await?;
+    let available = section["available_capacity"].as_i64().unwrap_or(0);
+    let active = section["is_active"].as_bool().unwrap_or(false);
+    let min = section["minimum_purchase"].as_i64().unwrap_or(1);
+    let max = section["maximum_purchase"].as_i64().unwrap_or(100);
+    let q = i64::from(quantity);
+    Ok(json!({
+        "available": active && available >= q && q >= min && q <= max,
+        "quantity": quantity,
+        "available_capacity": available,
+    }))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveRequest {
+    pub quantity: i32,
+    #[serde(default)]
+    pub seat_ids: Option<Vec<String>>,
+    /// The original's handler read `reservation_minutes`; both names are accepted.
+    #[serde(default, alias = "reservation_minutes")]
+    pub reservation_duration_minutes: Option<i32>,
+    #[serde(default)]
+    pub pricing_id: Option<Uuid>,
+}
+
+/// `POST /capacity/:id/reserve`: one hold row, seats taken atomically.
+pub async fn reserve(
+    state: &AppState,
+    user: &AuthUser,
+    section: Uuid,
+    req: ReserveRequest,
+    idem: Option<Fingerprint>,
+) -> ApiResult<(StoredResponse, bool)> {
+    let mut errors = Vec::new();
+    if !(1..=100).contains(&req.quantity) {
+        errors.push(FieldError::new("quantity", "INVALID_RANGE", "must be between 1 and 100"));
+    }
+    let minutes = req.reservation_duration_minutes.unwrap_or(15);
+    if !(1..=60).contains(&minutes) {
+        errors.push(FieldError::new("reservation_duration_minutes", "INVALID_RANGE", "must be between 1 and 60"));
+    }
+    if req.seat_ids.as_ref().is_some_and(|s| s.len() != req.quantity as usize) {
+        errors.push(FieldError::new("seat_ids", "INVALID_LENGTH", "must name exactly `quantity` seats"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::unprocessable(errors));
+    }
+    let tenant = user.tenant;
+    let user_id = user.user_id.clone();
+    let outcome = state
+        .db
+        .write(tenant, move |tx| {
+            let (req, idem, user_id) = (req.clone(), idem.clone(), user_id.clone());
+            async move {
+                if let Some(fp) = &idem
+                    && let Some(stored) = idempotency::begin(tx, fp).await?
+                {
+                    return Ok((stored, true));
+                }
+                let event_id = store::section_event(tx, section).await?;
+                let (status, _, _) = store::event_for_share(tx, event_id).await?;
+                if !status.allows_sales() {
+                    return Err(ApiError::conflict(
+                        "INVALID_EVENT_STATE",
+                        format!("tickets are not on sale while the event is {status}"),
+                    ));
+                }
+                let bounds: (i32, Option<i32>) = sqlx::query_as(
+                    "select minimum_purchase, maximum_purchase from event_capacity where tenant_id = $1 and id = $2",
+                )
+                .bind(tx.tenant().as_uuid())
+                .bind(section)
+                .fetch_one(tx.conn())
+                .await?;
+                if req.quantity < bounds.0 || bounds.1.is_some_and(|max| req.quantity > max) {
+                    return Err(ApiError::unprocessable(vec![FieldError::new(
+                        "quantity",
+                        "OUTSIDE_PURCHASE_LIMITS",
+                        format!("must be between {} and {}", bounds.0, bounds.1.unwrap_or(100)),
+                    )]));
+                }
+                // Built by Postgres, so money renders exactly like every other numeric column.
+                let (locked_price, locked_price_data) = match req.pricing_id {
+                    None => (None, None),
+                    Some(pricing) => {
+                        let row: Option<(Decimal, Value)> = sqlx::query_as(
+                            "select coalesce(current_price, base_price),
+                                    jsonb_build_object('pricing_id', id, 'locked_price', coalesce(current_price, base_price),
+                                        'service_fee', service_fee, 'facility_fee', facility_fee, 'tax_rate', tax_rate,
+                                        'currency', currency, 'locked_at', now())
+                               from event_pricing
+                              where tenant_id = $1 and id = $2 and event_id = $3 and deleted_at is null and is_active",
+                        )
+                        .bind(tx.tenant().as_uuid())
+                        .bind(pricing)
+                        .bind(event_id)
+                        .fetch_optional(tx.conn())
+                        .await?;
+                        let (price, data) = row.ok_or_else(|| {
+                            ApiError::unprocessable(vec![FieldError::new("pricing_id", "INVALID_REFERENCE", "no active price tier of this event")])
+                        })?;
+                        (Some(price), Some(data))
+                    }
+                };
+                if store::take_seats(tx, section, req.quantity).await?.is_none() {
+                    return Err(ApiError::conflict(
+                        "INSUFFICIENT_CAPACITY",
+                        "not enough seats are available in this section",
+                    ));
+                }
+                let hold = NewHold {
+                    section,
+                    quantity: req.quantity,
+                    minutes,
+                    pricing_id: req.pricing_id,
+                    locked_price,
+                    locked_price_data,
+                    seat_ids: req.seat_ids.clone().unwrap_or_default(),
+                    created_by: user_id,
+                };
+                let id = store::insert_hold(tx, event_id, &hold).await?;
+                let reservation = store::hold_json(tx, id).await?.unwrap_or(Value::Null);
+                let capacity = store::section_json(tx, section).await?.unwrap_or(Value::Null);
+                let response = StoredResponse {
+                    status: 201,
+                    body: json!({
+                        "message": "Capacity reserved successfully",
+                        "reservation": reservation,
+                        "capacity": capacity,
+                        "locked_price": reservation.get("locked_price").cloned().unwrap_or(Value::Null),
+                    }),
+                };
+                if let Some(fp) = &idem {
+                    idempotency::finish(tx, fp, &response).await?;
+                }
+                Ok((response, false))
+            }
+            .boxed()
+        })
+        .await?;
+    metrics::counter!("holds_total", "outcome" => if outcome.1 { "replayed" } else { "created" }).increment(1);
+    Ok(outcome)
+}
+
+pub async fn get_hold(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<Value> {
+    state
+        .db
+        .read(user.tenant, move |tx| async move { store::hold_json(tx, id).await }.boxed())
+        .await?
+        .ok_or_else(|| ApiError::not_found("Reservation"))
+}
+
+/// Confirm (sell) or release a hold. Exactly one transition leaves `active`; repeating the
+/// one that won is harmless (release twice, confirm twice), anything else is a 409.
+pub async fn finish_hold(state: &AppState, user: &AuthUser, id: Uuid, end: HoldEnd) -> ApiResult<Value> {
+    let actor = user.clone();
+    // The inner result is a refusal decided *after* work that must commit (expiring a stale
+    // hold), so it travels as a value and the transaction still commits.
+    let outcome: Result<Value, ApiError> = state
+        .db
+        .write(user.tenant, move |tx| {
+            let actor = actor.clone();
+            async move {
+                let current = store::hold_state(tx, id).await?;
+                if !(actor.is_admin() || current.created_by.as_deref() == Some(actor.user_id.as_str())) {
+                    return Err(ApiError::forbidden("only the hold's creator or an admin may finish it"));
+                }
+                if !store::end_hold(tx, id, end).await? {
+                    let now = store::hold_state(tx, id).await?;
+                    match (end, now.status.as_str()) {
+                        (HoldEnd::Confirm, "confirmed") | (HoldEnd::Release, "released" | "expired") => {}
+                        (HoldEnd::Confirm, "active") => {
+                            // Expired but not yet swept: give the seats back now, then refuse.
+                            store::end_hold(tx, id, HoldEnd::Expire).await?;
+                            return Ok(Err(ApiError::conflict("RESERVATION_EXPIRED", "the hold has expired")));
+                        }
+                        (_, other) => {
+                            return Ok(Err(ApiError::conflict(
+                                "INVALID_RESERVATION_STATE",
+                                format!("the hold is {other}"),
+                            )));
+                        }
+                    }
+                }
+                Ok(Ok(store::hold_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Reservation"))?))
+            }
+            .boxed()
+        })
+        .await?;
+    outcome
+}

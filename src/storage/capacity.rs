@@ -1,0 +1,294 @@
+//! SQL for capacity sections and holds.
+//!
+//! Never oversell: a hold is one conditional `UPDATE .. SET available = available - $q WHERE
+//! available >= $q` on the section row, plus the hold's own row, in one transaction. The
+//! update takes the row lock, so concurrent holds on a hot section serialize on that row for
+//! the few microseconds of the statement and none can read a stale count (unlike read, check,
+//! then write, which needs `FOR UPDATE` and an extra round trip). The table's CHECK
+//! (`available + reserved + sold + buffer = total`, all >= 0) is the backstop if code ever
+//! got it wrong. Every hold transition (confirm, release, expire) is a compare-and-set on the
+//! hold's status in the same transaction as its counter change, so exactly one wins.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::domain::EventStatus;
+use crate::error::{ApiError, ApiResult};
+use crate::storage::TenantTx;
+
+pub async fn section_json(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<Value>> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "select to_jsonb(c) from event_capacity c where c.tenant_id = $1 and c.id = $2 and c.deleted_at is null",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+pub async fn sections_json(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Vec<Value>> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "select to_jsonb(c) from event_capacity c
+          where c.tenant_id = $1 and c.event_id = $2 and c.deleted_at is null order by c.created_at, c.section_name",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+pub async fn totals(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Value> {
+    let tenant = *tx.tenant().as_uuid();
+    let (total, available, reserved, sold, buffer): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "select coalesce(sum(total_capacity), 0)::bigint, coalesce(sum(available_capacity), 0)::bigint,
+                coalesce(sum(reserved_capacity), 0)::bigint, coalesce(sum(sold_count), 0)::bigint,
+                coalesce(sum(buffer_capacity), 0)::bigint
+           from event_capacity where tenant_id = $1 and event_id = $2 and deleted_at is null",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(serde_json::json!({
+        "total_capacity": total, "available_capacity": available, "reserved_capacity": reserved,
+        "sold_count": sold, "buffer_capacity": buffer,
+    }))
+}
+
+/// The parent event, locked `FOR SHARE` so a concurrent cancellation (which takes `FOR
+/// UPDATE`) waits for this transaction and then sees its holds.
+pub async fn event_for_share(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<(EventStatus, Option<String>, Uuid)> {
+    let tenant = *tx.tenant().as_uuid();
+    let row: Option<(String, Option<String>, Uuid)> = sqlx::query_as(
+        "select status, created_by, venue_id from events where tenant_id = $1 and id = $2 and deleted_at is null for share",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let (status, created_by, venue) = row.ok_or_else(|| ApiError::not_found("Event"))?;
+    let status = status.parse().map_err(|()| ApiError::internal(anyhow::anyhow!("unknown status {status}")))?;
+    Ok((status, created_by, venue))
+}
+
+/// The event a section belongs to.
+pub async fn section_event(tx: &mut TenantTx, section: Uuid) -> ApiResult<Uuid> {
+    let tenant = *tx.tenant().as_uuid();
+    sqlx::query_scalar("select event_id from event_capacity where tenant_id = $1 and id = $2 and deleted_at is null")
+        .bind(tenant)
+        .bind(section)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(|| ApiError::not_found("Capacity section"))
+}
+
+pub struct NewSection<'a> {
+    pub event_id: Uuid,
+    pub schedule_id: Option<Uuid>,
+    pub section_name: &'a str,
+    pub section_code: Option<&'a str>,
+    pub tier: Option<&'a str>,
+    pub total: i32,
+    pub buffer: i32,
+    pub row_config: Option<Value>,
+    pub seat_map: Option<Value>,
+    pub is_active: bool,
+    pub is_visible: bool,
+    pub minimum_purchase: i32,
+    pub maximum_purchase: Option<i32>,
+}
+
+pub async fn insert_section(tx: &mut TenantTx, s: &NewSection<'_>) -> ApiResult<Uuid> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "insert into event_capacity (tenant_id, event_id, schedule_id, section_name, section_code, tier, total_capacity,
+                available_capacity, buffer_capacity, row_config, seat_map, is_active, is_visible, minimum_purchase,
+                maximum_purchase)
+         values ($1, $2, $3, $4, $5, $6, $7, $7 - $8, $8, $9, $10, $11, $12, $13, $14)
+         returning id",
+    )
+    .bind(tenant)
+    .bind(s.event_id)
+    .bind(s.schedule_id)
+    .bind(s.section_name)
+    .bind(s.section_code)
+    .bind(s.tier)
+    .bind(s.total)
+    .bind(s.buffer)
+    .bind(&s.row_config)
+    .bind(&s.seat_map)
+    .bind(s.is_active)
+    .bind(s.is_visible)
+    .bind(s.minimum_purchase)
+    .bind(s.maximum_purchase)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// Sum of the event's section totals, excluding one section (for updates).
+pub async fn event_total_excluding(tx: &mut TenantTx, event_id: Uuid, except: Option<Uuid>) -> ApiResult<i64> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "select coalesce(sum(total_capacity), 0)::bigint from event_capacity
+          where tenant_id = $1 and event_id = $2 and deleted_at is null and ($3::uuid is null or id <> $3)",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .bind(except)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// Counters of a section, locked for an update of its shape.
+#[derive(Debug, Clone, Copy)]
+pub struct Counters {
+    pub total: i32,
+    pub available: i32,
+    pub reserved: i32,
+    pub sold: i32,
+    pub buffer: i32,
+    pub version: i32,
+}
+
+pub async fn lock_counters(tx: &mut TenantTx, id: Uuid) -> ApiResult<Counters> {
+    let tenant = *tx.tenant().as_uuid();
+    let row: Option<(i32, i32, i32, i32, i32, i32)> = sqlx::query_as(
+        "select total_capacity, available_capacity, reserved_capacity, sold_count, buffer_capacity, version
+           from event_capacity where tenant_id = $1 and id = $2 and deleted_at is null for update",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let (total, available, reserved, sold, buffer, version) =
+        row.ok_or_else(|| ApiError::not_found("Capacity section"))?;
+    Ok(Counters { total, available, reserved, sold, buffer, version })
+}
+
+/// Holds: the section is reduced and the hold written, or nothing happens.
+pub struct NewHold {
+    pub section: Uuid,
+    pub quantity: i32,
+    pub minutes: i32,
+    pub pricing_id: Option<Uuid>,
+    pub locked_price: Option<Decimal>,
+    pub locked_price_data: Option<Value>,
+    pub seat_ids: Vec<String>,
+    pub created_by: String,
+}
+
+/// Takes `quantity` seats from an active section; `Ok(None)` when not enough are available.
+pub async fn take_seats(tx: &mut TenantTx, section: Uuid, quantity: i32) -> ApiResult<Option<Uuid>> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "update event_capacity set available_capacity = available_capacity - $3, reserved_capacity = reserved_capacity + $3
+          where tenant_id = $1 and id = $2 and deleted_at is null and is_active and available_capacity >= $3
+          returning event_id",
+    )
+    .bind(tenant)
+    .bind(section)
+    .bind(quantity)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+pub async fn insert_hold(tx: &mut TenantTx, event_id: Uuid, h: &NewHold) -> ApiResult<Uuid> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "insert into reservations (tenant_id, event_id, capacity_id, pricing_id, quantity, expires_at, locked_price,
+                locked_price_data, seat_ids, created_by)
+         values ($1, $2, $3, $4, $5, now() + make_interval(mins => $6), $7, $8, $9, $10)
+         returning id",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .bind(h.section)
+    .bind(h.pricing_id)
+    .bind(h.quantity)
+    .bind(h.minutes)
+    .bind(h.locked_price)
+    .bind(&h.locked_price_data)
+    .bind(&h.seat_ids)
+    .bind(&h.created_by)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+pub async fn hold_json(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<Value>> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar("select to_jsonb(r) from reservations r where r.tenant_id = $1 and r.id = $2")
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?)
+}
+
+#[derive(Debug, Clone)]
+pub struct HoldState {
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    pub created_by: Option<String>,
+}
+
+pub async fn hold_state(tx: &mut TenantTx, id: Uuid) -> ApiResult<HoldState> {
+    let tenant = *tx.tenant().as_uuid();
+    let row: Option<(String, DateTime<Utc>, Option<String>)> =
+        sqlx::query_as("select status, expires_at, created_by from reservations where tenant_id = $1 and id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?;
+    let (status, expires_at, created_by) = row.ok_or_else(|| ApiError::not_found("Reservation"))?;
+    Ok(HoldState { status, expires_at, created_by })
+}
+
+/// How a hold leaves `active`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldEnd {
+    /// Sold: reserved -> sold.
+    Confirm,
+    /// Given back by the client: reserved -> available.
+    Release,
+    /// Timed out: reserved -> available. Only when `expires_at` has passed.
+    Expire,
+}
+
+/// Compare-and-set from `active`, with the counter change in the same transaction. Returns
+/// false when the hold was no longer active (or, for confirm, already expired): another
+/// transition won.
+pub async fn end_hold(tx: &mut TenantTx, id: Uuid, end: HoldEnd) -> ApiResult<bool> {
+    let tenant = *tx.tenant().as_uuid();
+    let (status, condition) = match end {
+        HoldEnd::Confirm => ("confirmed", "expires_at > now()"),
+        HoldEnd::Release => ("released", "true"),
+        HoldEnd::Expire => ("expired", "expires_at <= now()"),
+    };
+    let sql = format!(
+        "update reservations set status = $3,
+                confirmed_at = case when $3 = 'confirmed' then now() else confirmed_at end,
+                released_at = case when $3 <> 'confirmed' then now() else released_at end,
+                release_reason = case when $3 <> 'confirmed' then $3 else release_reason end
+          where tenant_id = $1 and id = $2 and status = 'active' and {condition}
+          returning capacity_id, quantity"
+    );
+    let ended: Option<(Uuid, i32)> =
+        sqlx::query_as(&sql).bind(tenant).bind(id).bind(status).fetch_optional(tx.conn()).await?;
+    let Some((section, quantity)) = ended else { return Ok(false) };
+    let counters = match end {
+        HoldEnd::Confirm => "reserved_capacity = reserved_capacity - $3, sold_count = sold_count + $3",
+        HoldEnd::Release | HoldEnd::Expire => {
+            "reserved_capacity = reserved_capacity - $3, available_capacity = available_capacity + $3"
+        }
+    };
+    sqlx::query(&format!("update event_capacity set {counters} where tenant_id = $1 and id = $2"))
+        .bind(tenant)
+        .bind(section)
+        .bind(quantity)
+        .execute(tx.conn())
+        .await?;
+    Ok(true)
+}

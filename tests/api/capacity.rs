@@ -1,0 +1,346 @@
+//! Capacity sections, holds that never oversell, the cleanup job and cancellation.
+
+use event_service::domain::TenantId;
+use event_service::jobs::cleanup;
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, as_tenant, spawn_app, spawn_app_with, test_env, token_for};
+
+/// An ON_SALE event with one General Admission section of `seats`; returns (event, section).
+async fn on_sale(app: &TestApp, token: &str, seats: i32) -> (String, String) {
+    let start = chrono::Utc::now() + chrono::Duration::days(5);
+    let body = json!({"name": format!("Sale {}", Uuid::new_v4()), "venue_id": Uuid::new_v4(), "capacity": seats,
+        "starts_at": start, "ends_at": start + chrono::Duration::hours(2)});
+    let event = app.create_event(token, body).await;
+    let id = event["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.send(Method::POST, &format!("/api/v1/events/{id}/publish"), token, None, None).await.status(), 200);
+    let on_sale = app
+        .send(Method::PATCH, &format!("/api/v1/events/{id}"), token, Some(&json!({"status": "ON_SALE"})), None)
+        .await;
+    assert_eq!(on_sale.status(), 200);
+    let sections: Value = app.get_as(&format!("/api/v1/events/{id}/capacity"), token).await.json().await.unwrap();
+    (id, sections["capacity"][0]["id"].as_str().unwrap().to_owned())
+}
+
+async fn section(app: &TestApp, token: &str, id: &str) -> Value {
+    app.get_as(&format!("/api/v1/capacity/{id}"), token).await.json::<Value>().await.unwrap()["capacity"].clone()
+}
+
+fn counters(s: &Value) -> (i64, i64, i64, i64) {
+    let n = |f: &str| s[f].as_i64().unwrap();
+    (n("available_capacity"), n("reserved_capacity"), n("sold_count"), n("buffer_capacity"))
+}
+
+async fn hold(app: &TestApp, token: &str, section: &str, body: Value) -> reqwest::Response {
+    app.send(Method::POST, &format!("/api/v1/capacity/{section}/reserve"), token, Some(&body), None).await
+}
+
+#[tokio::test]
+async fn sections_enforce_their_rules_and_keep_counters_server_managed() {
+    let app = spawn_app().await;
+    let token = app.token("admin");
+    let event = app.create_event(&token, json!({"name": "Sections", "venue_id": Uuid::new_v4()})).await;
+    let path = format!("/api/v1/events/{}/capacity", event["id"].as_str().unwrap());
+
+    let body = json!({"section_name": "Floor", "total_capacity": 100, "buffer_capacity": 10,
+        "row_config": {"rows": 10, "seats_per_row": 10}, "minimum_purchase": 1, "maximum_purchase": 8});
+    let created = app.send(Method::POST, &path, &token, Some(&body), Some("sec-1")).await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(counters(&created["capacity"]), (90, 0, 0, 10), "available = total - buffer");
+    let replay = app.send(Method::POST, &path, &token, Some(&body), Some("sec-1")).await;
+    assert_eq!(replay.headers()["idempotency-replayed"], "true");
+
+    for (bad, field, code) in [
+        (
+            json!({"section_name": "X", "total_capacity": 10, "available_capacity": 10}),
+            "available_capacity",
+            "SERVER_MANAGED_FIELD",
+        ),
+        (
+            json!({"section_name": "X", "total_capacity": 10, "row_config": {"rows": 3, "seats_per_row": 3}}),
+            "row_config",
+            "ROWS_MISMATCH",
+        ),
+        (
+            json!({"section_name": "X", "total_capacity": 10, "minimum_purchase": 5, "maximum_purchase": 2}),
+            "minimum_purchase",
+            "INVALID_RANGE",
+        ),
+        (json!({"total_capacity": 10}), "section_name", "REQUIRED_FIELD"),
+        (json!({"section_name": "Huge", "total_capacity": 4950}), "total_capacity", "EXCEEDS_VENUE_CAPACITY"),
+    ] {
+        let r = app.send(Method::POST, &path, &token, Some(&bad), None).await;
+        let status = r.status();
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(status, 422, "{p}");
+        assert!(
+            p["errors"].as_array().unwrap().iter().any(|e| e["field"] == field && e["code"] == code),
+            "{field}: {p}"
+        );
+    }
+    let dup =
+        app.send(Method::POST, &path, &token, Some(&json!({"section_name": "Floor", "total_capacity": 5})), None).await;
+    assert_eq!(dup.status(), 409, "section names are unique per event");
+
+    let id = created["capacity"]["id"].as_str().unwrap();
+    let grown = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/capacity/{id}"),
+            &token,
+            Some(&json!({"total_capacity": 120, "row_config": {"rows": 12, "seats_per_row": 10}})),
+            None,
+        )
+        .await;
+    assert_eq!(grown.status(), 200);
+    assert_eq!(counters(&grown.json::<Value>().await.unwrap()["capacity"]), (110, 0, 0, 10));
+
+    let totals: Value = app.get_as(&format!("{path}/total"), &token).await.json().await.unwrap();
+    assert_eq!((totals["total_capacity"].as_i64(), totals["available_capacity"].as_i64()), (Some(120), Some(110)));
+    let check = app
+        .send(Method::POST, &format!("/api/v1/capacity/{id}/check"), &token, Some(&json!({"quantity": 9})), None)
+        .await;
+    assert_eq!(check.json::<Value>().await.unwrap()["available"], false, "above maximum_purchase");
+
+    let other = token_for(TenantId::from_uuid(Uuid::new_v4()), "admin");
+    assert_eq!(app.get_as(&format!("/api/v1/capacity/{id}"), &other).await.status(), 404);
+    assert_eq!(app.get_as(&path, &other).await.status(), 404);
+    let foreign_hold = app
+        .send(Method::POST, &format!("/api/v1/capacity/{id}/reserve"), &other, Some(&json!({"quantity": 1})), None)
+        .await;
+    assert_eq!(foreign_hold.status(), 404);
+}
+
+#[tokio::test]
+async fn a_hold_locks_seats_and_price_and_confirm_and_release_move_them_atomically() {
+    let app = spawn_app().await;
+    let token = app.token("admin");
+    let draft = app.create_event(&token, json!({"name": "Draft", "venue_id": Uuid::new_v4(), "capacity": 10})).await;
+    let sections: Value = app
+        .get_as(&format!("/api/v1/events/{}/capacity", draft["id"].as_str().unwrap()), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let draft_section = sections["capacity"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(hold(&app, &token, &draft_section, json!({"quantity": 1})).await.status(), 409, "not on sale");
+
+    let (event, section_id) = on_sale(&app, &token, 10).await;
+    let pool = sqlx::PgPool::connect(&test_env().database_url).await.unwrap();
+    let pricing = Uuid::new_v4();
+    as_tenant(&pool, app.tenant, &format!(
+        "insert into event_pricing (tenant_id, id, event_id, name, base_price, current_price, service_fee) values ('{}', '{pricing}', '{event}', 'GA', 40, 42.5, 3)",
+        app.tenant
+    )).await.unwrap();
+
+    let r = hold(
+        &app,
+        &token,
+        &section_id,
+        json!({"quantity": 3, "reservation_duration_minutes": 5, "pricing_id": pricing}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    let h = &body["reservation"];
+    assert_eq!((h["quantity"].as_i64(), h["status"].as_str()), (Some(3), Some("active")));
+    assert_eq!(body["locked_price"], json!(42.5));
+    assert_eq!(h["locked_price_data"]["service_fee"], json!(3.0));
+    assert!(h["expires_at"].is_string());
+    assert_eq!(counters(&body["capacity"]), (7, 3, 0, 0));
+    let id = h["id"].as_str().unwrap();
+
+    let second = hold(&app, &token, &section_id, json!({"quantity": 2, "reservation_minutes": 1})).await;
+    assert_eq!(second.status(), 201, "another hold does not overwrite the first");
+    let second: Value = second.json().await.unwrap();
+    let second_id = second["reservation"]["id"].as_str().unwrap();
+
+    let confirmed = app.send(Method::POST, &format!("/api/v1/reservations/{id}/confirm"), &token, None, None).await;
+    assert_eq!(confirmed.json::<Value>().await.unwrap()["reservation"]["status"], "confirmed");
+    assert_eq!(counters(&section(&app, &token, &section_id).await), (5, 2, 3, 0));
+    assert_eq!(
+        app.send(Method::POST, &format!("/api/v1/reservations/{id}/release"), &token, None, None).await.status(),
+        409,
+        "a sale cannot be released"
+    );
+
+    for _ in 0..2 {
+        let released = app.send(Method::DELETE, &format!("/api/v1/reservations/{second_id}"), &token, None, None).await;
+        assert_eq!(released.status(), 200, "releasing twice is harmless");
+    }
+    assert_eq!(counters(&section(&app, &token, &section_id).await), (7, 0, 3, 0));
+    let refused =
+        app.send(Method::POST, &format!("/api/v1/reservations/{second_id}/confirm"), &token, None, None).await;
+    assert_eq!(refused.status(), 409, "a released hold cannot be confirmed");
+
+    assert_eq!(hold(&app, &token, &section_id, json!({"quantity": 8})).await.status(), 409, "only 7 left");
+    assert_eq!(hold(&app, &token, &section_id, json!({"quantity": 0})).await.status(), 422);
+    assert_eq!(
+        hold(&app, &token, &section_id, json!({"quantity": 1, "reservation_duration_minutes": 61})).await.status(),
+        422
+    );
+    assert_eq!(
+        hold(&app, &token, &section_id, json!({"quantity": 1, "seats": ["A1"]})).await.status(),
+        400,
+        "unknown field"
+    );
+}
+
+#[tokio::test]
+async fn confirming_an_expired_hold_is_refused_and_returns_its_seats() {
+    let app = spawn_app().await;
+    let token = app.token("admin");
+    let (_, section_id) = on_sale(&app, &token, 5).await;
+    let h: Value = hold(&app, &token, &section_id, json!({"quantity": 2})).await.json().await.unwrap();
+    let id = h["reservation"]["id"].as_str().unwrap();
+    let pool = sqlx::PgPool::connect(&test_env().database_url).await.unwrap();
+    as_tenant(
+        &pool,
+        app.tenant,
+        &format!("update reservations set expires_at = now() - interval '1 second' where id = '{id}'"),
+    )
+    .await
+    .unwrap();
+    let r = app.send(Method::POST, &format!("/api/v1/reservations/{id}/confirm"), &token, None, None).await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "RESERVATION_EXPIRED");
+    assert_eq!(counters(&section(&app, &token, &section_id).await), (5, 0, 0, 0));
+    let now: Value = app.get_as(&format!("/api/v1/reservations/{id}"), &token).await.json().await.unwrap();
+    assert_eq!(now["reservation"]["status"], "expired");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_holds_on_fifty_seats_sell_exactly_fifty() {
+    let app = spawn_app_with(|vars| {
+        vars.insert("ENABLE_RATE_LIMITING".into(), "false".into());
+        vars.insert("DB_POOL_MAX".into(), "20".into());
+    })
+    .await;
+    let token = app.token("admin");
+    let (_, section_id) = on_sale(&app, &token, 50).await;
+    let attempts = (0..200).map(|_| hold(&app, &token, &section_id, json!({"quantity": 1})));
+    let statuses: Vec<u16> = futures::future::join_all(attempts).await.iter().map(|r| r.status().as_u16()).collect();
+    let won = statuses.iter().filter(|s| **s == 201).count();
+    let lost = statuses.iter().filter(|s| **s == 409).count();
+    assert_eq!((won, lost), (50, 150), "{statuses:?}");
+    assert_eq!(counters(&section(&app, &token, &section_id).await), (0, 50, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_confirm_release_and_expiry_of_one_hold_have_exactly_one_outcome() {
+    let app = spawn_app_with(|vars| {
+        vars.insert("ENABLE_RATE_LIMITING".into(), "false".into());
+    })
+    .await;
+    let token = app.token("admin");
+    let (_, section_id) = on_sale(&app, &token, 40).await;
+    for _ in 0..10 {
+        let h: Value = hold(&app, &token, &section_id, json!({"quantity": 2})).await.json().await.unwrap();
+        let id = h["reservation"]["id"].as_str().unwrap().to_owned();
+        let (confirm, release) =
+            (format!("/api/v1/reservations/{id}/confirm"), format!("/api/v1/reservations/{id}/release"));
+        let (c, r, x) = tokio::join!(
+            app.send(Method::POST, &confirm, &token, None, None),
+            app.send(Method::POST, &release, &token, None, None),
+            cleanup::run_once(&app.state, 1000),
+        );
+        x.unwrap();
+        let (c, r) = (c.status().as_u16(), r.status().as_u16());
+        assert!(matches!((c, r), (200, 409) | (409, 200)), "one winner: confirm {c}, release {r}");
+    }
+    let (available, reserved, sold, _) = counters(&section(&app, &token, &section_id).await);
+    assert_eq!(reserved, 0);
+    assert_eq!(available + sold, 40, "every seat is in exactly one bucket");
+    assert_eq!(sold % 2, 0);
+}
+
+#[tokio::test]
+async fn one_cleanup_run_releases_expired_holds_of_every_tenant_and_leaves_live_ones() {
+    let first = spawn_app().await;
+    let second = spawn_app().await;
+    let pool = sqlx::PgPool::connect(&test_env().database_url).await.unwrap();
+    let mut expired = Vec::new();
+    for app in [&first, &second] {
+        let token = app.token("admin");
+        let (_, section_id) = on_sale(app, &token, 10).await;
+        let old: Value = hold(app, &token, &section_id, json!({"quantity": 3})).await.json().await.unwrap();
+        let live: Value = hold(app, &token, &section_id, json!({"quantity": 1})).await.json().await.unwrap();
+        let old_id = old["reservation"]["id"].as_str().unwrap().to_owned();
+        as_tenant(
+            &pool,
+            app.tenant,
+            &format!("update reservations set expires_at = now() - interval '1 minute' where id = '{old_id}'"),
+        )
+        .await
+        .unwrap();
+        expired.push((section_id, old_id, live["reservation"]["id"].as_str().unwrap().to_owned()));
+    }
+    // Two replicas sweep at once: each hold is released exactly once.
+    let (a, b) = tokio::join!(cleanup::run_once(&first.state, 1000), cleanup::run_once(&second.state, 1000));
+    assert!(a.unwrap() + b.unwrap() >= 2);
+    for (app, (section_id, old, live)) in [&first, &second].into_iter().zip(&expired) {
+        let token = app.token("admin");
+        assert_eq!(counters(&section(app, &token, section_id).await), (9, 1, 0, 0), "3 seats back once, 1 still held");
+        let old: Value = app.get_as(&format!("/api/v1/reservations/{old}"), &token).await.json().await.unwrap();
+        assert_eq!(old["reservation"]["status"], "expired");
+        let live: Value = app.get_as(&format!("/api/v1/reservations/{live}"), &token).await.json().await.unwrap();
+        assert_eq!(live["reservation"]["status"], "active");
+    }
+    let health: Value = first.get("/health").await.json().await.unwrap();
+    assert!(health["reservationCleanup"]["consecutiveFailures"].is_u64(), "{health}");
+}
+
+#[tokio::test]
+async fn cancellation_closes_sections_releases_holds_and_records_everything() {
+    let app = spawn_app().await;
+    let token = app.token("admin");
+    let (event, section_id) = on_sale(&app, &token, 20).await;
+    let h: Value = hold(&app, &token, &section_id, json!({"quantity": 4})).await.json().await.unwrap();
+
+    let stranger = app.token("user");
+    let denied = app
+        .send(Method::POST, &format!("/api/v1/events/{event}/cancel"), &stranger, Some(&json!({"reason": "no"})), None)
+        .await;
+    assert_eq!(denied.status(), 403, "only the creator or an admin");
+
+    let body = json!({"cancellation_reason": "Storm warning", "refundPolicy": "full", "notifyCustomers": true});
+    let r = app.send(Method::POST, &format!("/api/v1/events/{event}/cancel"), &token, Some(&body), None).await;
+    assert_eq!(r.status(), 200);
+    let r: Value = r.json().await.unwrap();
+    assert_eq!(r["success"], true);
+    assert_eq!(r["data"]["event"]["status"], "CANCELLED");
+    assert_eq!(r["data"]["cancellation"]["holds_released"], 1);
+    assert_eq!(r["data"]["cancellation"]["seats_released"], 4);
+    let s = section(&app, &token, &section_id).await;
+    assert_eq!((s["is_active"].as_bool(), counters(&s)), (Some(false), (20, 0, 0, 0)));
+    let held: Value = app
+        .get_as(&format!("/api/v1/reservations/{}", h["reservation"]["id"].as_str().unwrap()), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(held["reservation"]["status"], "released");
+
+    let pool = sqlx::PgPool::connect(&test_env().database_url).await.unwrap();
+    let mut tx = crate::helpers::tenant_tx(&pool, app.tenant).await.unwrap();
+    let (outbox, reports, audits): (i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from event_outbox where event_id = $1::uuid and topic = 'event.cancelled'),
+                (select count(*) from event_cancellation_reports where event_id = $1::uuid),
+                (select count(*) from event_audit_log where event_id = $1::uuid and action = 'CANCEL')",
+    )
+    .bind(&event)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!((outbox, reports, audits), (1, 1, 1));
+    drop(tx);
+
+    let again = app
+        .send(Method::POST, &format!("/api/v1/events/{event}/cancel"), &token, Some(&json!({"reason": "again"})), None)
+        .await;
+    assert_eq!(again.status(), 409, "a cancelled event is terminal");
+    assert_eq!(hold(&app, &token, &section_id, json!({"quantity": 1})).await.status(), 409);
+}
