@@ -3,6 +3,7 @@
 pub mod event;
 pub mod event_status;
 pub mod ids;
+pub mod pricing;
 
 pub use event_status::{EventAction, EventStatus};
 pub use ids::TenantId;

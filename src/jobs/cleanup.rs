@@ -29,7 +29,7 @@ pub const BATCH: i32 = 500;
 const RUN_DEADLINE: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-fn expire(hold: Uuid) -> impl for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<bool>> + Send + Sync {
+fn expire(hold: Uuid) -> impl for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<Option<Uuid>>> + Send + Sync {
     move |tx| end_hold(tx, hold, HoldEnd::Expire).boxed()
 }
 
@@ -48,9 +48,13 @@ pub async fn run_once(state: &AppState, batch: i32) -> ApiResult<usize> {
     for (tenant, hold) in expired {
         let tenant = TenantId::from_uuid(tenant);
         match state.db.write(tenant, expire(hold)).await {
-            Ok(true) => released += 1,
+            Ok(Some(event)) => {
+                released += 1;
+                // The cached event embeds its availability.
+                state.cache.delete(tenant, &[&crate::services::events::event_key(event)]).await;
+            }
             // Confirmed, released or expired by someone else since discovery.
-            Ok(false) => {}
+            Ok(None) => {}
             Err(e) if e.status.is_server_error() => return Err(e),
             Err(e) => tracing::warn!(reservation.id = %hold, error = %e, "expired hold not released"),
         }

@@ -62,7 +62,7 @@ pub async fn run_once(state: &AppState, batch: i64) -> ApiResult<Report> {
                 report.applied += 1;
                 metrics::counter!("event_transitions_total", "action" => action.as_str(), "source" => "job")
                     .increment(1);
-                state.cache.delete(tenant, &[&format!("event:{event}")]).await;
+                state.cache.delete(tenant, &[&crate::services::events::event_key(event)]).await;
             }
             Ok(false) => report.skipped += 1,
             Err(e) => {

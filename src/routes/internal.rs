@@ -182,7 +182,7 @@ async fn blockchain_status(
             .boxed()
         })
         .await?;
-    state.cache.delete(tenant, &[&format!("event:{id}")]).await;
+    state.cache.delete(tenant, &[&crate::services::events::event_key(id)]).await;
     Ok(Json(json!({
         "success": true, "eventId": id, "status": status, "eventPda": updated,
         "message": format!("blockchain status set to {status}"),

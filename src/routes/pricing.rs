@@ -1,9 +1,156 @@
-//! Placeholder until the pricing routes land.
+//! `/api/v1/events/:eventId/pricing`, `/api/v1/pricing/:id` and the ticket-type facade
+//! `/api/v1/events/:eventId/ticket-types`, compatible with the original's paths, snake_case
+//! fields and envelopes (`{pricing}`, `{success, data}`).
+//!
+//! Money in responses is always a 2-decimal **string** (`"49.99"`); requests accept numbers
+//! or numeric strings (see `domain::pricing`).
 
-use axum::Router;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
+use crate::auth::AuthUser;
+use crate::domain::pricing::{PricingFields, Quote, TicketTypeFields};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::http::json::{HashedJson, Json as StrictJson};
+use crate::http::query::path_uuid;
+use crate::routes::events::{created_response, fingerprint};
+use crate::services::pricing::{self as service, Surface};
 use crate::state::AppState;
 
+// The event segment is `{id}` as in the events router: one parameter name per position.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/events/{id}/pricing", get(list).post(create))
+        .route("/events/{id}/pricing/active", get(active))
+        .route("/pricing/{id}", get(get_one).put(update))
+        .route("/pricing/{id}/calculate", post(calculate))
+        .route("/events/{id}/ticket-types", get(list_ticket_types).post(create_ticket_type))
+        .route("/events/{id}/ticket-types/{type_id}", put(update_ticket_type))
+}
+
+async fn list(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
+    let event_id = path_uuid(&event_id, "Event")?;
+    let tiers = service::list(&state, user.tenant, event_id, false).await?;
+    Ok(Json(json!({ "pricing": tiers })))
+}
+
+async fn active(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
+    let event_id = path_uuid(&event_id, "Event")?;
+    let tiers = service::list(&state, user.tenant, event_id, true).await?;
+    Ok(Json(json!({ "pricing": tiers })))
+}
+
+async fn get_one(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = path_uuid(&id, "Pricing")?;
+    let tier = service::get(&state, user.tenant, id).await?;
+    Ok(Json(service::present(&tier, Surface::Pricing)))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(event_id): Path<String>,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: HashedJson<PricingFields>,
+) -> ApiResult<Response> {
+    user.require("events:update")?;
+    let event_id = path_uuid(&event_id, "Event")?;
+    let fp = fingerprint(&headers, &uri, body.hash)?;
+    let key = fp.as_ref().map(|f| f.key.clone());
+    let created = service::create(&state, &user, event_id, body.value, fp, Surface::Pricing).await?;
+    Ok(created_response(created.status, created.body, created.replayed, key.as_deref()))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    StrictJson(fields): StrictJson<PricingFields>,
+) -> ApiResult<Json<Value>> {
+    user.require("events:update")?;
+    let id = path_uuid(&id, "Pricing")?;
+    let tier = service::update(&state, &user, id, None, fields, Surface::Pricing).await?;
+    Ok(Json(service::present(&tier, Surface::Pricing)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalculateBody {
+    quantity: i64,
+    apply_group_discount: Option<bool>,
+    promo_code: Option<String>,
+}
+
+/// Any user of the tenant may price tickets. `promo_code` is refused (422
+/// `PROMO_CODES_UNSUPPORTED`) rather than silently ignored as the original did: this service
+/// has no promotion codes, and a quote that quietly ignores one would mislead the buyer.
+async fn calculate(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    StrictJson(body): StrictJson<CalculateBody>,
+) -> ApiResult<Json<Quote>> {
+    let id = path_uuid(&id, "Pricing")?;
+    let mut errors = Vec::new();
+    if !(1..=100).contains(&body.quantity) {
+        let code = if body.quantity < 1 { "VALUE_TOO_SMALL" } else { "VALUE_TOO_LARGE" };
+        errors.push(FieldError::new("quantity", code, "must be between 1 and 100"));
+    }
+    if body.promo_code.is_some() {
+        errors.push(FieldError::new("promo_code", "PROMO_CODES_UNSUPPORTED", "promotion codes are not supported"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::unprocessable(errors));
+    }
+    let quantity = u32::try_from(body.quantity).unwrap_or(1);
+    let quote =
+        service::calculate(&state, user.tenant, id, quantity, body.apply_group_discount.unwrap_or(true)).await?;
+    Ok(Json(quote))
+}
+
+// Ticket types -----------------------------------------------------------------------------------
+
+async fn list_ticket_types(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(event_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let event_id = path_uuid(&event_id, "Event")?;
+    let tiers = service::ticket_types(&state, user.tenant, event_id).await?;
+    Ok(Json(json!({ "success": true, "data": tiers })))
+}
+
+async fn create_ticket_type(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(event_id): Path<String>,
+    headers: HeaderMap,
+    uri: OriginalUri,
+    body: HashedJson<TicketTypeFields>,
+) -> ApiResult<Response> {
+    user.require("events:update")?;
+    let event_id = path_uuid(&event_id, "Event")?;
+    let fp = fingerprint(&headers, &uri, body.hash)?;
+    let key = fp.as_ref().map(|f| f.key.clone());
+    let created = service::create(&state, &user, event_id, body.value.into(), fp, Surface::TicketTypes).await?;
+    Ok(created_response(created.status, created.body, created.replayed, key.as_deref()))
+}
+
+async fn update_ticket_type(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((event_id, id)): Path<(String, String)>,
+    StrictJson(fields): StrictJson<TicketTypeFields>,
+) -> ApiResult<Json<Value>> {
+    user.require("events:update")?;
+    let event_id = path_uuid(&event_id, "Event")?;
+    let id = path_uuid(&id, "Ticket type")?;
+    let tier = service::update(&state, &user, id, Some(event_id), fields.into(), Surface::TicketTypes).await?;
+    Ok(Json(service::present(&tier, Surface::TicketTypes)))
 }

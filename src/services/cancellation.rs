@@ -88,7 +88,7 @@ pub async fn cancel(state: &AppState, user: &AuthUser, event_id: Uuid, req: Canc
                 .await?;
                 let mut seats_released = 0;
                 for (hold, quantity) in &holds {
-                    if capacity_store::end_hold(tx, *hold, HoldEnd::Release).await? {
+                    if capacity_store::end_hold(tx, *hold, HoldEnd::Release).await?.is_some() {
                         seats_released += quantity;
                     }
                 }
@@ -143,9 +143,9 @@ pub async fn cancel(state: &AppState, user: &AuthUser, event_id: Uuid, req: Canc
             .boxed()
         })
         .await?;
-    state.cache.delete(user.tenant, &[&format!("event:{event_id}")]).await;
-    if let Some(venue) = result["event"]["venue_id"].as_str() {
-        state.cache.invalidate_prefix(user.tenant, &format!("venue:{venue}:events:")).await;
+    state.cache.delete(user.tenant, &[&crate::services::events::event_key(event_id)]).await;
+    if let Some(venue) = result["event"]["venue_id"].as_str().and_then(|v| v.parse().ok()) {
+        state.cache.invalidate_prefix(user.tenant, &crate::services::events::venue_events_prefix(venue)).await;
     }
     Ok(result)
 }

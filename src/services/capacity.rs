@@ -141,10 +141,6 @@ fn ensure_writable(user: &AuthUser, status: EventStatus, created_by: Option<&str
     Ok(())
 }
 
-fn section_key(event: Uuid) -> String {
-    format!("event:{event}")
-}
-
 pub async fn list(state: &AppState, user: &AuthUser, event_id: Uuid) -> ApiResult<Vec<Value>> {
     state
         .db
@@ -258,7 +254,7 @@ pub async fn create(
             .boxed()
         })
         .await?;
-    state.cache.delete(tenant, &[&section_key(event_id)]).await;
+    state.cache.delete(tenant, &[&crate::services::events::event_key(event_id)]).await;
     Ok(outcome)
 }
 
@@ -327,7 +323,7 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
             .boxed()
         })
         .await?;
-    state.cache.delete(tenant, &[&section_key(event_id)]).await;
+    state.cache.delete(tenant, &[&crate::services::events::event_key(event_id)]).await;
     Ok(json)
 }
 
@@ -415,14 +411,15 @@ pub async fn reserve(
                         format!("must be between {} and {}", bounds.0, bounds.1.unwrap_or(100)),
                     )]));
                 }
-                // Built by Postgres, so money renders exactly like every other numeric column.
+                // Money as exact decimal strings, as in pricing responses.
                 let (locked_price, locked_price_data) = match req.pricing_id {
                     None => (None, None),
                     Some(pricing) => {
                         let row: Option<(Decimal, Value)> = sqlx::query_as(
                             "select coalesce(current_price, base_price),
-                                    jsonb_build_object('pricing_id', id, 'locked_price', coalesce(current_price, base_price),
-                                        'service_fee', service_fee, 'facility_fee', facility_fee, 'tax_rate', tax_rate,
+                                    jsonb_build_object('pricing_id', id, 'locked_price', coalesce(current_price, base_price)::text,
+                                        'service_fee', service_fee::text, 'facility_fee', facility_fee::text,
+                                        'tax_rate', tax_rate::text,
                                         'currency', currency, 'locked_at', now())
                                from event_pricing
                               where tenant_id = $1 and id = $2 and event_id = $3 and deleted_at is null and is_active",
@@ -475,6 +472,10 @@ pub async fn reserve(
         })
         .await?;
     metrics::counter!("holds_total", "outcome" => if outcome.1 { "replayed" } else { "created" }).increment(1);
+    // The cached event embeds its availability.
+    if let Some(event) = outcome.0.body["reservation"]["event_id"].as_str().and_then(|e| e.parse().ok()) {
+        state.cache.delete(tenant, &[&crate::services::events::event_key(event)]).await;
+    }
     Ok(outcome)
 }
 
@@ -501,7 +502,7 @@ pub async fn finish_hold(state: &AppState, user: &AuthUser, id: Uuid, end: HoldE
                 if !(actor.is_admin() || current.created_by.as_deref() == Some(actor.user_id.as_str())) {
                     return Err(ApiError::forbidden("only the hold's creator or an admin may finish it"));
                 }
-                if !store::end_hold(tx, id, end).await? {
+                if store::end_hold(tx, id, end).await?.is_none() {
                     let now = store::hold_state(tx, id).await?;
                     match (end, now.status.as_str()) {
                         (HoldEnd::Confirm, "confirmed") | (HoldEnd::Release, "released" | "expired") => {}
@@ -523,5 +524,10 @@ pub async fn finish_hold(state: &AppState, user: &AuthUser, id: Uuid, end: HoldE
             .boxed()
         })
         .await?;
+    if let Ok(hold) = &outcome
+        && let Some(event) = hold.get("event_id").and_then(Value::as_str).and_then(|e| e.parse().ok())
+    {
+        state.cache.delete(user.tenant, &[&crate::services::events::event_key(event)]).await;
+    }
     outcome
 }

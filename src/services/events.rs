@@ -20,11 +20,13 @@ use crate::storage::idempotency::{self, Fingerprint, StoredResponse};
 const EVENT_TTL: Duration = Duration::from_secs(300);
 const VENUE_LIST_TTL: Duration = Duration::from_secs(60);
 
-fn event_key(id: Uuid) -> String {
+/// The cache key of one event (its GET embeds schedule and availability).
+pub fn event_key(id: Uuid) -> String {
     format!("event:{id}")
 }
 
-fn venue_events_prefix(venue_id: Uuid) -> String {
+/// The cache-key prefix of a venue's event lists (invalidated with SCAN).
+pub fn venue_events_prefix(venue_id: Uuid) -> String {
     format!("venue:{venue_id}:events:")
 }
 

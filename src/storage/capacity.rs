@@ -220,11 +220,15 @@ pub async fn insert_hold(tx: &mut TenantTx, event_id: Uuid, h: &NewHold) -> ApiR
 
 pub async fn hold_json(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<Value>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar("select to_jsonb(r) from reservations r where r.tenant_id = $1 and r.id = $2")
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?)
+    // Money renders as an exact decimal string, as in pricing responses.
+    Ok(sqlx::query_scalar(
+        "select to_jsonb(r) || jsonb_build_object('locked_price', r.locked_price::text)
+           from reservations r where r.tenant_id = $1 and r.id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?)
 }
 
 #[derive(Debug, Clone)]
@@ -257,10 +261,10 @@ pub enum HoldEnd {
     Expire,
 }
 
-/// Compare-and-set from `active`, with the counter change in the same transaction. Returns
-/// false when the hold was no longer active (or, for confirm, already expired): another
-/// transition won.
-pub async fn end_hold(tx: &mut TenantTx, id: Uuid, end: HoldEnd) -> ApiResult<bool> {
+/// Compare-and-set from `active`, with the counter change in the same transaction. Returns the
+/// hold's event when this transition won, `None` when the hold was no longer active (or, for
+/// confirm, already expired): another transition won.
+pub async fn end_hold(tx: &mut TenantTx, id: Uuid, end: HoldEnd) -> ApiResult<Option<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
     let (status, condition) = match end {
         HoldEnd::Confirm => ("confirmed", "expires_at > now()"),
@@ -273,11 +277,11 @@ pub async fn end_hold(tx: &mut TenantTx, id: Uuid, end: HoldEnd) -> ApiResult<bo
                 released_at = case when $3 <> 'confirmed' then now() else released_at end,
                 release_reason = case when $3 <> 'confirmed' then $3 else release_reason end
           where tenant_id = $1 and id = $2 and status = 'active' and {condition}
-          returning capacity_id, quantity"
+          returning capacity_id, quantity, event_id"
     );
-    let ended: Option<(Uuid, i32)> =
+    let ended: Option<(Uuid, i32, Uuid)> =
         sqlx::query_as(&sql).bind(tenant).bind(id).bind(status).fetch_optional(tx.conn()).await?;
-    let Some((section, quantity)) = ended else { return Ok(false) };
+    let Some((section, quantity, event)) = ended else { return Ok(None) };
     let counters = match end {
         HoldEnd::Confirm => "reserved_capacity = reserved_capacity - $3, sold_count = sold_count + $3",
         HoldEnd::Release | HoldEnd::Expire => {
@@ -290,5 +294,5 @@ pub async fn end_hold(tx: &mut TenantTx, id: Uuid, end: HoldEnd) -> ApiResult<bo
         .bind(quantity)
         .execute(tx.conn())
         .await?;
-    Ok(true)
+    Ok(Some(event))
 }

@@ -6,6 +6,8 @@ pub mod events;
 pub mod idempotency;
 pub mod migrate;
 pub mod postgres;
+pub mod pricing;
+pub mod schedules;
 
 pub use cache::Cache;
 pub use postgres::{Db, TenantTx};

@@ -147,8 +147,8 @@ async fn a_hold_locks_seats_and_price_and_confirm_and_release_move_them_atomical
     let body: Value = r.json().await.unwrap();
     let h = &body["reservation"];
     assert_eq!((h["quantity"].as_i64(), h["status"].as_str()), (Some(3), Some("active")));
-    assert_eq!(body["locked_price"], json!(42.5));
-    assert_eq!(h["locked_price_data"]["service_fee"], json!(3.0));
+    assert_eq!(body["locked_price"], "42.50", "money as an exact decimal string");
+    assert_eq!(h["locked_price_data"]["service_fee"], "3.00");
     assert!(h["expires_at"].is_string());
     assert_eq!(counters(&body["capacity"]), (7, 3, 0, 0));
     let id = h["id"].as_str().unwrap();
@@ -343,4 +343,23 @@ async fn cancellation_closes_sections_releases_holds_and_records_everything() {
         .await;
     assert_eq!(again.status(), 409, "a cancelled event is terminal");
     assert_eq!(hold(&app, &token, &section_id, json!({"quantity": 1})).await.status(), 409);
+}
+
+#[tokio::test]
+async fn a_cached_event_read_reflects_holds_at_once() {
+    let app = spawn_app().await;
+    let token = app.token("admin");
+    let (event, section_id) = on_sale(&app, &token, 10).await;
+    let path = format!("/api/v1/events/{event}");
+    let before: Value = app.get_as(&path, &token).await.json().await.unwrap();
+    assert_eq!(before["event"]["available_capacity"], 10);
+    let cached: Value = app.get_as(&path, &token).await.json().await.unwrap();
+    assert_eq!(cached["event"]["available_capacity"], 10, "now served from the cache");
+    let h: Value = hold(&app, &token, &section_id, json!({"quantity": 4})).await.json().await.unwrap();
+    let after: Value = app.get_as(&path, &token).await.json().await.unwrap();
+    assert_eq!(after["event"]["available_capacity"], 6, "the hold invalidated the cached event");
+    let id = h["reservation"]["id"].as_str().unwrap();
+    app.send(Method::POST, &format!("/api/v1/reservations/{id}/release"), &token, None, None).await;
+    let released: Value = app.get_as(&path, &token).await.json().await.unwrap();
+    assert_eq!(released["event"]["available_capacity"], 10);
 }

@@ -1,0 +1,174 @@
+//! SQL for schedules (`event_schedules`) and for the parent-event checks that schedules and
+//! pricing share. Every function takes a `TenantTx` (row-level security) and filters on
+//! `tenant_id` explicitly as well. Rows are rendered with `to_jsonb`, like events.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::ApiResult;
+use crate::services::schedules::ScheduleFields;
+use crate::storage::TenantTx;
+
+/// What child routes need to know about their (live) event.
+#[derive(Debug, Clone)]
+pub struct Parent {
+    pub venue_id: Uuid,
+    pub status: String,
+    pub created_by: Option<String>,
+    pub timezone: String,
+}
+
+/// The event, if it exists in this tenant and is not deleted. `for_share` locks it against a
+/// concurrent status change (cancel, complete) for the rest of the transaction.
+pub async fn parent(tx: &mut TenantTx, event_id: Uuid, for_share: bool) -> ApiResult<Option<Parent>> {
+    let tenant = *tx.tenant().as_uuid();
+    let sql = format!(
+        "select venue_id, status, created_by, timezone from events
+          where tenant_id = $1 and id = $2 and deleted_at is null{}",
+        if for_share { " for share" } else { "" }
+    );
+    let row: Option<(Uuid, String, Option<String>, String)> =
+        sqlx::query_as(&sql).bind(tenant).bind(event_id).fetch_optional(tx.conn()).await?;
+    Ok(row.map(|(venue_id, status, created_by, timezone)| Parent { venue_id, status, created_by, timezone }))
+}
+
+pub async fn list_json(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Vec<Value>> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "select to_jsonb(s) from event_schedules s
+          where s.tenant_id = $1 and s.event_id = $2 and s.deleted_at is null
+          order by s.starts_at, s.id",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// Schedules still ahead (`starts_at > now`) and on (SCHEDULED or CONFIRMED), soonest first.
+pub async fn upcoming_json(tx: &mut TenantTx, event_id: Uuid, limit: i64) -> ApiResult<Vec<Value>> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "select to_jsonb(s) from event_schedules s
+          where s.tenant_id = $1 and s.event_id = $2 and s.deleted_at is null
+            and s.starts_at > now() and s.status in ('SCHEDULED', 'CONFIRMED')
+          order by s.starts_at, s.id
+          limit $3",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+pub async fn find_json(tx: &mut TenantTx, event_id: Uuid, id: Uuid) -> ApiResult<Option<Value>> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "select to_jsonb(s) from event_schedules s
+          where s.tenant_id = $1 and s.event_id = $2 and s.id = $3 and s.deleted_at is null",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// The times an update is validated against, and the version; the row is locked.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct Current {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub doors_open_at: Option<DateTime<Utc>>,
+    pub check_in_opens_at: Option<DateTime<Utc>>,
+    pub check_in_closes_at: Option<DateTime<Utc>>,
+    pub version: i32,
+}
+
+pub async fn lock(tx: &mut TenantTx, event_id: Uuid, id: Uuid) -> ApiResult<Option<Current>> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_as(
+        "select starts_at, ends_at, doors_open_at, check_in_opens_at, check_in_closes_at, version
+           from event_schedules
+          where tenant_id = $1 and event_id = $2 and id = $3 and deleted_at is null
+          for update",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+pub async fn insert(tx: &mut TenantTx, event_id: Uuid, f: &ScheduleFields, timezone: &str) -> ApiResult<Uuid> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "insert into event_schedules (
+            tenant_id, event_id, starts_at, ends_at, doors_open_at, is_recurring, recurrence_rule,
+            recurrence_end_date, occurrence_number, timezone, status, status_reason, capacity_override,
+            check_in_opens_at, check_in_closes_at, notes, metadata)
+         values ($1, $2, $3, $4, $5, coalesce($6, false), $7, $8, $9, $10, coalesce($11, 'SCHEDULED'), $12, $13,
+            $14, $15, $16, coalesce($17, '{}'))
+         returning id",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .bind(f.starts_at)
+    .bind(f.ends_at)
+    .bind(f.doors_open_at)
+    .bind(f.is_recurring)
+    .bind(&f.recurrence_rule)
+    .bind(f.recurrence_end_date)
+    .bind(f.occurrence_number)
+    .bind(timezone)
+    .bind(f.status.map(|s| s.as_str()))
+    .bind(&f.status_reason)
+    .bind(f.capacity_override)
+    .bind(f.check_in_opens_at)
+    .bind(f.check_in_closes_at)
+    .bind(&f.notes)
+    .bind(f.metadata.clone().map(Value::Object))
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// Applies the present fields (absent ones keep their value). The trigger bumps `version`.
+pub async fn update(tx: &mut TenantTx, id: Uuid, f: &ScheduleFields) -> ApiResult<()> {
+    let tenant = *tx.tenant().as_uuid();
+    sqlx::query(
+        "update event_schedules set
+            starts_at = coalesce($3, starts_at), ends_at = coalesce($4, ends_at),
+            doors_open_at = coalesce($5, doors_open_at), is_recurring = coalesce($6, is_recurring),
+            recurrence_rule = coalesce($7, recurrence_rule),
+            recurrence_end_date = coalesce($8, recurrence_end_date),
+            occurrence_number = coalesce($9, occurrence_number), timezone = coalesce($10, timezone),
+            status = coalesce($11, status), status_reason = coalesce($12, status_reason),
+            capacity_override = coalesce($13, capacity_override),
+            check_in_opens_at = coalesce($14, check_in_opens_at),
+            check_in_closes_at = coalesce($15, check_in_closes_at), notes = coalesce($16, notes),
+            metadata = coalesce($17, metadata)
+         where tenant_id = $1 and id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(f.starts_at)
+    .bind(f.ends_at)
+    .bind(f.doors_open_at)
+    .bind(f.is_recurring)
+    .bind(&f.recurrence_rule)
+    .bind(f.recurrence_end_date)
+    .bind(f.occurrence_number)
+    .bind(&f.timezone)
+    .bind(f.status.map(|s| s.as_str()))
+    .bind(&f.status_reason)
+    .bind(f.capacity_override)
+    .bind(f.check_in_opens_at)
+    .bind(f.check_in_closes_at)
+    .bind(&f.notes)
+    .bind(f.metadata.clone().map(Value::Object))
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
