@@ -62,6 +62,9 @@ pub struct Config {
     pub redis: RedisConfig,
     /// `VENUE_SERVICE_URL`.
     pub venue_service_url: Url,
+    /// `ALLOW_INSECURE_SERVICE_CALLS` (false): in production, allow plain http to other
+    /// services on non-loopback hosts. Logged loudly at start-up when it is used.
+    pub allow_insecure_service_calls: bool,
     /// `SOLANA_RPC_URL`.
     pub solana_rpc_url: Url,
     /// `TICKETTOKEN_PROGRAM_ID` (base58).
@@ -261,6 +264,18 @@ impl Config {
 
         let venue_service_url = env.url("VENUE_SERVICE_URL", Some("http://localhost:3002"), &["http", "https"]);
         let solana_rpc_url = env.url("SOLANA_RPC_URL", Some("https://api.devnet.solana.com"), &["http", "https"]);
+        // In production, calls to other services must use HTTPS (the original let a flag quietly
+        // downgrade this); loopback and an explicit, logged override are the exceptions.
+        let allow_insecure_service_calls = env.parse("ALLOW_INSECURE_SERVICE_CALLS", false, "true or false");
+        let production = app_env == AppEnv::Production;
+        for (name, url) in [("VENUE_SERVICE_URL", &venue_service_url), ("SOLANA_RPC_URL", &solana_rpc_url)] {
+            if let Some(url) = url
+                && let Err(problem) =
+                    crate::clients::venue::check_url_security(url, production, allow_insecure_service_calls)
+            {
+                env.problem(name, problem);
+            }
+        }
         let program_id = env.string("TICKETTOKEN_PROGRAM_ID", "BnYanHjkV6bBDFYfC7F76TyYk6NA9p3wvcAfY1XZCXYS");
         if !is_base58_pubkey(&program_id) {
             env.problem("TICKETTOKEN_PROGRAM_ID", "must be a base58 public key (32-44 characters)");
@@ -324,6 +339,7 @@ impl Config {
             database,
             redis,
             venue_service_url: venue_service_url.unwrap_or_else(placeholder_url),
+            allow_insecure_service_calls,
             solana_rpc_url: solana_rpc_url.unwrap_or_else(placeholder_url),
             program_id,
             platform_wallet_path,
@@ -676,6 +692,19 @@ mod tests {
     fn missing_database_url_is_reported() {
         let err = Config::from_env(env(&[("JWT_PUBLIC_KEY_PATH", "/k")])).unwrap_err();
         assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_plain_http_to_other_services_unless_overridden() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.extend([("APP_ENV", "production"), ("VENUE_SERVICE_URL", "http://venue-service:3002")]);
+        let err = Config::from_env(env(&pairs)).unwrap_err();
+        assert_eq!(err.0.iter().map(|p| p.variable).collect::<Vec<_>>(), ["VENUE_SERVICE_URL"]);
+        pairs.push(("ALLOW_INSECURE_SERVICE_CALLS", "true"));
+        assert!(Config::from_env(env(&pairs)).is_ok());
+        let mut loopback = MINIMAL.to_vec();
+        loopback.extend([("APP_ENV", "production"), ("VENUE_SERVICE_URL", "http://127.0.0.1:3002")]);
+        assert!(Config::from_env(env(&loopback)).is_ok());
     }
 
     #[test]

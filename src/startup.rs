@@ -29,13 +29,29 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         // First, so the breakers created below register their series with the recorder.
         let metrics = crate::metrics::handle();
+        let production = config.env == crate::config::AppEnv::Production;
+        for (name, url) in
+            [("VENUE_SERVICE_URL", &config.venue_service_url), ("SOLANA_RPC_URL", &config.solana_rpc_url)]
+        {
+            if crate::clients::venue::uses_insecure_override(url, production, config.allow_insecure_service_calls) {
+                tracing::warn!(
+                    variable = name,
+                    "ALLOW_INSECURE_SERVICE_CALLS: calling a non-loopback service over plain http in production"
+                );
+            }
+        }
         let jwt = JwtVerifier::from_config(&config.jwt)?;
         let pool = postgres::build_pool(&config.database)?;
         postgres::wait_until_reachable(&pool, config.database.connect_retries).await?;
         postgres::check_database_is_safe(&pool).await?;
         let db = Db::new(pool, config.database.pool_max, config.resilience.postgres.clone());
         let cache = Cache::new(&config.redis, config.resilience.redis.clone())?;
-        let venues = HttpVenueClient::new(config.venue_service_url.clone(), config.resilience.venue.clone())?;
+        let venues = HttpVenueClient::new(
+            config.venue_service_url.clone(),
+            config.resilience.venue.clone(),
+            cache.clone(),
+            config.internal_hmac_secret.clone(),
+        )?;
         let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).build()?;
 
         let addr = SocketAddr::new(config.host, config.port);

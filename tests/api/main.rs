@@ -13,3 +13,4 @@ mod rls;
 mod schedules;
 mod startup;
 mod tenancy;
+mod venue;
