@@ -179,7 +179,6 @@ create table events (
     version                     integer not null default 1,
 
     constraint events_pkey primary key (tenant_id, id),
-    constraint events_id_key unique (id),
     constraint events_chain_event_id_key unique (tenant_id, chain_event_id),
     constraint events_primary_category_fkey foreign key (primary_category_id)
         references event_categories (id) on delete set null,
@@ -203,7 +202,6 @@ create table events (
     constraint events_virtual_url_check check (not is_virtual or virtual_event_url is not null)
 );
 
--- `events_id_key` keeps single-column lookups by id cheap; on Citus it becomes (tenant_id, id).
 create unique index events_venue_slug_unique on events (tenant_id, venue_id, slug) where deleted_at is null;
 create index events_tenant_status_idx on events (tenant_id, status) where deleted_at is null;
 create index events_tenant_venue_idx on events (tenant_id, venue_id) where deleted_at is null;
@@ -565,8 +563,10 @@ grant usage on schema public to event_service_app, event_service_system;
 grant select on event_categories to event_service_app;
 grant select, insert, update on
     events, event_schedules, event_capacity, event_pricing, event_metadata,
-    event_status_history, reservations, idempotency_keys, blockchain_outbox
+    reservations, idempotency_keys, blockchain_outbox
     to event_service_app;
+-- History is append-only for the service.
+grant select, insert on event_status_history to event_service_app;
 -- Expired idempotency keys are purged; every other table is soft-deleted.
 grant delete on idempotency_keys to event_service_app;
 grant usage on sequence events_chain_event_id_seq to event_service_app;

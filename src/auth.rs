@@ -95,6 +95,10 @@ impl JwtVerifier {
             ApiError::unauthorized(detail)
         })?;
         let claims = data.claims;
+        // Actor ids are stored (created_by, changed_by); an absurd subject is not a user.
+        if claims.sub.is_empty() || claims.sub.len() > 100 {
+            return Err(ApiError::unauthorized("token subject is empty or too long"));
+        }
         if claims.token_type.as_deref() != Some("access") {
             return Err(ApiError::unauthorized("not an access token"));
         }

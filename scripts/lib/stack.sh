@@ -51,12 +51,27 @@ as_pg() {
   fi
 }
 
+# pg_dir NAME: where a cluster lives. Under the clone's .local/ normally; as root under /tmp,
+# because the `postgres` OS user must reach it and a clone may sit below a 0700 home such as
+# /root (and a short path keeps the Unix socket under its 107-byte limit).
+pg_dir() {
+  local name="$1"
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "/tmp/event-service-$(printf '%s' "$REPO_ROOT" | sha1sum | cut -c1-10)/$name"
+  else
+    echo "$REPO_ROOT/.local/$name/postgres"
+  fi
+}
+
 # start_postgres DIR PORT [fast]: initialises DIR once, then starts a server on 127.0.0.1:PORT.
 # "fast" trades durability for speed (test clusters are thrown away).
 start_postgres() {
   local dir="$1" port="$2" mode="${3:-}"
   mkdir -p "$dir"
-  [[ $(id -u) -eq 0 ]] && chown postgres: "$dir" && chmod 700 "$dir"
+  if [[ $(id -u) -eq 0 ]]; then
+    chown postgres: "$dir" && chmod 700 "$dir"
+    runuser -u postgres -- test -w "$dir" || die "the postgres OS user cannot write $dir"
+  fi
   if [[ ! -f "$dir/data/PG_VERSION" ]]; then
     log "initialising Postgres cluster in $dir/data"
     as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::domain::EventStatus;
 use crate::error::FieldError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventType {
     Single,
@@ -29,7 +29,7 @@ impl EventType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Visibility {
     Public,
@@ -65,7 +65,7 @@ pub struct StreamingConfig {
 }
 
 /// Fields shared by create and update (all optional here; create adds its required ones).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventFields {
     pub name: Option<String>,

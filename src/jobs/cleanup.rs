@@ -33,8 +33,22 @@ fn expire(hold: Uuid) -> impl for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiR
     move |tx| end_hold(tx, hold, HoldEnd::Expire).boxed()
 }
 
-/// One pass: returns how many holds this run released.
+/// One run: batches until a batch comes back short (the backlog is drained) or half the run's
+/// deadline has passed. Returns how many holds it released.
 pub async fn run_once(state: &AppState, batch: i32) -> ApiResult<usize> {
+    let started = tokio::time::Instant::now();
+    let mut released = 0;
+    loop {
+        let (found, freed) = run_batch(state, batch).await?;
+        released += freed;
+        if found < batch as usize || started.elapsed() > RUN_DEADLINE / 2 {
+            return Ok(released);
+        }
+    }
+}
+
+/// One batch: (holds found, holds this replica released).
+async fn run_batch(state: &AppState, batch: i32) -> ApiResult<(usize, usize)> {
     let expired: Vec<(Uuid, Uuid)> = state
         .db
         .system("expired_reservations", move |pool| async move {
@@ -44,6 +58,7 @@ pub async fn run_once(state: &AppState, batch: i32) -> ApiResult<usize> {
                 .await?)
         })
         .await?;
+    let found = expired.len();
     let mut released = 0;
     for (tenant, hold) in expired {
         let tenant = TenantId::from_uuid(tenant);
@@ -60,7 +75,7 @@ pub async fn run_once(state: &AppState, batch: i32) -> ApiResult<usize> {
         }
     }
     metrics::counter!("reservation_cleanup_released_total").increment(released as u64);
-    Ok(released)
+    Ok((found, released))
 }
 
 #[derive(Debug, Default)]

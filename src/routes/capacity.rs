@@ -55,7 +55,7 @@ async fn create(
 ) -> ApiResult<Response> {
     user.require("events:update")?;
     let event_id = path_uuid(&event_id, "Event")?;
-    let fp = fingerprint(&headers, &uri, body.hash)?;
+    let fp = fingerprint(&headers, &uri, &user, &body.hash)?;
     let key = fp.as_ref().map(|f| f.key.clone());
     let (response, replayed) = service::create(&state, &user, event_id, body.value, fp).await?;
     Ok(created_response(response.status, response.body, replayed, key.as_deref()))
@@ -108,7 +108,7 @@ async fn reserve(
     body: HashedJson<ReserveRequest>,
 ) -> ApiResult<Response> {
     let section = path_uuid(&id, "Capacity section")?;
-    let fp = fingerprint(&headers, &uri, body.hash)?;
+    let fp = fingerprint(&headers, &uri, &user, &body.hash)?;
     let key = fp.as_ref().map(|f| f.key.clone());
     let (response, replayed) = service::reserve(&state, &user, section, body.value, fp).await?;
     Ok(created_response(response.status, response.body, replayed, key.as_deref()))

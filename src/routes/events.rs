@@ -144,11 +144,20 @@ async fn get_one(State(state): State<AppState>, user: AuthUser, Path(id): Path<S
     Ok(Json(json!({ "event": service::present(event, &user) })))
 }
 
-/// Reads and validates the `Idempotency-Key` header of a creating request.
-pub fn fingerprint(headers: &HeaderMap, uri: &OriginalUri, body_hash: String) -> ApiResult<Option<Fingerprint>> {
+/// Reads and validates the `Idempotency-Key` header of a creating request. The fingerprint
+/// binds the key to the user as well as the body, so another user of the tenant reusing a key
+/// gets 422, never the first user's stored response.
+pub fn fingerprint(
+    headers: &HeaderMap,
+    uri: &OriginalUri,
+    user: &AuthUser,
+    body_hash: &str,
+) -> ApiResult<Option<Fingerprint>> {
     let Some(raw) = headers.get("idempotency-key") else { return Ok(None) };
     let key = parse_key(raw.to_str().unwrap_or(""))?;
-    Ok(Some(Fingerprint { key, method: "POST", path: uri.path().to_owned(), body_hash }))
+    use sha2::Digest;
+    let bound = hex::encode(sha2::Sha256::digest(format!("{}\n{body_hash}", user.user_id).as_bytes()));
+    Ok(Some(Fingerprint { key, method: "POST", path: uri.path().to_owned(), body_hash: bound }))
 }
 
 /// A creation's response; a replay carries `Idempotency-Replayed: true`.
@@ -172,7 +181,7 @@ async fn create(
     body: HashedJson<EventFields>,
 ) -> ApiResult<Response> {
     user.require("events:create")?;
-    let fp = fingerprint(&headers, &uri, body.hash)?;
+    let fp = fingerprint(&headers, &uri, &user, &body.hash)?;
     let key = fp.as_ref().map(|f| f.key.clone());
     let created = service::create(&state, &user, body.value, fp).await?;
     let body = match created.body {

@@ -72,7 +72,7 @@ async fn create(
 ) -> ApiResult<Response> {
     user.require("events:update")?;
     let event_id = path_uuid(&event_id, "Event")?;
-    let fp = fingerprint(&headers, &uri, body.hash)?;
+    let fp = fingerprint(&headers, &uri, &user, &body.hash)?;
     let key = fp.as_ref().map(|f| f.key.clone());
     let created = service::create(&state, &user, event_id, body.value, fp).await?;
     Ok(created_response(created.status, created.body, created.replayed, key.as_deref()))

@@ -146,7 +146,7 @@ pub async fn list(state: &AppState, user: &AuthUser, event_id: Uuid) -> ApiResul
         .db
         .read(user.tenant, move |tx| {
             async move {
-                store::event_for_share(tx, event_id).await?;
+                store::event_exists(tx, event_id).await?;
                 store::sections_json(tx, event_id).await
             }
             .boxed()
@@ -159,7 +159,7 @@ pub async fn totals(state: &AppState, user: &AuthUser, event_id: Uuid) -> ApiRes
         .db
         .read(user.tenant, move |tx| {
             async move {
-                store::event_for_share(tx, event_id).await?;
+                store::event_exists(tx, event_id).await?;
                 store::totals(tx, event_id).await
             }
             .boxed()
@@ -184,6 +184,9 @@ pub async fn create(
     fields: SectionFields,
     idem: Option<Fingerprint>,
 ) -> ApiResult<(StoredResponse, bool)> {
+    if let Some(stored) = crate::services::events::stored_response(state, user.tenant, idem.as_ref()).await? {
+        return Ok((stored, true));
+    }
     fields.validate(true).map_err(ApiError::unprocessable)?;
     let tenant = user.tenant;
     let venue_id = state
@@ -202,7 +205,7 @@ pub async fn create(
                 {
                     return Ok((stored, true));
                 }
-                let (status, created_by, _) = store::event_for_share(tx, event_id).await?;
+                let (status, created_by, _) = store::event_for_update(tx, event_id).await?;
                 ensure_writable(&actor, status, created_by.as_deref())?;
                 let total = fields.total_capacity.unwrap_or_default();
                 if let Some(max) = venue.max_capacity {
@@ -262,6 +265,24 @@ pub async fn create(
 pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: SectionFields) -> ApiResult<Value> {
     fields.validate(false).map_err(ApiError::unprocessable)?;
     let tenant = user.tenant;
+    // A larger section must still fit the venue (the original skipped this on update), which
+    // is verified live and fails closed like creation.
+    let venue_max = match fields.total_capacity {
+        None => None,
+        Some(_) => {
+            let venue_id = state
+                .db
+                .read(tenant, move |tx| {
+                    async move {
+                        let event_id = store::section_event(tx, id).await?;
+                        Ok(store::event_for_share(tx, event_id).await?.2)
+                    }
+                    .boxed()
+                })
+                .await?;
+            verify_venue(state, tenant, venue_id).await?.max_capacity
+        }
+    };
     let actor = user.clone();
     let (json, event_id) = state
         .db
@@ -269,9 +290,19 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
             let (fields, actor) = (fields.clone(), actor.clone());
             async move {
                 let event_id = store::section_event(tx, id).await?;
-                let (status, created_by, _) = store::event_for_share(tx, event_id).await?;
+                let (status, created_by, _) = store::event_for_update(tx, event_id).await?;
                 ensure_writable(&actor, status, created_by.as_deref())?;
                 let c = store::lock_counters(tx, id).await?;
+                if let (Some(max), Some(total)) = (venue_max, fields.total_capacity) {
+                    let others = store::event_total_excluding(tx, event_id, Some(id)).await?;
+                    if others + i64::from(total) > max {
+                        return Err(ApiError::unprocessable(vec![FieldError::new(
+                            "total_capacity",
+                            "EXCEEDS_VENUE_CAPACITY",
+                            format!("sections would total {} seats; the venue holds {max}", others + i64::from(total)),
+                        )]));
+                    }
+                }
                 if let Some(v) = fields.version
                     && v != c.version
                 {
@@ -501,6 +532,21 @@ pub async fn finish_hold(state: &AppState, user: &AuthUser, id: Uuid, end: HoldE
                 let current = store::hold_state(tx, id).await?;
                 if !(actor.is_admin() || current.created_by.as_deref() == Some(actor.user_id.as_str())) {
                     return Err(ApiError::forbidden("only the hold's creator or an admin may finish it"));
+                }
+                if end == HoldEnd::Confirm {
+                    // A sale is recorded by the checkout (payment done), never by a buyer
+                    // alone, and only while the event can still sell.
+                    actor.require("tickets:confirm")?;
+                    let (status, _, _) = store::event_for_share(tx, current.event_id).await?;
+                    if !matches!(
+                        status,
+                        EventStatus::OnSale | EventStatus::SalesPaused | EventStatus::SoldOut | EventStatus::InProgress
+                    ) {
+                        return Ok(Err(ApiError::conflict(
+                            "INVALID_EVENT_STATE",
+                            format!("holds cannot be confirmed while the event is {status}"),
+                        )));
+                    }
                 }
                 if store::end_hold(tx, id, end).await?.is_none() {
                     let now = store::hold_state(tx, id).await?;

@@ -131,12 +131,32 @@ pub struct Created {
 
 /// `POST /events`: one transaction writes the event with everything that belongs to it and,
 /// with an `Idempotency-Key`, the stored response.
+/// A stored response for a retried creation, checked before anything that could judge the
+/// retry differently from the first attempt (the clock, the venue-service).
+pub async fn stored_response(
+    state: &AppState,
+    tenant: TenantId,
+    idem: Option<&Fingerprint>,
+) -> ApiResult<Option<StoredResponse>> {
+    let Some(fp) = idem.cloned() else { return Ok(None) };
+    state
+        .db
+        .read(tenant, move |tx| {
+            let fp = fp.clone();
+            async move { idempotency::lookup(tx, &fp).await }.boxed()
+        })
+        .await
+}
+
 pub async fn create(
     state: &AppState,
     user: &AuthUser,
     fields: EventFields,
     idem: Option<Fingerprint>,
 ) -> ApiResult<Created> {
+    if let Some(stored) = stored_response(state, user.tenant, idem.as_ref()).await? {
+        return Ok(Created { status: stored.status, body: stored.body, replayed: true });
+    }
     let timing =
         fields.validate(Mode::Create, state.config.event_rules, Utc::now()).map_err(ApiError::unprocessable)?;
     let tenant = user.tenant;
@@ -218,8 +238,24 @@ fn ensure_owner_or_admin(user: &AuthUser, created_by: Option<&str>) -> ApiResult
     }
 }
 
+/// Does an update change anything besides the status (and the optimistic-lock version)?
+fn fields_other_than_status(f: &EventFields) -> bool {
+    let mut rest = f.clone();
+    rest.status = None;
+    rest.version = None;
+    serde_json::to_value(&rest).map(|v| v.as_object().is_some_and(|o| o.values().any(|v| !v.is_null()))).unwrap_or(true)
+}
+
 /// `PUT`/`PATCH /events/:id`: a partial update under an optimistic lock.
 pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: EventFields) -> ApiResult<Value> {
+    if let Some(target) = fields.status {
+        // Cancelling has effects beyond the status (holds, sections, refunds outbox): only
+        // the cancel route performs them. Other status changes are publishing decisions.
+        if target == EventStatus::Cancelled {
+            return Err(ApiError::conflict("USE_CANCEL_ROUTE", "cancel an event with POST /api/v1/events/{id}/cancel"));
+        }
+        user.require("events:publish")?;
+    }
     let timing =
         fields.validate(Mode::Update, state.config.event_rules, Utc::now()).map_err(ApiError::unprocessable)?;
     let tenant = user.tenant;
@@ -246,6 +282,14 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: EventFi
                     return Err(ApiError::conflict(
                         "INVALID_EVENT_STATE",
                         format!("a {} event cannot be modified", current.status),
+                    ));
+                }
+                // Field changes follow the declared policy (DRAFT..PUBLISHED); a status-only
+                // request is a lifecycle action and is judged by the state machine below.
+                if fields_other_than_status(&fields) && !current.status.allows_modification() {
+                    return Err(ApiError::conflict(
+                        "INVALID_EVENT_STATE",
+                        format!("an event in state {} can no longer be modified", current.status),
                     ));
                 }
                 let critical = fields.venue_id.is_some_and(|v| v != current.venue_id)

@@ -75,6 +75,35 @@ pub async fn event_for_share(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<(Ev
     Ok((status, created_by, venue))
 }
 
+/// The parent event locked `FOR UPDATE`: section shape changes of one event serialize here,
+/// so two concurrent creates cannot both fit under the venue's capacity.
+pub async fn event_for_update(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<(EventStatus, Option<String>, Uuid)> {
+    let tenant = *tx.tenant().as_uuid();
+    let row: Option<(String, Option<String>, Uuid)> = sqlx::query_as(
+        "select status, created_by, venue_id from events where tenant_id = $1 and id = $2 and deleted_at is null for update",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let (status, created_by, venue) = row.ok_or_else(|| ApiError::not_found("Event"))?;
+    let status = status.parse().map_err(|()| ApiError::internal(anyhow::anyhow!("unknown status {status}")))?;
+    Ok((status, created_by, venue))
+}
+
+/// Reads only need the event to exist in the tenant; no row lock.
+pub async fn event_exists(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<()> {
+    let tenant = *tx.tenant().as_uuid();
+    let found: bool = sqlx::query_scalar(
+        "select exists (select 1 from events where tenant_id = $1 and id = $2 and deleted_at is null)",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .fetch_one(tx.conn())
+    .await?;
+    if found { Ok(()) } else { Err(ApiError::not_found("Event")) }
+}
+
 /// The event a section belongs to.
 pub async fn section_event(tx: &mut TenantTx, section: Uuid) -> ApiResult<Uuid> {
     let tenant = *tx.tenant().as_uuid();
@@ -233,6 +262,7 @@ pub async fn hold_json(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<Value>> 
 
 #[derive(Debug, Clone)]
 pub struct HoldState {
+    pub event_id: Uuid,
     pub status: String,
     pub expires_at: DateTime<Utc>,
     pub created_by: Option<String>,
@@ -240,14 +270,15 @@ pub struct HoldState {
 
 pub async fn hold_state(tx: &mut TenantTx, id: Uuid) -> ApiResult<HoldState> {
     let tenant = *tx.tenant().as_uuid();
-    let row: Option<(String, DateTime<Utc>, Option<String>)> =
-        sqlx::query_as("select status, expires_at, created_by from reservations where tenant_id = $1 and id = $2")
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(tx.conn())
-            .await?;
-    let (status, expires_at, created_by) = row.ok_or_else(|| ApiError::not_found("Reservation"))?;
-    Ok(HoldState { status, expires_at, created_by })
+    let row: Option<(Uuid, String, DateTime<Utc>, Option<String>)> = sqlx::query_as(
+        "select event_id, status, expires_at, created_by from reservations where tenant_id = $1 and id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let (event_id, status, expires_at, created_by) = row.ok_or_else(|| ApiError::not_found("Reservation"))?;
+    Ok(HoldState { event_id, status, expires_at, created_by })
 }
 
 /// How a hold leaves `active`.

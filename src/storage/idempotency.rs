@@ -40,6 +40,13 @@ pub async fn begin(tx: &mut TenantTx, fp: &Fingerprint) -> ApiResult<Option<Stor
             "A request with this Idempotency-Key is still in progress",
         ));
     }
+    lookup(tx, fp).await
+}
+
+/// The stored response for this key, without taking its lock: lets a retry be answered before
+/// anything else (validation against the clock, the venue lookup) could judge it differently.
+pub async fn lookup(tx: &mut TenantTx, fp: &Fingerprint) -> ApiResult<Option<StoredResponse>> {
+    let tenant = tx.tenant();
     let row: Option<(String, String, String, i16, Option<Value>)> = sqlx::query_as(
         "select request_method, request_path, request_hash, response_status, response_body
            from idempotency_keys

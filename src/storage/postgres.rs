@@ -84,17 +84,21 @@ impl Db {
         // Every attempt is a complete transaction; an error before COMMIT means the server
         // rolled it back, so repeating it is safe. COMMIT failures are the ambiguous case and
         // are marked so the classifier never retries them.
+        // Reads may be repeated freely. A write attempt can be cut off by the attempt timeout
+        // after COMMIT was sent, and then nobody knows whether it committed, so the generic
+        // layer never repeats writes; instead the attempt itself re-runs the transaction on
+        // serialization failures and deadlocks, where Postgres guarantees it rolled back.
+        let idempotency = if op == "read" { Idempotency::Safe } else { Idempotency::Unsafe };
         let result = self
             .stack
-            .call(op, Idempotency::Safe, || async move {
-                let mut tx = begin_tenant_tx(pool, tenant).await?;
-                let value = work(&mut tx).await?;
-                tx.tx.commit().await.map_err(|e| {
-                    let mut err = ApiError::from(e);
-                    err.source = err.source.map(|s| s.context(CommitFailed));
-                    err
-                })?;
-                Ok(value)
+            .call(op, idempotency, || async move {
+                let mut retries_left = 2;
+                loop {
+                    match run_tx(pool, tenant, work).await {
+                        Err(e) if retries_left > 0 && is_rolled_back_conflict(&e) => retries_left -= 1,
+                        other => return other,
+                    }
+                }
             })
             .await;
         result.map_err(ApiError::from)
@@ -126,6 +130,33 @@ impl Db {
     pub fn breaker(&self) -> BreakerHandle {
         self.stack.breaker()
     }
+}
+
+/// One complete transaction: begin, set the tenant, the work, commit.
+async fn run_tx<T, F>(pool: &PgPool, tenant: TenantId, work: &F) -> ApiResult<T>
+where
+    F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
+{
+    let mut tx = begin_tenant_tx(pool, tenant).await?;
+    let value = work(&mut tx).await?;
+    tx.tx.commit().await.map_err(|e| {
+        let mut err = ApiError::from(e);
+        err.source = err.source.map(|s| s.context(CommitFailed));
+        err
+    })?;
+    Ok(value)
+}
+
+/// Serialization failure or deadlock outside COMMIT: the transaction was rolled back.
+fn is_rolled_back_conflict(err: &ApiError) -> bool {
+    let Some(source) = err.source.as_ref() else { return false };
+    if source.downcast_ref::<CommitFailed>().is_some() {
+        return false;
+    }
+    matches!(
+        source.downcast_ref::<sqlx::Error>(),
+        Some(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("40001" | "40P01"))
+    )
 }
 
 async fn begin_tenant_tx(pool: &PgPool, tenant: TenantId) -> ApiResult<TenantTx> {
@@ -238,6 +269,12 @@ pub enum UnsafeDatabase {
     #[error("the database role {role:?} has BYPASSRLS (through {via:?}), which bypasses row-level security")]
     BypassRls { role: String, via: String },
     #[error(
+        "the database role {role:?} has CREATEROLE (through {via:?}): it could grant itself the owner role and switch row-level security off"
+    )]
+    CreateRole { role: String, via: String },
+    #[error("the database role {role:?} is a member of event_service_system, whose policies see every tenant's rows")]
+    SystemMember { role: String },
+    #[error(
         "the database role {role:?} owns {object} (directly or through membership); the owner can disable row-level security, so the application must connect as a role that owns nothing"
     )]
     Owner { role: String, object: String },
@@ -259,20 +296,20 @@ pub enum UnsafeDatabase {
 pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase> {
     let role: String = sqlx::query_scalar("select current_user::text").fetch_one(pool).await?;
 
-    let privileged: Vec<(String, bool, bool)> = sqlx::query_as(
-        "select r.rolname::text, r.rolsuper, r.rolbypassrls from pg_roles r
-         where pg_has_role(current_user, r.oid, 'MEMBER') and (r.rolsuper or r.rolbypassrls)
-         order by r.rolname",
+    let privileged: Vec<(String, bool, bool, bool)> = sqlx::query_as(
+        "select r.rolname::text, r.rolsuper, r.rolbypassrls, r.rolcreaterole from pg_roles r
+         where pg_has_role(current_user, r.oid, 'MEMBER') and (r.rolsuper or r.rolbypassrls or r.rolcreaterole)
+         order by r.rolsuper desc, r.rolbypassrls desc, r.rolname",
     )
     .fetch_all(pool)
     .await?;
-    if let Some((via, is_super, _)) = privileged.first() {
-        return Err(if *is_super {
-            UnsafeDatabase::Superuser { role }
-        } else {
-            UnsafeDatabase::BypassRls { role, via: via.clone() }
-        });
+    match privileged.first() {
+        Some((_, true, _, _)) => return Err(UnsafeDatabase::Superuser { role }),
+        Some((via, _, true, _)) => return Err(UnsafeDatabase::BypassRls { role, via: via.clone() }),
+        _ => {}
     }
+    // Reported after ownership below, which is the more specific finding.
+    let create_role = privileged.first().map(|(via, ..)| via.clone());
 
     let owned: Option<String> = sqlx::query_scalar(
         "select coalesce(
@@ -289,6 +326,19 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
     .await?;
     if let Some(object) = owned {
         return Err(UnsafeDatabase::Owner { role, object });
+    }
+    // Membership in the system role would reach its cross-tenant discovery policies directly.
+    let system_member: bool = sqlx::query_scalar(
+        "select exists (select 1 from pg_roles r where r.rolname = 'event_service_system'
+                          and pg_has_role(current_user, r.oid, 'MEMBER'))",
+    )
+    .fetch_one(pool)
+    .await?;
+    if system_member {
+        return Err(UnsafeDatabase::SystemMember { role });
+    }
+    if let Some(via) = create_role {
+        return Err(UnsafeDatabase::CreateRole { role, via });
     }
 
     let migrated: bool = sqlx::query_scalar("select to_regclass('public.events') is not null").fetch_one(pool).await?;

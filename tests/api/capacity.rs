@@ -237,9 +237,21 @@ async fn concurrent_confirm_release_and_expiry_of_one_hold_have_exactly_one_outc
     .await;
     let token = app.token("admin");
     let (_, section_id) = on_sale(&app, &token, 40).await;
-    for _ in 0..10 {
+    let pool = sqlx::PgPool::connect(&test_env().database_url).await.unwrap();
+    for round in 0..10 {
         let h: Value = hold(&app, &token, &section_id, json!({"quantity": 2})).await.json().await.unwrap();
         let id = h["reservation"]["id"].as_str().unwrap().to_owned();
+        let expired = round % 2 == 0;
+        if expired {
+            // Now the sweeper competes as well: confirm must lose, release is harmless.
+            as_tenant(
+                &pool,
+                app.tenant,
+                &format!("update reservations set expires_at = now() - interval '1 second' where id = '{id}'"),
+            )
+            .await
+            .unwrap();
+        }
         let (confirm, release) =
             (format!("/api/v1/reservations/{id}/confirm"), format!("/api/v1/reservations/{id}/release"));
         let (c, r, x) = tokio::join!(
@@ -249,7 +261,11 @@ async fn concurrent_confirm_release_and_expiry_of_one_hold_have_exactly_one_outc
         );
         x.unwrap();
         let (c, r) = (c.status().as_u16(), r.status().as_u16());
-        assert!(matches!((c, r), (200, 409) | (409, 200)), "one winner: confirm {c}, release {r}");
+        if expired {
+            assert_eq!((c, r), (409, 200), "an expired hold is never sold");
+        } else {
+            assert!(matches!((c, r), (200, 409) | (409, 200)), "one winner: confirm {c}, release {r}");
+        }
     }
     let (available, reserved, sold, _) = counters(&section(&app, &token, &section_id).await);
     assert_eq!(reserved, 0);
@@ -362,4 +378,67 @@ async fn a_cached_event_read_reflects_holds_at_once() {
     app.send(Method::POST, &format!("/api/v1/reservations/{id}/release"), &token, None, None).await;
     let released: Value = app.get_as(&path, &token).await.json().await.unwrap();
     assert_eq!(released["event"]["available_capacity"], 10);
+}
+
+#[tokio::test]
+async fn only_the_cancel_route_cancels_and_confirming_needs_a_selling_event_and_the_permission() {
+    let app = spawn_app().await;
+    let token = app.token("admin");
+    let (event, section_id) = on_sale(&app, &token, 10).await;
+    let patch = app
+        .send(Method::PATCH, &format!("/api/v1/events/{event}"), &token, Some(&json!({"status": "CANCELLED"})), None)
+        .await;
+    assert_eq!(patch.status(), 409);
+    assert_eq!(patch.json::<Value>().await.unwrap()["code"], "USE_CANCEL_ROUTE");
+
+    let buyer = crate::helpers::token_with(app.tenant, "user", "buyer-1", &[]);
+    let h: Value = hold(&app, &buyer, &section_id, json!({"quantity": 1})).await.json().await.unwrap();
+    let id = h["reservation"]["id"].as_str().unwrap().to_owned();
+    let own = app.send(Method::POST, &format!("/api/v1/reservations/{id}/confirm"), &buyer, None, None).await;
+    assert_eq!(own.status(), 403, "a buyer cannot mark their own hold sold");
+
+    let postponed = app
+        .send(Method::PATCH, &format!("/api/v1/events/{event}"), &token, Some(&json!({"status": "POSTPONED"})), None)
+        .await;
+    assert_eq!(postponed.status(), 200);
+    let refused = app.send(Method::POST, &format!("/api/v1/reservations/{id}/confirm"), &token, None, None).await;
+    assert_eq!(refused.status(), 409, "no sales while postponed");
+    let released = app.send(Method::POST, &format!("/api/v1/reservations/{id}/release"), &buyer, None, None).await;
+    assert_eq!(released.status(), 200, "the buyer may still give the seats back");
+}
+
+#[tokio::test]
+async fn an_idempotency_key_reused_by_another_user_of_the_tenant_is_refused() {
+    let app = spawn_app().await;
+    let (alice, bob) = (app.token("admin"), app.token("admin"));
+    let (_, section_id) = on_sale(&app, &alice, 10).await;
+    let path = format!("/api/v1/capacity/{section_id}/reserve");
+    let body = json!({"quantity": 1});
+    assert_eq!(app.send(Method::POST, &path, &alice, Some(&body), Some("shared")).await.status(), 201);
+    let other = app.send(Method::POST, &path, &bob, Some(&body), Some("shared")).await;
+    assert_eq!(other.status(), 422, "never another user's stored hold");
+}
+
+#[tokio::test]
+async fn resizing_a_section_beyond_the_venue_is_refused() {
+    let app = spawn_app().await;
+    let token = app.token("admin");
+    let event = app.create_event(&token, json!({"name": "Resize", "venue_id": Uuid::new_v4(), "capacity": 100})).await;
+    let sections: Value = app
+        .get_as(&format!("/api/v1/events/{}/capacity", event["id"].as_str().unwrap()), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = sections["capacity"][0]["id"].as_str().unwrap();
+    let r = app
+        .send(Method::PUT, &format!("/api/v1/capacity/{id}"), &token, Some(&json!({"total_capacity": 5001})), None)
+        .await;
+    assert_eq!(r.status(), 422, "the fake venue holds 5000");
+    assert_eq!(
+        app.send(Method::PUT, &format!("/api/v1/capacity/{id}"), &token, Some(&json!({"total_capacity": 5000})), None)
+            .await
+            .status(),
+        200
+    );
 }

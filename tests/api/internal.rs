@@ -108,6 +108,8 @@ async fn internal_routes_fail_closed_without_a_secret() {
 async fn rate_limits_apply_per_tenant_and_user_with_retry_after() {
     let app = spawn_app_with(|vars| {
         vars.insert("RATE_LIMIT_READ_MAX".into(), "3".into());
+        // A long window, so the four requests cannot straddle a window boundary.
+        vars.insert("RATE_LIMIT_WINDOW_MS".into(), "3600000".into());
     })
     .await;
     let alice = app.token("user");

@@ -78,3 +78,17 @@ async fn serve_refuses_a_missing_jwt_key_naming_the_variable() {
     let err = Application::build(config_from(vars)).await.err().expect("refused");
     assert!(format!("{err:#}").contains("JWT_PUBLIC_KEY_PATH"));
 }
+
+#[tokio::test]
+async fn serve_refuses_a_role_that_could_grant_itself_the_owner_role() {
+    let su = sqlx::PgPool::connect(&test_env().superuser_url).await.unwrap();
+    let role = format!("escalator_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("create role {role} login createrole password 'pw'")).execute(&su).await.unwrap();
+    sqlx::query(&format!("grant event_service_app to {role}")).execute(&su).await.unwrap();
+    let url = url::Url::parse(&test_env().database_url).unwrap();
+    let mut escalator = url.clone();
+    escalator.set_username(&role).unwrap();
+    escalator.set_password(Some("pw")).unwrap();
+    let err = build_error(escalator.to_string()).await;
+    assert!(err.contains("CREATEROLE"), "{err}");
+}

@@ -24,7 +24,8 @@ async fn tenant_b_cannot_see_or_touch_tenant_a_events_on_any_route() {
     assert_eq!(app.get_as(&path, &b).await.status(), 404);
     for (method, route, body) in [
         (Method::PUT, path.clone(), Some(json!({"name": "hijack"}))),
-        (Method::PATCH, path.clone(), Some(json!({"status": "CANCELLED"}))),
+        (Method::PATCH, path.clone(), Some(json!({"status": "REVIEW"}))),
+        (Method::POST, format!("{path}/cancel"), Some(json!({"reason": "hijack"}))),
         (Method::DELETE, path.clone(), None),
         (Method::POST, format!("{path}/publish"), None),
     ] {
@@ -146,4 +147,11 @@ mod base64_payload {
         }
         out
     }
+}
+
+#[tokio::test]
+async fn a_token_with_an_oversized_subject_is_rejected() {
+    let app = spawn_app().await;
+    let long = crate::helpers::token_with(app.tenant, "admin", &"x".repeat(101), &[]);
+    assert_eq!(app.get_as("/api/v1/events", &long).await.status(), 401);
 }
