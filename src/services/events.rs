@@ -64,12 +64,15 @@ pub async fn get(state: &AppState, tenant: TenantId, id: Uuid) -> ApiResult<Valu
     if let Some(cached) = state.cache.get_json::<Value>(tenant, &event_key(id)).await {
         return Ok(cached);
     }
+    let generation = state.cache.generation(tenant, &event_key(id)).await;
     let event = state
         .db
         .read(tenant, move |tx| async move { store::find_json(tx, id).await }.boxed())
         .await?
         .ok_or_else(|| ApiError::not_found("Event"))?;
-    state.cache.set_json(tenant, &event_key(id), &event, EVENT_TTL).await;
+    if let Some(generation) = generation {
+        state.cache.set_json_guarded(tenant, &event_key(id), &event, EVENT_TTL, &generation).await;
+    }
     Ok(event)
 }
 

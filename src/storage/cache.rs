@@ -24,6 +24,18 @@ pub fn tenant_key(tenant: TenantId, suffix: &str) -> String {
     format!("tenant:{tenant}:{suffix}")
 }
 
+/// Per-key generation, bumped by every invalidation (see `Cache::set_json_guarded`).
+fn generation_key(tenant: TenantId, suffix: &str) -> String {
+    tenant_key(tenant, &format!("{suffix}:gen"))
+}
+
+/// KEYS = [value, generation]; ARGV = [value, expected generation, ttl seconds].
+const GUARDED_SET: &str = "if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return 0 end \
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3])) return 1";
+/// KEYS = pairs of [value, generation]. Generations outlive the values by a day.
+const INVALIDATE: &str = "for i = 1, #KEYS, 2 do redis.call('INCR', KEYS[i + 1]) \
+    redis.call('EXPIRE', KEYS[i + 1], 86400) redis.call('UNLINK', KEYS[i]) end return 1";
+
 /// Escapes glob metacharacters so a prefix matches literally in `SCAN MATCH`.
 fn glob_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -119,18 +131,73 @@ impl Cache {
         }
     }
 
-    /// Deletes keys of one tenant.
+    /// The generation of a key, read *before* loading what will be cached under it; `None`
+    /// when Redis cannot answer (then nothing should be cached).
+    pub async fn generation(&self, tenant: TenantId, suffix: &str) -> Option<String> {
+        let key = generation_key(tenant, suffix);
+        self.stack
+            .call("generation", Idempotency::Safe, || {
+                let mut conn = self.conn.clone();
+                let key = &key;
+                async move { conn.get::<_, Option<String>>(key).await }
+            })
+            .await
+            .ok()
+            .map(|g| g.unwrap_or_else(|| "0".to_owned()))
+    }
+
+    /// Stores a value only if no invalidation happened since `generation` was read. Without
+    /// this, a read that loaded the database just before a write could put its stale copy
+    /// back after the write's invalidation, for the whole TTL.
+    pub async fn set_json_guarded<T: Serialize + Sync>(
+        &self,
+        tenant: TenantId,
+        suffix: &str,
+        value: &T,
+        ttl: Duration,
+        generation: &str,
+    ) {
+        let Ok(bytes) = serde_json::to_vec(value) else { return };
+        let (key, gen_key) = (tenant_key(tenant, suffix), generation_key(tenant, suffix));
+        let ttl_secs = ttl.as_secs().max(1);
+        // Conditional on the generation, so repeating it is harmless.
+        let result = self
+            .stack
+            .call("set", Idempotency::Safe, || {
+                let mut conn = self.conn.clone();
+                let (key, gen_key, bytes) = (&key, &gen_key, &bytes);
+                async move {
+                    redis::cmd("EVAL")
+                        .arg(GUARDED_SET)
+                        .arg(2)
+                        .arg(key)
+                        .arg(gen_key)
+                        .arg(bytes.as_slice())
+                        .arg(generation)
+                        .arg(ttl_secs)
+                        .query_async::<i64>(&mut conn)
+                        .await
+                }
+            })
+            .await;
+        record("set", if result.is_ok() { "ok" } else { "error" });
+    }
+
+    /// Invalidates keys of one tenant: bumps each key's generation, then deletes it, atomically.
     pub async fn delete(&self, tenant: TenantId, suffixes: &[&str]) {
         if suffixes.is_empty() {
             return;
         }
-        let keys: Vec<String> = suffixes.iter().map(|s| tenant_key(tenant, s)).collect();
+        let keys: Vec<String> =
+            suffixes.iter().flat_map(|s| [tenant_key(tenant, s), generation_key(tenant, s)]).collect();
         let result = self
             .stack
             .call("delete", Idempotency::Safe, || {
                 let mut conn = self.conn.clone();
                 let keys = &keys;
-                async move { conn.unlink::<_, ()>(keys).await }
+                async move {
+                    redis::cmd("EVAL").arg(INVALIDATE).arg(keys.len()).arg(keys).query_async::<i64>(&mut conn).await
+                }
             })
             .await;
         record("delete", if result.is_ok() { "ok" } else { "error" });

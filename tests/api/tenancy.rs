@@ -155,3 +155,17 @@ async fn a_token_with_an_oversized_subject_is_rejected() {
     let long = crate::helpers::token_with(app.tenant, "admin", &"x".repeat(101), &[]);
     assert_eq!(app.get_as("/api/v1/events", &long).await.status(), 401);
 }
+
+#[tokio::test]
+async fn a_stale_read_cannot_put_its_copy_back_after_an_invalidation() {
+    let app = spawn_app().await;
+    let cache = &app.state.cache;
+    let generation = cache.generation(app.tenant, "probe").await.expect("redis answers");
+    // A write invalidates between the reader's database read and its cache write.
+    cache.delete(app.tenant, &["probe"]).await;
+    cache.set_json_guarded(app.tenant, "probe", &json!("stale"), std::time::Duration::from_secs(60), &generation).await;
+    assert_eq!(cache.get_json::<Value>(app.tenant, "probe").await, None, "the stale copy was refused");
+    let fresh = cache.generation(app.tenant, "probe").await.unwrap();
+    cache.set_json_guarded(app.tenant, "probe", &json!("fresh"), std::time::Duration::from_secs(60), &fresh).await;
+    assert_eq!(cache.get_json::<Value>(app.tenant, "probe").await, Some(json!("fresh")));
+}
