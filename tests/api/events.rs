@@ -4,22 +4,7 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{event_body, scheduled_event_body, spawn_app, spawn_app_with, token_with};
-
-async fn problem(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    assert_eq!(response.headers()["content-type"], "application/problem+json", "status {status}");
-    (status, response.json().await.unwrap())
-}
-
-fn field_codes(body: &Value) -> Vec<(String, String)> {
-    body["errors"]
-        .as_array()
-        .unwrap_or(&Vec::new())
-        .iter()
-        .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
-        .collect()
-}
+use crate::helpers::{event_body, field_codes, problem, scheduled_event_body, spawn_app, spawn_app_with, token_with};
 
 #[tokio::test]
 async fn create_event_returns_201_with_schedule_capacity_and_history() {

@@ -198,6 +198,33 @@ impl TestApp {
     }
 }
 
+/// A problem+json response: its status and body (asserting the content type).
+pub async fn problem(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    assert_eq!(response.headers()["content-type"], "application/problem+json", "status {status}");
+    (status, response.json().await.expect("problem body"))
+}
+
+/// The `(field, code)` pairs of a validation problem.
+pub fn field_codes(body: &serde_json::Value) -> Vec<(String, String)> {
+    body["errors"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|e| {
+            (e["field"].as_str().unwrap_or_default().to_owned(), e["code"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+/// The JSON body of a response, asserting its status.
+pub async fn json_of(response: reqwest::Response, expected: u16) -> serde_json::Value {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.expect("json body");
+    assert_eq!(status, expected, "{body}");
+    body
+}
+
 /// A minimal valid event body.
 pub fn event_body(name: &str) -> serde_json::Value {
     json!({ "name": name, "venue_id": Uuid::new_v4() })

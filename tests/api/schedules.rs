@@ -6,33 +6,14 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, as_tenant, event_body, scheduled_event_body, spawn_app, token_for, token_with};
-
-async fn problem(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    assert_eq!(response.headers()["content-type"], "application/problem+json", "status {status}");
-    (status, response.json().await.unwrap())
-}
-
-fn field_codes(body: &Value) -> Vec<(String, String)> {
-    body["errors"]
-        .as_array()
-        .unwrap_or(&Vec::new())
-        .iter()
-        .map(|e| (e["field"].as_str().unwrap().to_owned(), e["code"].as_str().unwrap().to_owned()))
-        .collect()
-}
+use crate::helpers::{
+    TestApp, as_tenant, event_body, field_codes, json_of, problem, scheduled_event_body, spawn_app, token_for,
+    token_with,
+};
 
 fn schedule_body(days_ahead: i64) -> Value {
     let start = Utc::now() + Duration::days(days_ahead);
     json!({ "starts_at": start, "ends_at": start + Duration::hours(2) })
-}
-
-async fn json_of(response: reqwest::Response, expected: u16) -> Value {
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, expected, "{body}");
-    body
 }
 
 async fn create_schedule(app: &TestApp, token: &str, event_id: &str, body: &Value) -> Value {
