@@ -126,3 +126,21 @@ async fn rate_limits_apply_per_tenant_and_user_with_retry_after() {
     assert_eq!(app.get_as("/api/v1/events", &app.token("user")).await.status(), 200, "another user has its own budget");
     assert_eq!(app.get("/health/live").await.status(), 200, "probes are exempt");
 }
+
+#[tokio::test]
+async fn with_redis_down_the_rate_limit_still_applies_per_instance() {
+    let dead_redis = format!("redis://127.0.0.1:{}/0", crate::helpers::free_port());
+    let app = spawn_app_with(|vars| {
+        vars.insert("REDIS_URL".into(), dead_redis);
+        vars.insert("RATE_LIMIT_READ_MAX".into(), "2".into());
+        vars.insert("RATE_LIMIT_WINDOW_MS".into(), "3600000".into());
+    })
+    .await;
+    let token = app.token("user");
+    for _ in 0..2 {
+        let r = app.get_as("/api/v1/events", &token).await;
+        assert_eq!(r.status(), 200, "served from Postgres without Redis");
+        assert_eq!(r.headers()["x-ratelimit-mode"], "local");
+    }
+    assert_eq!(app.get_as("/api/v1/events", &token).await.status(), 429, "never fails open");
+}
