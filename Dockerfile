@@ -24,10 +24,12 @@ ENV CARGO_TERM_COLOR=never
 COPY Cargo.toml Cargo.lock ./
 COPY crates/resilience/Cargo.toml crates/resilience/Cargo.toml
 COPY tools/venue-stub/Cargo.toml tools/venue-stub/Cargo.toml
-RUN mkdir -p src crates/resilience/src crates/resilience/benches tools/venue-stub/src \
+COPY crates/chain/Cargo.toml crates/chain/Cargo.toml
+RUN mkdir -p src crates/resilience/src crates/resilience/benches tools/venue-stub/src crates/chain/src \
     && echo 'fn main() {}' > src/main.rs \
     && : > src/lib.rs \
     && : > crates/resilience/src/lib.rs \
+    && : > crates/chain/src/lib.rs \
     && echo 'fn main() {}' > crates/resilience/benches/overhead.rs \
     && echo 'fn main() {}' > tools/venue-stub/src/main.rs \
     && cargo build --release --locked --bin event-service --bin venue-stub
