@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::domain::EventStatus;
+use crate::domain::check::Check;
 use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -148,46 +149,8 @@ pub struct Timing {
     pub doors_open: Option<DateTime<Utc>>,
 }
 
-struct Check {
-    errors: Vec<FieldError>,
-}
-
+/// Checks only event bodies need.
 impl Check {
-    fn fail(&mut self, field: &str, code: &'static str, message: impl Into<String>) {
-        self.errors.push(FieldError::new(field, code, message));
-    }
-
-    fn len(&mut self, field: &str, value: &Option<String>, min: usize, max: usize) {
-        if let Some(v) = value {
-            let n = v.chars().count();
-            if n < min {
-                self.fail(field, "STRING_TOO_SHORT", format!("must be at least {min} characters"));
-            } else if n > max {
-                self.fail(field, "STRING_TOO_LONG", format!("must be at most {max} characters"));
-            }
-        }
-    }
-
-    fn range(&mut self, field: &str, value: Option<i32>, min: i32, max: i32) {
-        if let Some(v) = value
-            && !(min..=max).contains(&v)
-        {
-            let code = if v < min { "VALUE_TOO_SMALL" } else { "VALUE_TOO_LARGE" };
-            self.fail(field, code, format!("must be between {min} and {max}"));
-        }
-    }
-
-    fn items(&mut self, field: &str, value: &Option<Vec<String>>, max_items: usize, max_len: usize) {
-        if let Some(items) = value {
-            if items.len() > max_items {
-                self.fail(field, "TOO_MANY_ITEMS", format!("must have at most {max_items} items"));
-            }
-            if items.iter().any(|i| i.chars().count() > max_len) {
-                self.fail(field, "STRING_TOO_LONG", format!("items must be at most {max_len} characters"));
-            }
-        }
-    }
-
     fn uri(&mut self, field: &str, value: &Option<String>) {
         if let Some(v) = value {
             if v.len() > 2000 {
@@ -221,7 +184,7 @@ impl EventFields {
         rules: EventRules,
         now: DateTime<Utc>,
     ) -> Result<Option<Timing>, Vec<FieldError>> {
-        let mut c = Check { errors: Vec::new() };
+        let mut c = Check::default();
         if mode == Mode::Create {
             if self.name.is_none() {
                 c.fail("name", "REQUIRED_FIELD", "is required");

@@ -1,5 +1,6 @@
 //! Domain types: parsed once at the boundary, trusted everywhere inside.
 
+pub(crate) mod check;
 pub mod event;
 pub mod event_status;
 pub mod ids;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::domain::check::Check;
 use crate::error::FieldError;
 
 /// The largest price a `numeric(10, 2)` column holds: 9,999,999.99.
@@ -138,32 +139,8 @@ pub enum Mode {
     Update,
 }
 
-struct Check {
-    errors: Vec<FieldError>,
-}
-
+/// Checks only pricing bodies need.
 impl Check {
-    fn fail(&mut self, field: &str, code: &'static str, message: impl Into<String>) {
-        self.errors.push(FieldError::new(field, code, message));
-    }
-
-    fn len(&mut self, field: &str, value: &Option<String>, max: usize) {
-        if let Some(v) = value
-            && v.chars().count() > max
-        {
-            self.fail(field, "STRING_TOO_LONG", format!("must be at most {max} characters"));
-        }
-    }
-
-    fn range(&mut self, field: &str, value: Option<i32>, min: i32, max: i32) {
-        if let Some(v) = value
-            && !(min..=max).contains(&v)
-        {
-            let code = if v < min { "VALUE_TOO_SMALL" } else { "VALUE_TOO_LARGE" };
-            self.fail(field, code, format!("must be between {min} and {max}"));
-        }
-    }
-
     /// 0 to 9,999,999.99 with at most 2 decimals (trailing zeros do not count).
     fn money(&mut self, field: &str, value: Option<Decimal>) {
         let Some(v) = value else { return };
@@ -215,7 +192,7 @@ impl PricingFields {
     /// Checks every rule and returns all violations at once (422). `current` is the row an
     /// update applies to.
     pub fn validate(&self, mode: Mode, current: Option<&Tier>) -> Result<(), Vec<FieldError>> {
-        let mut c = Check { errors: Vec::new() };
+        let mut c = Check::default();
         if mode == Mode::Create {
             if self.name.is_none() {
                 c.fail("name", "REQUIRED_FIELD", "is required");
@@ -229,9 +206,9 @@ impl PricingFields {
         {
             c.fail("name", "STRING_TOO_SHORT", "must not be blank");
         }
-        c.len("name", &self.name, 100);
-        c.len("tier", &self.tier, 50);
-        c.len("description", &self.description, 10_000);
+        c.len("name", &self.name, 0, 100);
+        c.len("tier", &self.tier, 0, 50);
+        c.len("description", &self.description, 0, 10_000);
         for (field, value) in [
             ("base_price", self.base_price),
             ("service_fee", self.service_fee),
