@@ -1,5 +1,6 @@
 //! The URL map, in one place.
 
+pub mod admin;
 pub mod capacity;
 pub mod events;
 pub mod health;
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(health::router())
         .merge(metrics::router())
         .merge(events::router())
+        .merge(admin::router())
         .merge(capacity::router())
         .merge(pricing::router())
         .merge(schedules::router())

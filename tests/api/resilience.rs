@@ -78,3 +78,47 @@ async fn fault_postgres_stopped_requests_fail_fast_with_503_the_breaker_opens_an
     assert_eq!(app.get_as("/api/v1/events", &token).await.status(), 200);
     assert_eq!(app.state.db.breaker().state(), BreakerState::Closed);
 }
+
+#[tokio::test]
+async fn operators_can_force_a_breaker_open_disable_it_and_close_it_again() {
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.token("admin");
+    let set = |name: &'static str, state: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.send(
+                reqwest::Method::PUT,
+                &format!("/api/v1/admin/breakers/{name}"),
+                &admin,
+                Some(&serde_json::json!({ "state": state })),
+                None,
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        app.send(
+            reqwest::Method::PUT,
+            "/api/v1/admin/breakers/postgres",
+            &app.token("user"),
+            Some(&serde_json::json!({"state": "forced_open"})),
+            None
+        )
+        .await
+        .status(),
+        403
+    );
+    assert_eq!(set("postgres", "forced_open").await.status(), 200);
+    let started = Instant::now();
+    let shed = app.get_as("/api/v1/events", &admin).await;
+    assert_eq!(shed.status(), 503, "forced open sheds at once");
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert_eq!(app.state.db.breaker().state(), BreakerState::ForcedOpen);
+    assert_eq!(set("postgres", "disabled").await.status(), 200);
+    assert_eq!(app.get_as("/api/v1/events", &admin).await.status(), 200);
+    assert_eq!(set("postgres", "closed").await.status(), 200);
+    assert_eq!(app.state.db.breaker().state(), BreakerState::Closed);
+    assert_eq!(set("nonexistent", "closed").await.status(), 404);
+    let listed: Value = app.get_as("/api/v1/admin/breakers", &admin).await.json().await.unwrap();
+    assert_eq!(listed["breakers"]["redis"], "closed");
+}
