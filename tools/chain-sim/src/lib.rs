@@ -1,0 +1,3 @@
+//! Local Solana chain simulator: LiteSVM + native `create_event` stand-in behind JSON-RPC with fault switches.
+pub mod program;
+pub mod server;
