@@ -317,13 +317,13 @@ impl EventFields {
     }
 }
 
-/// Lower-case, runs of anything but ASCII letters and digits become `-`; with a start date,
+/// Lower-case, runs of anything but letters and digits (any script) become `-`; with a start date,
 /// the local date is appended, so the same show on another day is another slug while a
 /// duplicate on the same day conflicts (409).
 pub fn slug(name: &str, local_date: Option<NaiveDate>) -> String {
     let mut out = String::with_capacity(name.len() + 11);
     for ch in name.trim().chars().flat_map(char::to_lowercase) {
-        if ch.is_ascii_alphanumeric() {
+        if ch.is_alphanumeric() {
             out.push(ch);
         } else if !out.ends_with('-') {
             out.push('-');
@@ -333,7 +333,10 @@ pub fn slug(name: &str, local_date: Option<NaiveDate>) -> String {
     if out.is_empty() {
         out.push_str("event");
     }
-    out.truncate(280);
+    // At most 280 characters, cut on a character boundary.
+    if let Some((cut, _)) = out.char_indices().nth(280) {
+        out.truncate(cut);
+    }
     if let Some(date) = local_date {
         out.push('-');
         out.push_str(&date.format("%Y-%m-%d").to_string());
@@ -423,5 +426,6 @@ mod tests {
         assert_eq!(slug("  Rock & Roll -- Night! ", None), "rock-roll-night");
         assert_eq!(slug("Jazz", NaiveDate::from_ymd_opt(2026, 12, 1)), "jazz-2026-12-01");
         assert_eq!(slug("!!!", None), "event");
+        assert_eq!(slug("Café Müller / 東京", None), "café-müller-東京", "other scripts are kept, not dropped");
     }
 }

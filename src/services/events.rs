@@ -304,7 +304,14 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: EventFi
                     )
                     .with_code("CRITICAL_FIELD_LOCKED"));
                 }
-                let slug = fields.name.as_deref().map(|n| slug(n.trim(), None));
+                // The slug is the name plus the local start date, as at creation; one UPDATE, so
+                // the version moves by one.
+                let slug = if fields.name.is_some() || timing.is_some() || fields.timezone.is_some() {
+                    let (name, tz) = (fields.name.as_deref(), fields.timezone.as_deref());
+                    Some(store::slug_for(tx, id, name, tz, timing.map(|t| t.starts_at)).await?)
+                } else {
+                    None
+                };
                 store::update(tx, id, &fields, slug.as_deref(), &actor.user_id).await?;
                 if let Some(t) = timing {
                     store::set_timing(tx, id, t, fields.timezone.as_deref().unwrap_or("UTC")).await?;

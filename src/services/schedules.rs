@@ -292,6 +292,21 @@ pub async fn update(
                     ));
                 }
                 fields.validate(Mode::Update, Some(&current)).map_err(ApiError::unprocessable)?;
+                // Moving a sold show is the event's critical change (see event updates).
+                let moves = fields.starts_at.is_some() || fields.ends_at.is_some() || fields.timezone.is_some();
+                if moves {
+                    let sold: i64 = sqlx::query_scalar(
+                        "select coalesce(sum(sold_count), 0)::bigint from event_capacity where tenant_id = $1 and event_id = $2",
+                    )
+                    .bind(tx.tenant().as_uuid())
+                    .bind(event_id)
+                    .fetch_one(tx.conn())
+                    .await?;
+                    if sold > 0 {
+                        return Err(ApiError::forbidden("dates and time zone cannot change after tickets were sold")
+                            .with_code("CRITICAL_FIELD_LOCKED"));
+                    }
+                }
                 store::update(tx, id, &fields).await?;
                 let schedule =
                     store::find_json(tx, event_id, id).await?.ok_or_else(|| ApiError::not_found("Schedule"))?;

@@ -348,6 +348,30 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, f: &EventFields, slug: Option<&
     Ok(())
 }
 
+/// The slug an update leads to: the (new or current) name plus the local date of the (new or
+/// current) first start in the (new or current) time zone, as at creation.
+pub async fn slug_for(
+    tx: &mut TenantTx,
+    id: Uuid,
+    name: Option<&str>,
+    timezone: Option<&str>,
+    starts_at: Option<DateTime<Utc>>,
+) -> ApiResult<String> {
+    let tenant = *tx.tenant().as_uuid();
+    let (current_name, current_tz, current_start): (String, String, Option<DateTime<Utc>>) = sqlx::query_as(
+        "select e.name, e.timezone, (select min(s.starts_at) from event_schedules s
+                                      where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null)
+           from events e where e.tenant_id = $1 and e.id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await?;
+    let tz: chrono_tz::Tz = timezone.unwrap_or(&current_tz).parse().unwrap_or(chrono_tz::UTC);
+    let start = starts_at.or(current_start).map(|s| s.with_timezone(&tz).date_naive());
+    Ok(crate::domain::event::slug(name.unwrap_or(&current_name).trim(), start))
+}
+
 /// Moves the first schedule (or creates it) to the new timing.
 pub async fn set_timing(tx: &mut TenantTx, id: Uuid, t: Timing, timezone: &str) -> ApiResult<()> {
     let tenant = *tx.tenant().as_uuid();

@@ -415,3 +415,46 @@ async fn event_creation_fails_closed_with_503_when_the_venue_cannot_be_verified(
     let (status, p) = problem(response).await;
     assert_eq!((status, p["code"].as_str()), (503, Some("VENUE_SERVICE_UNAVAILABLE")));
 }
+
+#[tokio::test]
+async fn renamed_events_keep_their_date_in_the_slug_so_different_days_do_not_collide() {
+    let app = spawn_app().await;
+    let token = app.token("admin");
+    let venue = Uuid::new_v4();
+    let mut ids = Vec::new();
+    for days in [10, 11] {
+        let start = chrono::Utc::now() + chrono::Duration::days(days);
+        let body = json!({"name": format!("Show {days}"), "venue_id": venue, "starts_at": start, "ends_at": start + chrono::Duration::hours(2)});
+        ids.push(app.create_event(&token, body).await["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let r = app
+            .send(Method::PATCH, &format!("/api/v1/events/{id}"), &token, Some(&json!({"name": "Café Müller"})), None)
+            .await;
+        assert_eq!(r.status(), 200, "same name on another day is not a duplicate");
+        let event: Value = r.json().await.unwrap();
+        assert!(event["event"]["slug"].as_str().unwrap().starts_with("café-müller-20"), "{}", event["event"]["slug"]);
+        assert_eq!(event["event"]["version"], 2, "one update, one version");
+    }
+}
+
+#[tokio::test]
+async fn a_sold_show_cannot_be_moved_through_its_schedule() {
+    let app = spawn_app().await;
+    let token = app.token("admin");
+    let event = app.create_event(&token, crate::helpers::scheduled_event_body("Sold show")).await;
+    let id = event["id"].as_str().unwrap();
+    let schedule = event["schedule"]["id"].as_str().unwrap();
+    let pool = sqlx::PgPool::connect(&crate::helpers::test_env().database_url).await.unwrap();
+    crate::helpers::as_tenant(&pool, app.tenant, &format!(
+        "update event_capacity set available_capacity = available_capacity - 5, sold_count = 5 where event_id = '{id}'"
+    ))
+    .await
+    .unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::days(20);
+    let body = json!({"starts_at": later, "ends_at": later + chrono::Duration::hours(2)});
+    let r =
+        app.send(Method::PUT, &format!("/api/v1/events/{id}/schedules/{schedule}"), &token, Some(&body), None).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "CRITICAL_FIELD_LOCKED");
+}
