@@ -11,7 +11,7 @@ use crate::domain::EventStatus;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::services::events::verify_venue;
 use crate::state::AppState;
-use crate::storage::capacity::{self as store, HoldEnd, NewHold, NewSection};
+use crate::storage::capacity::{self as store, HoldEnd, NewHold, NewSection, RowLock};
 use crate::storage::idempotency::{self, Fingerprint, StoredResponse};
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -146,7 +146,7 @@ pub async fn list(state: &AppState, user: &AuthUser, event_id: Uuid) -> ApiResul
         .db
         .read(user.tenant, move |tx| {
             async move {
-                store::event_exists(tx, event_id).await?;
+                store::parent_event(tx, event_id, RowLock::None).await?;
                 store::sections_json(tx, event_id).await
             }
             .boxed()
@@ -159,7 +159,7 @@ pub async fn totals(state: &AppState, user: &AuthUser, event_id: Uuid) -> ApiRes
         .db
         .read(user.tenant, move |tx| {
             async move {
-                store::event_exists(tx, event_id).await?;
+                store::parent_event(tx, event_id, RowLock::None).await?;
                 store::totals(tx, event_id).await
             }
             .boxed()
@@ -191,7 +191,7 @@ pub async fn create(
     let tenant = user.tenant;
     let venue_id = state
         .db
-        .read(tenant, move |tx| async move { Ok(store::event_for_share(tx, event_id).await?.2) }.boxed())
+        .read(tenant, move |tx| async move { Ok(store::parent_event(tx, event_id, RowLock::Share).await?.2) }.boxed())
         .await?;
     let venue = verify_venue(state, tenant, venue_id).await?;
     let actor = user.clone();
@@ -205,7 +205,7 @@ pub async fn create(
                 {
                     return Ok((stored, true));
                 }
-                let (status, created_by, _) = store::event_for_update(tx, event_id).await?;
+                let (status, created_by, _) = store::parent_event(tx, event_id, RowLock::Update).await?;
                 ensure_writable(&actor, status, created_by.as_deref())?;
                 let total = fields.total_capacity.unwrap_or_default();
                 if let Some(max) = venue.max_capacity {
@@ -275,7 +275,7 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
                 .read(tenant, move |tx| {
                     async move {
                         let event_id = store::section_event(tx, id).await?;
-                        Ok(store::event_for_share(tx, event_id).await?.2)
+                        Ok(store::parent_event(tx, event_id, RowLock::Share).await?.2)
                     }
                     .boxed()
                 })
@@ -290,7 +290,7 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
             let (fields, actor) = (fields.clone(), actor.clone());
             async move {
                 let event_id = store::section_event(tx, id).await?;
-                let (status, created_by, _) = store::event_for_update(tx, event_id).await?;
+                let (status, created_by, _) = store::parent_event(tx, event_id, RowLock::Update).await?;
                 ensure_writable(&actor, status, created_by.as_deref())?;
                 let c = store::lock_counters(tx, id).await?;
                 if let (Some(max), Some(total)) = (venue_max, fields.total_capacity) {
@@ -421,7 +421,7 @@ pub async fn reserve(
                     return Ok((stored, true));
                 }
                 let event_id = store::section_event(tx, section).await?;
-                let (status, _, _) = store::event_for_share(tx, event_id).await?;
+                let (status, _, _) = store::parent_event(tx, event_id, RowLock::Share).await?;
                 if !status.allows_sales() {
                     return Err(ApiError::conflict(
                         "INVALID_EVENT_STATE",
@@ -537,7 +537,7 @@ pub async fn finish_hold(state: &AppState, user: &AuthUser, id: Uuid, end: HoldE
                     // A sale is recorded by the checkout (payment done), never by a buyer
                     // alone, and only while the event can still sell.
                     actor.require("tickets:confirm")?;
-                    let (status, _, _) = store::event_for_share(tx, current.event_id).await?;
+                    let (status, _, _) = store::parent_event(tx, current.event_id, RowLock::Share).await?;
                     if !matches!(
                         status,
                         EventStatus::OnSale | EventStatus::SalesPaused | EventStatus::SoldOut | EventStatus::InProgress

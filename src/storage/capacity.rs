@@ -59,49 +59,39 @@ pub async fn totals(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Value> {
     }))
 }
 
-/// The parent event, locked `FOR SHARE` so a concurrent cancellation (which takes `FOR
-/// UPDATE`) waits for this transaction and then sees its holds.
-pub async fn event_for_share(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<(EventStatus, Option<String>, Uuid)> {
+/// How [`parent_event`] locks the event row for the rest of the transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowLock {
+    /// Reads only need the event to exist in the tenant.
+    None,
+    /// Holds: a concurrent cancellation (which takes `FOR UPDATE`) waits for this
+    /// transaction and then sees its holds.
+    Share,
+    /// Section shape changes of one event serialize here, so two concurrent creates cannot
+    /// both fit under the venue's capacity.
+    Update,
+}
+
+/// The parent event's status, creator and venue; 404 if it is not in the tenant.
+pub async fn parent_event(
+    tx: &mut TenantTx,
+    event_id: Uuid,
+    lock: RowLock,
+) -> ApiResult<(EventStatus, Option<String>, Uuid)> {
     let tenant = *tx.tenant().as_uuid();
-    let row: Option<(String, Option<String>, Uuid)> = sqlx::query_as(
-        "select status, created_by, venue_id from events where tenant_id = $1 and id = $2 and deleted_at is null for share",
-    )
-    .bind(tenant)
-    .bind(event_id)
-    .fetch_optional(tx.conn())
-    .await?;
+    let clause = match lock {
+        RowLock::None => "",
+        RowLock::Share => " for share",
+        RowLock::Update => " for update",
+    };
+    let sql = format!(
+        "select status, created_by, venue_id from events where tenant_id = $1 and id = $2 and deleted_at is null{clause}"
+    );
+    let row: Option<(String, Option<String>, Uuid)> =
+        sqlx::query_as(&sql).bind(tenant).bind(event_id).fetch_optional(tx.conn()).await?;
     let (status, created_by, venue) = row.ok_or_else(|| ApiError::not_found("Event"))?;
     let status = status.parse().map_err(|()| ApiError::internal(anyhow::anyhow!("unknown status {status}")))?;
     Ok((status, created_by, venue))
-}
-
-/// The parent event locked `FOR UPDATE`: section shape changes of one event serialize here,
-/// so two concurrent creates cannot both fit under the venue's capacity.
-pub async fn event_for_update(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<(EventStatus, Option<String>, Uuid)> {
-    let tenant = *tx.tenant().as_uuid();
-    let row: Option<(String, Option<String>, Uuid)> = sqlx::query_as(
-        "select status, created_by, venue_id from events where tenant_id = $1 and id = $2 and deleted_at is null for update",
-    )
-    .bind(tenant)
-    .bind(event_id)
-    .fetch_optional(tx.conn())
-    .await?;
-    let (status, created_by, venue) = row.ok_or_else(|| ApiError::not_found("Event"))?;
-    let status = status.parse().map_err(|()| ApiError::internal(anyhow::anyhow!("unknown status {status}")))?;
-    Ok((status, created_by, venue))
-}
-
-/// Reads only need the event to exist in the tenant; no row lock.
-pub async fn event_exists(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<()> {
-    let tenant = *tx.tenant().as_uuid();
-    let found: bool = sqlx::query_scalar(
-        "select exists (select 1 from events where tenant_id = $1 and id = $2 and deleted_at is null)",
-    )
-    .bind(tenant)
-    .bind(event_id)
-    .fetch_one(tx.conn())
-    .await?;
-    if found { Ok(()) } else { Err(ApiError::not_found("Event")) }
 }
 
 /// The event a section belongs to.

@@ -34,6 +34,10 @@ pub const ERR_INVALID_CHARACTERS: u32 = 6031;
 pub const ERR_REFUND_WINDOW_TOO_LONG: u32 = 6032;
 pub const ERR_INVALID_ROYALTY: u32 = 6034;
 
+// Deliberately not shared with `crates/chain`: the simulator stands in for the independent
+// on-chain program, so its decoding is written separately from the reference. A shared
+// encoder would let a layout bug agree with itself and pass every end-to-end test.
+
 /// `CreateEventParams` in Borsh order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateEventParams {
