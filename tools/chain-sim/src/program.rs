@@ -1,15 +1,32 @@
 //! Native builtin stand-in of the TicketToken program's `create_event` (original-service.md §10).
 //!
-//! Checked: discriminator (else Custom(101)), >= 5 accounts, authority is a signer (else
-//! MissingRequiredSignature), system program id at index 4 (else IncorrectProgramId), event PDA
-//! `[b"event", venue, event_id LE]` and guard PDA `[b"reentrancy", event]` (else Custom(2006)), Borsh
-//! deserialization (else Custom(102)), the parameter limits (6015/6019/6020/6021/6025/6026/6031/6032/6034).
-//! Creates the event PDA (499 bytes) and guard PDA (10 bytes), both owned by the program, through the
-//! system program with signer seeds; an existing PDA fails with the system program's Custom(0).
+//! Checked, in this order (first failure wins):
+//! 1. Instruction discriminator (else Custom(101)), Borsh deserialization of `CreateEventParams` with no
+//!    trailing bytes (else Custom(102)).
+//! 2. At least 5 accounts (else MissingAccount), authority (account 0) is a signer (else MissingRequiredSignature),
+//!    system program id at index 4 (else IncorrectProgramId).
+//! 3. Venue account (index 1) loads as an Anchor `Account<Venue>`: missing / zero lamports / empty data
+//!    → Custom(3012) AccountNotInitialized; owner != program → Custom(3007) AccountOwnedByWrongProgram;
+//!    data shorter than [`VENUE_ACCOUNT_SIZE`] or discriminator != [`venue_discriminator`] → Custom(3002)
+//!    AccountDiscriminatorMismatch (real Anchor would say 3001 for < 8 bytes and 3003 for a short body).
+//! 4. Event PDA `[b"event", venue, event_id LE]` and guard PDA `[b"reentrancy", event]` (else Custom(2006)).
+//! 5. Venue state: `!verified` → 6010 VenueNotVerified, `!active` → 6011 VenueInactive,
+//!    `venue.owner != authority` → 6013 UnauthorizedVenue.
+//! 6. The parameter limits (6031/6025/6026/6015/6019/6020/6021/6032/6034, see [`CreateEventParams::check`]).
+//! 7. Creates the event PDA (499 bytes) and guard PDA (10 bytes), both owned by the program, through the
+//!    system program with signer seeds; an existing PDA fails with the system program's Custom(0).
+//! 8. Writes both accounts, then `venue.event_count += 1` (overflow → ArithmeticOverflow).
 //!
-//! NOT checked (simplified): the venue account's existence, owner, discriminator, `verified`/`active`
-//! flags, `venue.owner == authority` (6010/6011/6013 are never produced), and `venue.event_count` is not
-//! incremented; no `EventCreated` event is emitted.
+//! **Venue layout (the simulator's assumption; §10 does not give it):** [`VENUE_ACCOUNT_SIZE`] = 51 bytes:
+//! 0..8 discriminator `sha256("account:Venue")[..8]`, 8..40 owner pubkey, 40 verified (u8 bool),
+//! 41 active (u8 bool), 42..50 event_count u64 LE, 50 bump of the venue PDA `[b"venue", seed]`.
+//! A flag byte counts as true when non-zero.
+//!
+//! NOT checked (simplified): the venue account's own PDA seeds / bump (the real program's venue seed
+//! constraint on `create_event` is not known for sure); the writable flags (a read-only venue fails the
+//! final increment with ReadonlyDataModified instead of Anchor's 2000 ConstraintMut); no `EventCreated`
+//! event is emitted; the relative order of the venue-state checks, the PDA checks, the parameter checks and
+//! "already in use" may differ from the real program when several fail at once.
 
 use solana_address::Address;
 use solana_instruction::error::InstructionError;
@@ -20,10 +37,20 @@ pub const CREATE_EVENT_DISCRIMINATOR: [u8; 8] = [49, 219, 29, 203, 22, 98, 100, 
 pub const EVENT_DISCRIMINATOR: [u8; 8] = [125, 192, 125, 158, 9, 115, 152, 233];
 pub const EVENT_ACCOUNT_SIZE: usize = 499;
 pub const GUARD_ACCOUNT_SIZE: usize = 10;
+/// Size of the simulator's assumed `Venue` account (see the module docs for the layout).
+pub const VENUE_ACCOUNT_SIZE: usize = 51;
+/// Seed prefix of the venue PDA `[b"venue", seed]`.
+pub const VENUE_SEED_PREFIX: &[u8] = b"venue";
 
 pub const ERR_INSTRUCTION_FALLBACK_NOT_FOUND: u32 = 101;
 pub const ERR_INSTRUCTION_DID_NOT_DESERIALIZE: u32 = 102;
 pub const ERR_CONSTRAINT_SEEDS: u32 = 2006;
+pub const ERR_ACCOUNT_DISCRIMINATOR_MISMATCH: u32 = 3002;
+pub const ERR_ACCOUNT_OWNED_BY_WRONG_PROGRAM: u32 = 3007;
+pub const ERR_ACCOUNT_NOT_INITIALIZED: u32 = 3012;
+pub const ERR_VENUE_NOT_VERIFIED: u32 = 6010;
+pub const ERR_VENUE_INACTIVE: u32 = 6011;
+pub const ERR_UNAUTHORIZED_VENUE: u32 = 6013;
 pub const ERR_INVALID_CAPACITY: u32 = 6015;
 pub const ERR_START_TIME_TOO_SOON: u32 = 6019;
 pub const ERR_END_BEFORE_START: u32 = 6020;
@@ -195,6 +222,64 @@ pub fn encode_event_account(p: &CreateEventParams, venue: &Address, bump: u8) ->
     d
 }
 
+/// The simulator's assumed `Venue` account (51 bytes; layout in the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Venue {
+    pub owner: Address,
+    pub verified: bool,
+    pub active: bool,
+    pub event_count: u64,
+    pub bump: u8,
+}
+
+impl Venue {
+    /// Offsets inside the account data.
+    pub const OWNER: usize = 8;
+    pub const VERIFIED: usize = 40;
+    pub const ACTIVE: usize = 41;
+    pub const EVENT_COUNT: usize = 42;
+    pub const BUMP: usize = 50;
+
+    /// Discriminator ++ fields, [`VENUE_ACCOUNT_SIZE`] bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut d = vec![0u8; VENUE_ACCOUNT_SIZE];
+        d[..8].copy_from_slice(&venue_discriminator());
+        d[Self::OWNER..Self::OWNER + 32].copy_from_slice(self.owner.as_ref());
+        d[Self::VERIFIED] = u8::from(self.verified);
+        d[Self::ACTIVE] = u8::from(self.active);
+        d[Self::EVENT_COUNT..Self::EVENT_COUNT + 8].copy_from_slice(&self.event_count.to_le_bytes());
+        d[Self::BUMP] = self.bump;
+        d
+    }
+
+    /// `None` if shorter than [`VENUE_ACCOUNT_SIZE`] or the discriminator differs. Trailing bytes are
+    /// ignored (as Anchor does); a non-zero flag byte counts as true.
+    pub fn decode(data: &[u8]) -> Option<Self> {
+        if data.len() < VENUE_ACCOUNT_SIZE || data[..8] != venue_discriminator() {
+            return None;
+        }
+        Some(Self {
+            owner: Address::new_from_array(data[Self::OWNER..Self::OWNER + 32].try_into().ok()?),
+            verified: data[Self::VERIFIED] != 0,
+            active: data[Self::ACTIVE] != 0,
+            event_count: u64::from_le_bytes(data[Self::EVENT_COUNT..Self::EVENT_COUNT + 8].try_into().ok()?),
+            bump: data[Self::BUMP],
+        })
+    }
+}
+
+/// `sha256("account:Venue")[..8]`.
+pub fn venue_discriminator() -> [u8; 8] {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(b"account:Venue");
+    h[..8].try_into().expect("8 bytes")
+}
+
+/// `[b"venue", seed]` under the program (the seed is 32 bytes, as `crates/chain` derives it).
+pub fn venue_pda(seed: &[u8; 32]) -> (Address, u8) {
+    Address::find_program_address(&[VENUE_SEED_PREFIX, seed.as_ref()], &PROGRAM_ID)
+}
+
 /// `sha256("account:ReentrancyGuard")[..8]`; the struct name is an assumption (not in §10).
 pub fn guard_discriminator() -> [u8; 8] {
     use sha2::Digest;
@@ -234,7 +319,7 @@ pub fn create_event_instruction(
 
 declare_process_instruction!(CreateEventBuiltin, 1_150, |invoke_context| {
     // Copy out everything, then drop the instruction-context borrow before the CPIs.
-    let (authority, venue, event, guard, params) = {
+    let (authority, venue, event, guard, venue_state, params) = {
         let tc = &invoke_context.transaction_context;
         let ix = tc.get_current_instruction_context()?;
         let data = ix.get_instruction_data();
@@ -250,11 +335,23 @@ declare_process_instruction!(CreateEventBuiltin, 1_150, |invoke_context| {
         if *ix.get_key_of_instruction_account(4)? != Address::default() {
             return Err(InstructionError::IncorrectProgramId);
         }
+        // The venue loads as Anchor's `Account<Venue>` (its PDA seeds are deliberately not checked).
+        let venue_state = {
+            let acc = ix.try_borrow_instruction_account(1)?;
+            if acc.get_lamports() == 0 || acc.get_data().is_empty() {
+                return Err(InstructionError::Custom(ERR_ACCOUNT_NOT_INITIALIZED));
+            }
+            if *acc.get_owner() != PROGRAM_ID {
+                return Err(InstructionError::Custom(ERR_ACCOUNT_OWNED_BY_WRONG_PROGRAM));
+            }
+            Venue::decode(acc.get_data()).ok_or(InstructionError::Custom(ERR_ACCOUNT_DISCRIMINATOR_MISMATCH))?
+        };
         (
             *ix.get_key_of_instruction_account(0)?,
             *ix.get_key_of_instruction_account(1)?,
             *ix.get_key_of_instruction_account(2)?,
             *ix.get_key_of_instruction_account(3)?,
+            venue_state,
             params,
         )
     };
@@ -265,6 +362,15 @@ declare_process_instruction!(CreateEventBuiltin, 1_150, |invoke_context| {
     let (expected_guard, guard_bump) = guard_pda(&event);
     if guard != expected_guard {
         return Err(InstructionError::Custom(ERR_CONSTRAINT_SEEDS));
+    }
+    if !venue_state.verified {
+        return Err(InstructionError::Custom(ERR_VENUE_NOT_VERIFIED));
+    }
+    if !venue_state.active {
+        return Err(InstructionError::Custom(ERR_VENUE_INACTIVE));
+    }
+    if venue_state.owner != authority {
+        return Err(InstructionError::Custom(ERR_UNAUTHORIZED_VENUE));
     }
     let clock = invoke_context.environment_config.sysvar_cache().get_clock()?;
     let rent = invoke_context.environment_config.sysvar_cache().get_rent()?;
@@ -306,6 +412,16 @@ declare_process_instruction!(CreateEventBuiltin, 1_150, |invoke_context| {
         g[..8].copy_from_slice(&guard_discriminator());
         g[9] = guard_bump;
         acc.set_data_from_slice(&g)?;
+    }
+    {
+        // venue.event_count += 1, in place (re-read: the account may have changed since the check).
+        let mut acc = ix.try_borrow_instruction_account(1)?;
+        let data = acc.get_data_mut()?;
+        let at = Venue::EVENT_COUNT..Venue::EVENT_COUNT + 8;
+        let bytes = data.get(at.clone()).ok_or(InstructionError::InvalidAccountData)?;
+        let count = u64::from_le_bytes(bytes.try_into().map_err(|_| InstructionError::InvalidAccountData)?);
+        let count = count.checked_add(1).ok_or(InstructionError::ArithmeticOverflow)?;
+        data[at].copy_from_slice(&count.to_le_bytes());
     }
     Ok(())
 });

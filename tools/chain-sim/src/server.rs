@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -78,16 +78,90 @@ pub fn new_shared() -> Shared {
     Arc::new(Mutex::new(Sim { svm, slot: 1, faults: Faults::default(), dropped: HashMap::new() }))
 }
 
+impl Sim {
+    /// Writes (creating or overwriting) the venue PDA `[b"venue", seed]`: rent-exempt, owned by the program,
+    /// the 51-byte layout of [`crate::program::Venue`] with `event_count` 0. Returns the PDA and its bump.
+    pub fn put_venue(
+        &mut self,
+        seed: &[u8; 32],
+        owner: Address,
+        verified: bool,
+        active: bool,
+    ) -> Result<(Address, u8), String> {
+        let (pda, bump) = crate::program::venue_pda(seed);
+        let data = crate::program::Venue { owner, verified, active, event_count: 0, bump }.encode();
+        // `Account` is litesvm's (solana-account 4); start from the existing one or its Default.
+        let mut acc = self.svm.get_account(&pda).unwrap_or_default();
+        acc.lamports = self.svm.minimum_balance_for_rent_exemption(data.len());
+        acc.data = data;
+        acc.owner = crate::program::PROGRAM_ID;
+        acc.executable = false;
+        acc.rent_epoch = u64::MAX;
+        self.svm.set_account(pda, acc).map_err(|e| format!("set_account failed: {e:?}"))?;
+        Ok((pda, bump))
+    }
+
+    /// The decoded venue at `address`, if it is a program-owned account with the venue layout.
+    pub fn venue(&self, address: &Address) -> Option<crate::program::Venue> {
+        let acc = self.svm.get_account(address).filter(|a| a.lamports > 0 && a.owner == crate::program::PROGRAM_ID)?;
+        crate::program::Venue::decode(&acc.data)
+    }
+
+    /// Funds `address` with `lamports` (an airdrop transaction; advances the slot like `requestAirdrop`).
+    pub fn fund(&mut self, address: &Address, lamports: u64) -> Result<(), String> {
+        self.svm.airdrop(address, lamports).map_err(|f| format!("airdrop to {address} failed: {:?}", f.err))?;
+        self.slot += 1;
+        Ok(())
+    }
+}
+
+/// 64 hex characters (either case) → 32 bytes.
+pub fn parse_seed_hex(s: &str) -> Result<[u8; 32], String> {
+    if s.len() != 64 {
+        return Err(format!("seed_hex must be 64 hex characters (32 bytes), got {} characters", s.len()));
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
+        match (nibble(pair[0]), nibble(pair[1])) {
+            (Some(h), Some(l)) => out[i] = (h << 4) | l,
+            _ => return Err(format!("seed_hex is not hexadecimal: {s:?}")),
+        }
+    }
+    Ok(out)
+}
+
+/// A base58 32-byte public key.
+pub fn parse_pubkey(s: &str) -> Result<Address, String> {
+    let v = bs58::decode(s).into_vec().map_err(|e| format!("{s:?} is not base58: {e}"))?;
+    let a: [u8; 32] = v.try_into().map_err(|v: Vec<u8>| format!("{s:?} is {} bytes, not a 32-byte pubkey", v.len()))?;
+    Ok(Address::new_from_array(a))
+}
+
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/", post(rpc))
         .route("/admin/faults", post(set_faults).delete(clear_faults).get(get_faults))
+        .route("/admin/venues", post(create_venue))
+        .route("/admin/venues/{address}", get(get_venue))
         .with_state(state)
 }
 
-/// Binds `addr` and serves in a background task. Returns the bound address.
+/// Binds `addr` and serves a fresh simulator in a background task. Returns the bound address.
 pub async fn spawn(addr: SocketAddr) -> std::io::Result<(SocketAddr, Shared, tokio::task::JoinHandle<()>)> {
-    let state = new_shared();
+    spawn_with(addr, new_shared()).await
+}
+
+/// Binds `addr` and serves `state` (prepared beforehand, e.g. with venues) in a background task.
+pub async fn spawn_with(
+    addr: SocketAddr,
+    state: Shared,
+) -> std::io::Result<(SocketAddr, Shared, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let app = router(state.clone());
@@ -142,6 +216,63 @@ async fn clear_faults(State(s): State<Shared>) -> Json<Faults> {
     let mut sim = lock(&s);
     sim.faults = Faults::default();
     Json(sim.faults.clone())
+}
+
+/// Body of `POST /admin/venues`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VenueRequest {
+    seed_hex: String,
+    owner: String,
+    #[serde(default = "yes")]
+    verified: bool,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+async fn create_venue(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
+    let req: VenueRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return admin_error(StatusCode::BAD_REQUEST, format!("invalid body: {e}")),
+    };
+    let seed = match parse_seed_hex(&req.seed_hex) {
+        Ok(v) => v,
+        Err(e) => return admin_error(StatusCode::BAD_REQUEST, e),
+    };
+    let owner = match parse_pubkey(&req.owner) {
+        Ok(v) => v,
+        Err(e) => return admin_error(StatusCode::BAD_REQUEST, format!("owner: {e}")),
+    };
+    match lock(&s).put_venue(&seed, owner, req.verified, req.active) {
+        Ok((pda, bump)) => Json(json!({"venue": pda.to_string(), "bump": bump})).into_response(),
+        Err(e) => admin_error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn get_venue(State(s): State<Shared>, Path(address): Path<String>) -> Response {
+    let address = match parse_pubkey(&address) {
+        Ok(v) => v,
+        Err(e) => return admin_error(StatusCode::BAD_REQUEST, e),
+    };
+    match lock(&s).venue(&address) {
+        Some(v) => Json(json!({
+            "owner": v.owner.to_string(),
+            "verified": v.verified,
+            "active": v.active,
+            "event_count": v.event_count,
+            "bump": v.bump,
+        }))
+        .into_response(),
+        None => admin_error(StatusCode::NOT_FOUND, format!("no venue account at {address}")),
+    }
 }
 
 struct RpcError {

@@ -46,6 +46,23 @@ fn signed(payer: &Keypair, venue: &Address, p: &CreateEventParams, bh: [u8; 32])
     bincode::deserialize(&bincode::serialize(&tx).unwrap()).unwrap()
 }
 
+/// `POST /admin/venues`: a verified, active venue owned by `owner` with a random seed.
+async fn create_venue(url: &str, owner: &Address) -> Address {
+    let seed = Address::new_unique().to_bytes();
+    let seed_hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    let r = reqwest::Client::new()
+        .post(format!("{url}/admin/venues"))
+        .json(&serde_json::json!({"seed_hex": seed_hex, "owner": owner.to_string()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let venue = program::venue_pda(&seed).0;
+    assert_eq!(v["venue"], serde_json::json!(venue.to_string()));
+    venue
+}
+
 #[tokio::test]
 async fn solana_rpc_client_create_duplicate_unhealthy() {
     let (addr, _state, _h) = chain_sim::server::spawn(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
@@ -60,7 +77,7 @@ async fn solana_rpc_client_create_duplicate_unhealthy() {
     assert!(client.confirm_transaction(&sig).await.unwrap());
     assert_eq!(client.get_balance(&payer.pubkey()).await.unwrap(), 5_000_000_000);
 
-    let venue = Address::new_unique();
+    let venue = create_venue(&url, &payer.pubkey()).await;
     let p = params(77);
     let (bh, _) = client.get_latest_blockhash_with_commitment(CommitmentConfig::confirmed()).await.unwrap();
     let tx = signed(&payer, &venue, &p, bh.to_bytes());
@@ -70,6 +87,16 @@ async fn solana_rpc_client_create_duplicate_unhealthy() {
     let acc = client.get_account_with_commitment(&event, CommitmentConfig::confirmed()).await.unwrap().value.unwrap();
     assert_eq!(acc.owner, program::PROGRAM_ID);
     assert_eq!(acc.data, program::encode_event_account(&p, &venue, bump));
+    let v = client.get_account_with_commitment(&venue, CommitmentConfig::confirmed()).await.unwrap().value.unwrap();
+    assert_eq!(program::Venue::decode(&v.data).unwrap().event_count, 1);
+
+    // A venue the payer does not own -> UnauthorizedVenue (6013) through the client's error type.
+    let other = create_venue(&url, &Address::new_unique()).await;
+    let err = client.send_transaction(&signed(&payer, &other, &params(79), bh.to_bytes())).await.unwrap_err();
+    assert_eq!(
+        err.get_transaction_error(),
+        Some(TransactionError::InstructionError(0, solana_instruction::error::InstructionError::Custom(6013)))
+    );
 
     // Duplicate with a fresh blockhash.
     reqwest::Client::new()
@@ -144,7 +171,7 @@ async fn solana_rpc_client_transport_faults() {
     // Accept-but-drop: the send "succeeds", the status stays null, and after expiry the client gives up.
     let payer = Keypair::new();
     client.request_airdrop(&payer.pubkey(), 1_000_000_000).await.unwrap();
-    let venue = Address::new_unique();
+    let venue = create_venue(&url, &payer.pubkey()).await;
     let (bh, _) = client.get_latest_blockhash_with_commitment(CommitmentConfig::confirmed()).await.unwrap();
     set_faults(&url, serde_json::json!({"drop_sends": true})).await;
     let tx = signed(&payer, &venue, &params(1), bh.to_bytes());
