@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use resilience::{BreakerConfig, DependencyConfig, RetryConfig};
@@ -67,10 +68,9 @@ pub struct Config {
     pub allow_insecure_service_calls: bool,
     /// `SOLANA_RPC_URL`.
     pub solana_rpc_url: Url,
-    /// `TICKETTOKEN_PROGRAM_ID` (base58).
-    pub program_id: String,
-    /// `PLATFORM_WALLET_PATH`; read by the registration worker when it is enabled.
-    pub platform_wallet_path: Option<PathBuf>,
+    /// On-chain event registration (`SOLANA_REGISTRATION_*`, `PLATFORM_WALLET_PATH`,
+    /// `TICKETTOKEN_PROGRAM_ID`).
+    pub registration: RegistrationConfig,
     pub jwt: JwtConfig,
     /// `INTERNAL_HMAC_SECRET` (>= 32 chars). Without it internal routes refuse every call.
     pub internal_hmac_secret: Option<SecretString>,
@@ -276,11 +276,7 @@ impl Config {
                 env.problem(name, problem);
             }
         }
-        let program_id = env.string("TICKETTOKEN_PROGRAM_ID", "BnYanHjkV6bBDFYfC7F76TyYk6NA9p3wvcAfY1XZCXYS");
-        if !is_base58_pubkey(&program_id) {
-            env.problem("TICKETTOKEN_PROGRAM_ID", "must be a base58 public key (32-44 characters)");
-        }
-        let platform_wallet_path = env.raw("PLATFORM_WALLET_PATH").map(PathBuf::from);
+        let registration = RegistrationConfig::from_env(&mut env);
 
         let jwt = JwtConfig {
             public_key_path: env.required("JWT_PUBLIC_KEY_PATH").map(PathBuf::from).unwrap_or_default(),
@@ -341,8 +337,7 @@ impl Config {
             venue_service_url: venue_service_url.unwrap_or_else(placeholder_url),
             allow_insecure_service_calls,
             solana_rpc_url: solana_rpc_url.unwrap_or_else(placeholder_url),
-            program_id,
-            platform_wallet_path,
+            registration,
             jwt,
             internal_hmac_secret: internal_hmac_secret.map(SecretString::from),
             reservation_cleanup_interval: Duration::from_secs(cleanup_minutes * 60),
@@ -401,6 +396,146 @@ impl RateLimitConfig {
             allowlist,
         }
     }
+}
+
+/// The platform wallet: the fee payer and venue authority that signs `create_event`. `Debug`
+/// prints the public key only.
+#[derive(Clone)]
+pub struct PlatformWallet(pub Arc<solana_keypair::Keypair>);
+
+impl PlatformWallet {
+    pub fn pubkey(&self) -> chain::Pubkey {
+        use solana_signer::Signer;
+        self.0.pubkey()
+    }
+}
+
+impl fmt::Debug for PlatformWallet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PlatformWallet({})", self.pubkey())
+    }
+}
+
+/// On-chain registration through the outbox (`src/services/registration.rs`).
+#[derive(Debug, Clone)]
+pub struct RegistrationConfig {
+    /// `SOLANA_REGISTRATION_ENABLED` (true). When false this replica runs no registration
+    /// worker; events still get their outbox row and wait, `pending`, for a replica that does.
+    pub enabled: bool,
+    /// Loaded from `PLATFORM_WALLET_PATH` (a Solana keypair JSON file) when enabled; a missing
+    /// or malformed file refuses start-up.
+    pub wallet: Option<PlatformWallet>,
+    /// `TICKETTOKEN_PROGRAM_ID`.
+    pub program_id: chain::Pubkey,
+    /// `SOLANA_REGISTRATION_POLL_INTERVAL_MS` (2000): how often the worker looks for due rows.
+    pub poll_interval: Duration,
+    /// `SOLANA_REGISTRATION_BATCH` (10): rows claimed per poll.
+    pub batch: u32,
+    /// `SOLANA_REGISTRATION_MAX_ATTEMPTS` (10): transient failures before a row is `failed`.
+    pub max_attempts: u32,
+    /// `SOLANA_REGISTRATION_RETRY_BASE_MS` (2000) and `_RETRY_MAX_MS` (600000): exponential
+    /// backoff between attempts.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// `SOLANA_REGISTRATION_LEASE_SECONDS` (300): a claimed row is this worker's until then;
+    /// a crashed worker's rows are picked up again after it.
+    pub lease: Duration,
+    /// `SOLANA_CONFIRM_TIMEOUT_MS` (60000): how long one attempt waits for a sent transaction
+    /// to confirm before handing the row back (it is checked again, never blindly resent).
+    pub confirm_timeout: Duration,
+    /// `SOLANA_CONFIRM_POLL_MS` (500).
+    pub confirm_poll: Duration,
+    /// `SOLANA_REGISTRATION_TENANTS` (comma-separated tenant ids; unset = all tenants): this
+    /// replica registers only these tenants' events, e.g. for a pilot group.
+    pub tenants: Option<Vec<uuid::Uuid>>,
+    /// `SOLANA_LAMPORTS_PER_PRICE_UNIT` (1000000): the on-chain reference ticket price is the
+    /// lowest active price tier times this, clamped to the program's 100,000..10^12 range.
+    pub lamports_per_price_unit: u64,
+}
+
+impl RegistrationConfig {
+    fn from_env(env: &mut Env) -> Self {
+        let enabled = env.parse("SOLANA_REGISTRATION_ENABLED", true, "true or false");
+        let program = env.string("TICKETTOKEN_PROGRAM_ID", chain::PROGRAM_ID);
+        let program_id = match program.parse::<chain::Pubkey>() {
+            Ok(p) if is_base58_pubkey(&program) => p,
+            _ => {
+                env.problem("TICKETTOKEN_PROGRAM_ID", "must be a base58 public key (32-44 characters)");
+                chain::program_id()
+            }
+        };
+        let wallet = match (enabled, env.raw("PLATFORM_WALLET_PATH").map(PathBuf::from)) {
+            (false, _) => None,
+            (true, None) => {
+                env.problem(
+                    "PLATFORM_WALLET_PATH",
+                    "is required while SOLANA_REGISTRATION_ENABLED=true (set it to a Solana keypair \
+                     JSON file, or disable registration)",
+                );
+                None
+            }
+            (true, Some(path)) => match load_wallet(&path) {
+                Ok(w) => Some(w),
+                Err(message) => {
+                    env.problem("PLATFORM_WALLET_PATH", message);
+                    None
+                }
+            },
+        };
+        let retry_base = env.millis("SOLANA_REGISTRATION_RETRY_BASE_MS", 2_000, 10, 3_600_000);
+        let retry_max = env.millis("SOLANA_REGISTRATION_RETRY_MAX_MS", 600_000, 10, 86_400_000);
+        if retry_max < retry_base {
+            env.problem("SOLANA_REGISTRATION_RETRY_MAX_MS", "must not be shorter than the retry base");
+        }
+        let confirm_timeout = env.millis("SOLANA_CONFIRM_TIMEOUT_MS", 60_000, 100, 600_000);
+        let lease = Duration::from_secs(env.ranged("SOLANA_REGISTRATION_LEASE_SECONDS", 300, 5, 86_400));
+        if lease < confirm_timeout * 2 {
+            env.problem(
+                "SOLANA_REGISTRATION_LEASE_SECONDS",
+                "must be at least twice SOLANA_CONFIRM_TIMEOUT_MS, so a row is never worked on by two workers",
+            );
+        }
+        let tenants = env
+            .raw("SOLANA_REGISTRATION_TENANTS")
+            .map(str::to_owned)
+            .map(|list| list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(uuid::Uuid::parse_str).collect());
+        let tenants = match tenants {
+            Some(Ok(ids)) => Some(ids),
+            Some(Err(_)) => {
+                env.problem("SOLANA_REGISTRATION_TENANTS", "must be a comma-separated list of tenant UUIDs");
+                None
+            }
+            None => None,
+        };
+        Self {
+            enabled,
+            wallet,
+            program_id,
+            tenants,
+            poll_interval: env.millis("SOLANA_REGISTRATION_POLL_INTERVAL_MS", 2_000, 10, 3_600_000),
+            batch: env.ranged("SOLANA_REGISTRATION_BATCH", 10, 1, 100) as u32,
+            max_attempts: env.ranged("SOLANA_REGISTRATION_MAX_ATTEMPTS", 10, 1, 1_000) as u32,
+            retry_base,
+            retry_max,
+            lease,
+            confirm_timeout,
+            confirm_poll: env.millis("SOLANA_CONFIRM_POLL_MS", 500, 10, 60_000),
+            lamports_per_price_unit: env.ranged("SOLANA_LAMPORTS_PER_PRICE_UNIT", 1_000_000, 1, 1_000_000_000_000),
+        }
+    }
+}
+
+/// Reads a keypair file (the `solana-keygen` JSON array of 64 bytes), with a message that says
+/// what is wrong without echoing any of its content.
+fn load_wallet(path: &std::path::Path) -> Result<PlatformWallet, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes: Vec<u8> = serde_json::from_str(&text).map_err(|_| {
+        format!("{} is not a Solana keypair file (expected a JSON array of 64 numbers 0-255)", path.display())
+    })?;
+    let keypair = solana_keypair::Keypair::try_from(bytes.as_slice()).map_err(|_| {
+        format!("{} does not hold a valid ed25519 keypair (64 bytes: secret then public)", path.display())
+    })?;
+    Ok(PlatformWallet(Arc::new(keypair)))
 }
 
 /// Per-dependency stacks. Defaults come from the seed analysis of the original and

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::JwtVerifier;
+use crate::clients::solana::SolanaClient;
 use crate::clients::venue::HttpVenueClient;
 use crate::config::Config;
 use crate::http;
@@ -52,6 +53,11 @@ impl Application {
             cache.clone(),
             config.internal_hmac_secret.clone(),
         )?;
+        let solana = SolanaClient::new(
+            config.solana_rpc_url.clone(),
+            config.resilience.solana_read.clone(),
+            config.resilience.solana_send.clone(),
+        )?;
         let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).build()?;
 
         let addr = SocketAddr::new(config.host, config.port);
@@ -63,6 +69,7 @@ impl Application {
             cache,
             jwt: Arc::new(jwt),
             venues: Arc::new(venues),
+            solana,
             health: Arc::new(HealthState::new()),
             metrics,
             http,

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::auth::JwtVerifier;
+use crate::clients::solana::SolanaClient;
 use crate::clients::venue::SharedVenues;
 use crate::config::Config;
 use crate::storage::{Cache, Db};
@@ -21,6 +22,8 @@ pub struct AppState {
     pub cache: Cache,
     pub jwt: Arc<JwtVerifier>,
     pub venues: SharedVenues,
+    /// Solana JSON-RPC (two stacks: reads and sends).
+    pub solana: SolanaClient,
     pub health: Arc<HealthState>,
     pub metrics: PrometheusHandle,
     /// Plain client for informational probes of other services.
@@ -34,6 +37,8 @@ impl AppState {
         if let Some(venue) = self.venues.breaker() {
             all.push(("venue", venue));
         }
+        all.push(("solana_read", self.solana.read_breaker()));
+        all.push(("solana_send", self.solana.send_breaker()));
         all
     }
 }

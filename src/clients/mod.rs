@@ -1,3 +1,4 @@
 //! Clients of other services, each behind a trait.
 
+pub mod solana;
 pub mod venue;

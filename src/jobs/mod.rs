@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiResult;
+use crate::services::registration::{self, Registrar};
 use crate::state::AppState;
 use crate::storage::Db;
 
@@ -34,8 +35,30 @@ pub fn spawn_all(state: &AppState, shutdown: CancellationToken) -> Jobs {
     set.spawn(run_every(state.clone(), shutdown.clone(), "event-transitions", interval, |state| {
         async move { transitions::run_once(&state, transitions::BATCH).await.map(|r| r.applied) }.boxed()
     }));
-    set.spawn(cleanup::run(state.clone(), shutdown));
+    set.spawn(cleanup::run(state.clone(), shutdown.clone()));
+    let registration = &state.config.registration;
+    match (&registration.enabled, &registration.wallet) {
+        (true, Some(wallet)) => {
+            let registrar = Registrar::new(state.clone(), state.solana.clone(), wallet.clone());
+            set.spawn(registrar.run(shutdown));
+        }
+        // Rows wait, `pending`, for a replica with registration enabled; depth stays visible.
+        _ => {
+            set.spawn(outbox_stats(state.clone(), shutdown));
+        }
+    }
     Jobs { set }
+}
+
+/// Publishes the outbox metrics on a replica that does not register (the worker does it otherwise).
+async fn outbox_stats(state: AppState, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(state.config.registration.poll_interval.max(Duration::from_secs(5)));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => registration::publish_outbox_stats(&state).await,
+        }
+    }
 }
 
 /// Claims `job` for this interval; true when this replica should run it now.

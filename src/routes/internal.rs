@@ -20,6 +20,7 @@ use crate::http::internal_auth::{InternalCaller, require_internal_hmac};
 use crate::http::json::Json as StrictJson;
 use crate::http::query::path_uuid;
 use crate::services::events as service;
+use crate::services::registration;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router<AppState> {
@@ -79,9 +80,19 @@ async fn pda(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    let tenant = tenant_header(&headers)?;
     let e = load(&state, &headers, &id).await?;
     let p = |f: &str| pick(&e, f);
     let has_config = !p("artist_wallet").is_null() || !p("event_pda").is_null();
+    let event_id = path_uuid(&id, "Event")?;
+    let registration = registration::registration_state(&state, tenant, event_id).await?;
+    let registration = registration.map(|r| {
+        json!({
+            "status": r.status, "attempts": r.attempts, "lastError": r.last_error,
+            "nextAttemptAt": r.next_attempt_at, "lastAttemptAt": r.last_attempt_at, "completedAt": r.completed_at,
+            "signature": r.tx_signature, "eventPda": r.event_pda, "venuePda": r.venue_pda,
+        })
+    });
     Ok(Json(json!({
         "eventId": p("id"), "tenantId": p("tenant_id"), "name": p("name"), "status": p("status"), "venueId": p("venue_id"),
         "blockchain": {
@@ -90,7 +101,9 @@ async fn pda(
             "venuePercentage": p("venue_percentage"), "platformPercentage": p("platform_percentage"),
             "resaleable": p("resaleable"), "maxResalePricePercentage": p("max_resale_price_percentage"),
             "status": p("blockchain_status"), "signature": p("blockchain_tx_signature"),
+            "error": p("blockchain_error"), "syncedAt": p("blockchain_synced_at"),
         },
+        "registration": registration,
         "hasBlockchainConfig": has_config,
     })))
 }

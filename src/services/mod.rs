@@ -4,4 +4,5 @@ pub mod cancellation;
 pub mod capacity;
 pub mod events;
 pub mod pricing;
+pub mod registration;
 pub mod schedules;

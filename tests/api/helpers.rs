@@ -71,6 +71,8 @@ pub fn base_vars(env: &TestEnv) -> HashMap<String, String> {
         ("MAX_SHUTDOWN_TIMEOUT_MS", "2000"),
         // Jobs are driven explicitly by the tests that test them.
         ("EVENT_TRANSITIONS_INTERVAL_SECONDS", "3600"),
+        // Registration needs a chain simulator and a wallet: tests in `chain.rs` turn it on.
+        ("SOLANA_REGISTRATION_ENABLED", "false"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -478,5 +480,104 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+// The chain simulator ---------------------------------------------------------------------------
+
+/// A `chain-sim` process of one test (LiteSVM + the `create_event` stand-in behind JSON-RPC, see
+/// tools/chain-sim/README.md), on an ephemeral loopback port. Killed on drop.
+pub struct ChainSim {
+    pub url: String,
+    child: Child,
+    client: reqwest::Client,
+}
+
+impl ChainSim {
+    pub async fn start() -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(var("TEST_CHAIN_SIM_BIN"))
+            .env("CHAIN_SIM_PORT", "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chain-sim starts (TEST_CHAIN_SIM_BIN)");
+        let stdout = child.stdout.take().expect("stdout");
+        // One line, printed once it listens: "chain-sim listening on 127.0.0.1:PORT".
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout).read_line(&mut line).expect("chain-sim prints its address");
+            line
+        })
+        .await
+        .expect("read line");
+        let addr = line.trim().rsplit(' ').next().expect("address").to_owned();
+        Self {
+            url: format!("http://{addr}"),
+            child,
+            client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client"),
+        }
+    }
+
+    /// A JSON-RPC call; returns `result` (panics on a JSON-RPC error).
+    pub async fn rpc(&self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let response: serde_json::Value =
+            self.client.post(&self.url).json(&body).send().await.expect("rpc").json().await.expect("json");
+        assert!(response.get("error").is_none(), "{method}: {response}");
+        response["result"].clone()
+    }
+
+    /// Sets fault switches (`POST /admin/faults`); `DELETE` clears them all.
+    pub async fn faults(&self, faults: serde_json::Value) {
+        let r = self.client.post(format!("{}/admin/faults", self.url)).json(&faults).send().await.expect("faults");
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+    }
+
+    pub async fn clear_faults(&self) {
+        let r = self.client.delete(format!("{}/admin/faults", self.url)).send().await.expect("faults");
+        assert!(r.status().is_success());
+    }
+
+    pub async fn airdrop(&self, pubkey: &str, lamports: u64) {
+        self.rpc("requestAirdrop", json!([pubkey, lamports])).await;
+    }
+
+    /// Registers a venue account for `tenant`'s `venue` (the tenant-bound seed), owned by `owner`.
+    pub async fn venue(&self, tenant: TenantId, venue: Uuid, owner: &str, verified: bool) -> String {
+        let seed = format!("{}{}", tenant.as_uuid().simple(), venue.simple());
+        let body = json!({"seed_hex": seed, "owner": owner, "verified": verified, "active": true});
+        let r = self.client.post(format!("{}/admin/venues", self.url)).json(&body).send().await.expect("venue");
+        let v: serde_json::Value = r.json().await.expect("json");
+        v["venue"].as_str().expect("venue address").to_owned()
+    }
+
+    /// How many events the venue account has counted.
+    pub async fn venue_event_count(&self, address: &str) -> u64 {
+        let v: serde_json::Value = self
+            .client
+            .get(format!("{}/admin/venues/{address}", self.url))
+            .send()
+            .await
+            .expect("venue")
+            .json()
+            .await
+            .expect("json");
+        v["event_count"].as_u64().expect("event_count")
+    }
+
+    /// The raw data of an account, if it exists.
+    pub async fn account_data(&self, address: &str) -> Option<Vec<u8>> {
+        use base64::Engine;
+        let r = self.rpc("getAccountInfo", json!([address, {"encoding": "base64"}])).await;
+        let data = r["value"]["data"][0].as_str()?;
+        Some(base64::engine::general_purpose::STANDARD.decode(data).expect("base64"))
+    }
+}
+
+impl Drop for ChainSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, scheduled_event_body, spawn_app, spawn_app_with};
 
 const SECRET: &[u8] = b"test-internal-hmac-secret-with-32-chars!";
 
-async fn signed(
+pub(crate) async fn signed(
     app: &TestApp,
     method: Method,
     path: &str,

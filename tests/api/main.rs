@@ -1,6 +1,7 @@
 //! The integration-test binary: one harness (`helpers`), one module per capability.
 
 mod capacity;
+mod chain;
 mod events;
 mod fault;
 mod health;

@@ -97,6 +97,38 @@ impl ParamError {
 /// Anchor `ConstraintSeeds`: an account did not match its PDA seeds.
 pub const ANCHOR_CONSTRAINT_SEEDS: u32 = 2006;
 
+/// Anchor account-constraint errors the venue account can produce (`Account<Venue>`).
+pub const ANCHOR_ACCOUNT_DISCRIMINATOR_MISMATCH: u32 = 3002;
+pub const ANCHOR_ACCOUNT_OWNED_BY_WRONG_PROGRAM: u32 = 3007;
+pub const ANCHOR_ACCOUNT_NOT_INITIALIZED: u32 = 3012;
+
+/// A short human reason for a custom code, for the `failed` reason operators read.
+pub fn describe_custom_code(code: u32) -> &'static str {
+    use ProgramErrorCode as C;
+    match code {
+        0 => "event account already in use",
+        ANCHOR_CONSTRAINT_SEEDS => "a PDA does not match its seeds",
+        ANCHOR_ACCOUNT_DISCRIMINATOR_MISMATCH => "the venue account is not a Venue",
+        ANCHOR_ACCOUNT_OWNED_BY_WRONG_PROGRAM => "the venue account is not owned by the program",
+        ANCHOR_ACCOUNT_NOT_INITIALIZED => "the venue is not registered on chain",
+        n => match ProgramErrorCode::from_code(n) {
+            Some(C::VenueNotVerified) => "the venue is not verified on chain",
+            Some(C::VenueInactive) => "the venue is inactive on chain",
+            Some(C::UnauthorizedVenue) => "the platform wallet is not the venue's owner",
+            Some(C::InvalidCapacity) => "invalid capacity",
+            Some(C::StartTimeTooSoon) => "the event starts too soon",
+            Some(C::EndBeforeStart) => "the event ends before it starts",
+            Some(C::EventTooLong) => "the event lasts too long",
+            Some(C::PriceTooLow) => "ticket price too low",
+            Some(C::PriceTooHigh) => "ticket price too high",
+            Some(C::InvalidCharacters) => "invalid characters or an over-long string",
+            Some(C::RefundWindowTooLong) => "refund window too long",
+            Some(C::InvalidRoyaltyPercentage) => "invalid royalty percentages",
+            None => "unknown program error",
+        },
+    }
+}
+
 /// What an `InstructionError(_, Custom(n))` from `create_event` means for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {

@@ -74,6 +74,30 @@ impl CreateEventParams {
         out
     }
 
+    /// The inverse of [`Self::instruction_data`]: `None` unless `data` is exactly one discriminator and one
+    /// Borsh `CreateEventParams`. Used to re-read the arguments an outbox row fixed at its first attempt.
+    pub fn from_instruction_data(data: &[u8]) -> Option<Self> {
+        let mut r = Reader(data.strip_prefix(&CREATE_EVENT_DISCRIMINATOR)?);
+        let params = Self {
+            event_id: u64::from_le_bytes(r.array()?),
+            name: r.string()?,
+            ticket_price: u64::from_le_bytes(r.array()?),
+            total_tickets: u32::from_le_bytes(r.array()?),
+            start_time: i64::from_le_bytes(r.array()?),
+            end_time: i64::from_le_bytes(r.array()?),
+            refund_window: i64::from_le_bytes(r.array()?),
+            metadata_uri: r.string()?,
+            oracle_feed: Pubkey::new_from_array(r.array()?),
+            description: r.string()?,
+            transferable: r.boolean()?,
+            resaleable: r.boolean()?,
+            artist_wallet: Pubkey::new_from_array(r.array()?),
+            artist_percentage: u16::from_le_bytes(r.array()?),
+            venue_percentage: u16::from_le_bytes(r.array()?),
+        };
+        r.0.is_empty().then_some(params)
+    }
+
     /// Every check the program makes on the parameters, so nothing is sent that must fail. `now_unix` is the
     /// current Unix time (the program uses the cluster clock; leave margin for clock skew and confirmation time).
     /// A negative refund window is also rejected (the program only checks the upper bound).
@@ -116,6 +140,34 @@ impl CreateEventParams {
             errors.push(ParamError::InvalidRoyaltyPercentage(royalty));
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+}
+
+/// A Borsh reader over the bytes left to decode.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let (head, tail) = (self.0.get(..n)?, self.0.get(n..)?);
+        self.0 = tail;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let len = usize::try_from(u32::from_le_bytes(self.array()?)).ok()?;
+        String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+
+    fn boolean(&mut self) -> Option<bool> {
+        match self.array::<1>()? {
+            [0] => Some(false),
+            [1] => Some(true),
+            _ => None,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ pub mod seeds;
 
 pub use account::{DecodeError, EVENT_ACCOUNT_SIZE, EVENT_DISCRIMINATOR, EventAccount, decode_event_account};
 pub use account::{encode_event_account, fixed_bytes, trim_padding};
-pub use error::{ChainError, ParamError, ProgramErrorCode, classify_instruction_error};
+pub use error::{ChainError, ParamError, ProgramErrorCode, classify_instruction_error, describe_custom_code};
 pub use instruction::{CREATE_EVENT_DISCRIMINATOR, CreateEventParams, SYSTEM_PROGRAM_ID, create_event_instruction};
 pub use seeds::{PROGRAM_ID, event_pda, program_id, reentrancy_guard_pda, venue_pda, venue_seed};
 pub use solana_instruction::{AccountMeta, Instruction};

@@ -316,3 +316,22 @@ fn matches_decides_already_registered() {
     assert!(!acc.matches(&CreateEventParams { event_id: 1, ..params() }, &venue));
     assert!(!acc.matches(&CreateEventParams { resaleable: true, ..params() }, &venue));
 }
+
+#[test]
+fn instruction_data_round_trips_and_rejects_anything_else() {
+    let p = params();
+    let data = p.instruction_data();
+    assert_eq!(CreateEventParams::from_instruction_data(&data), Some(p));
+    // Truncated, trailing byte, wrong discriminator, non-boolean bool: all refused.
+    assert_eq!(CreateEventParams::from_instruction_data(&data[..data.len() - 1]), None);
+    let mut longer = data.clone();
+    longer.push(0);
+    assert_eq!(CreateEventParams::from_instruction_data(&longer), None);
+    let mut wrong = data.clone();
+    wrong[0] ^= 1;
+    assert_eq!(CreateEventParams::from_instruction_data(&wrong), None);
+    let bool_at = data.len() - (2 + 2 + 32 + 1 + 1);
+    let mut bad_bool = data;
+    bad_bool[bool_at] = 2;
+    assert_eq!(CreateEventParams::from_instruction_data(&bad_bool), None);
+}
