@@ -795,8 +795,12 @@ mod tests {
         Env::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
     }
 
-    const MINIMAL: &[(&str, &str)] =
-        &[("DATABASE_URL", "postgres://app:s3cret@localhost:5432/events"), ("JWT_PUBLIC_KEY_PATH", "/tmp/key.pem")];
+    // Registration is on by default and then needs a wallet file; tests/api/chain.rs covers it.
+    const MINIMAL: &[(&str, &str)] = &[
+        ("DATABASE_URL", "postgres://app:s3cret@localhost:5432/events"),
+        ("JWT_PUBLIC_KEY_PATH", "/tmp/key.pem"),
+        ("SOLANA_REGISTRATION_ENABLED", "false"),
+    ];
 
     #[test]
     fn minimal_environment_gives_the_original_defaults() {
@@ -850,6 +854,7 @@ mod tests {
             ("DB_USER", "app"),
             ("DB_PASSWORD", "p@ss"),
             ("JWT_PUBLIC_KEY_PATH", "/k"),
+            ("SOLANA_REGISTRATION_ENABLED", "false"),
         ]))
         .expect("valid");
         assert_eq!(c.database.url.expose_secret(), "postgres://app:p%40ss@db.internal:5432/events");

@@ -174,3 +174,9 @@ mint_token() {
   signature=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -sign "$key" -binary | b64url)
   printf '%s.%s.%s' "$header" "$payload" "$signature"
 }
+
+# ensure_wallet DIR: a development platform wallet (keypair JSON + base58 address), once.
+ensure_wallet() { python3 "$REPO_ROOT/deploy/compose/make-wallet.py" "$1"; }
+
+# venue_seed_hex TENANT VENUE: the tenant-bound venue seed (crates/chain/src/seeds.rs) in hex.
+venue_seed_hex() { printf '%s%s' "${1//-/}" "${2//-/}"; }
