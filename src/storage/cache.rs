@@ -19,9 +19,12 @@ use serde::de::DeserializeOwned;
 use crate::config::RedisConfig;
 use crate::domain::TenantId;
 
-/// `tenant:{tenant_id}:{suffix}`: the original service's key format, and the only way a key is made.
+/// `tenant:{<tenant id>}:<suffix>`, the only way a key is made. The braces are literal: a Redis
+/// Cluster hash tag, so every key of one tenant (a value and its generation key, a prefix walk)
+/// lives in one slot and the Lua scripts stay single-slot (docs/scaling.md §4.2). Braces are not
+/// glob characters, so prefix patterns still match literally.
 pub fn tenant_key(tenant: TenantId, suffix: &str) -> String {
-    format!("tenant:{tenant}:{suffix}")
+    format!("tenant:{{{tenant}}}:{suffix}")
 }
 
 /// Per-key generation, bumped by every invalidation (see `Cache::set_json_guarded`).
@@ -301,7 +304,7 @@ mod tests {
     #[test]
     fn keys_carry_the_tenant_and_patterns_match_literally() {
         let t: TenantId = "6f1c1f3e-8a52-4c57-9a51-3f7d2b1c0a11".parse().unwrap();
-        assert_eq!(tenant_key(t, "event:1"), "tenant:6f1c1f3e-8a52-4c57-9a51-3f7d2b1c0a11:event:1");
+        assert_eq!(tenant_key(t, "event:1"), "tenant:{6f1c1f3e-8a52-4c57-9a51-3f7d2b1c0a11}:event:1");
         assert_eq!(glob_escape("a*b?[c]"), "a\\*b\\?\\[c\\]");
     }
 }
