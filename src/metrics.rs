@@ -46,4 +46,5 @@ pub fn record_pool(pool: &sqlx::PgPool, max: u32) {
     metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(idle));
     metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(size.saturating_sub(idle)));
     metrics::gauge!("db_pool_max_connections").set(f64::from(max));
+    metrics::gauge!("db_pool_waiting_requests").set(crate::storage::postgres::waiting_for_connection() as f64);
 }

@@ -159,8 +159,37 @@ fn is_rolled_back_conflict(err: &ApiError) -> bool {
     )
 }
 
+/// Requests waiting for a pooled connection right now (`db_pool_waiting_requests`): sqlx does
+/// not expose its queue, so the wait is counted here, around the only place that acquires for
+/// tenant work. A guard, so a cancelled wait is uncounted too.
+static WAITING: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+pub fn waiting_for_connection() -> i64 {
+    WAITING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+struct Waiting;
+
+impl Waiting {
+    fn start() -> Self {
+        WAITING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Waiting
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 async fn begin_tenant_tx(pool: &PgPool, tenant: TenantId) -> ApiResult<TenantTx> {
-    let mut tx = pool.begin().await?;
+    let waiting = Waiting::start();
+    let started = std::time::Instant::now();
+    let begun = pool.begin().await;
+    drop(waiting);
+    metrics::histogram!("db_pool_acquire_duration_seconds").record(started.elapsed().as_secs_f64());
+    let mut tx = begun?;
     sqlx::query("select set_config('app.current_tenant_id', $1, true)")
         .bind(tenant.to_string())
         .execute(&mut *tx)

@@ -135,9 +135,11 @@ async fn unknown_routes_get_a_problem_json_404() {
 async fn metrics_are_exported_in_prometheus_format() {
     let app = spawn_app().await;
     app.get("/health/ready").await;
+    assert_eq!(app.get_as("/api/v1/events", &app.token("user")).await.status(), 200);
     let body = app.get("/metrics").await.text().await.unwrap();
     assert!(body.contains("http_requests_total"), "{body}");
     assert!(body.contains("db_pool_connections"));
+    assert!(body.contains("db_pool_waiting_requests") && body.contains("db_pool_acquire_duration_seconds"));
     assert!(body.contains("resilience_breaker_state"));
     assert_eq!(app.get("/api/v1/metrics").await.status(), 200);
 }
