@@ -457,3 +457,37 @@ async fn venue_of_another_tenant_is_refused_and_never_cached() {
     let result = app.state.venues.venue(app.tenant, foreign).await;
     assert!(matches!(result, Err(VenueError::Unavailable { .. })), "not cached: {result:?}");
 }
+
+#[tokio::test]
+async fn venue_hung_creates_are_bounded_until_the_breaker_opens_then_fail_fast() {
+    let app = spawn_app_with(|vars| {
+        vars.insert("RESILIENCE_VENUE_ATTEMPT_TIMEOUT_MS".into(), "300".into());
+        vars.insert("RESILIENCE_VENUE_DEADLINE_MS".into(), "400".into());
+        vars.insert("RESILIENCE_VENUE_RETRIES".into(), "0".into());
+        vars.insert("RESILIENCE_VENUE_BREAKER_MIN_CALLS".into(), "3".into());
+        vars.insert("RESILIENCE_VENUE_BREAKER_WINDOW".into(), "3".into());
+    })
+    .await;
+    // The whole venue-service hangs: every venue, every call.
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .with_priority(1)
+        .mount(&app.venue_server)
+        .await;
+    let breaker = app.state.venues.breaker().expect("breaker");
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, body) = problem(create(&app, app.tenant, Uuid::new_v4()).await).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(started.elapsed() < Duration::from_millis(1_000), "bounded: {:?}", started.elapsed());
+    }
+    assert_eq!(breaker.state(), BreakerState::Open);
+    let calls = app.venue_server.received_requests().await.unwrap().len();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (status, _) = problem(create(&app, app.tenant, Uuid::new_v4()).await).await;
+        assert_eq!(status, 503);
+        assert!(started.elapsed() < Duration::from_millis(150), "fails fast: {:?}", started.elapsed());
+    }
+    assert_eq!(app.venue_server.received_requests().await.unwrap().len(), calls, "no call while open");
+}
