@@ -337,15 +337,9 @@ impl Registrar {
                     Err(e) => return from_rpc("checking the blockhash", e),
                     Ok(true) => {
                         // Its fate is unknown and it may still land: send the same bytes again.
-                        let signature = tx.signatures[0];
-                        match self.send(&tx, &event_pda, params, venue_pda).await {
-                            Sent::Accepted => {}
-                            Sent::Resign => continue,
-                            Sent::Done(outcome) => return outcome,
-                        }
-                        match self.confirm(&signature, &blockhash, &event_pda, params, venue_pda).await {
-                            Confirm::Done(outcome) => return outcome,
-                            Confirm::Expired => continue,
+                        match self.send_and_confirm(&tx, &blockhash, &event_pda, params, venue_pda).await {
+                            Some(outcome) => return outcome,
+                            None => continue,
                         }
                     }
                     // Expired: that transaction can never land any more.
@@ -366,24 +360,38 @@ impl Registrar {
             let ix = chain::create_event_instruction(&program, &self.wallet.pubkey(), venue_pda, params);
             let payer = self.wallet.pubkey();
             let tx = Transaction::new_signed_with_payer(&[ix], Some(&payer), &[self.wallet.0.as_ref()], blockhash);
-            let signature = tx.signatures[0];
             // Stored before it is sent: after a crash the next attempt knows it may have landed.
             match self.store_pending(claim, &tx, &blockhash).await {
                 Ok(true) => {}
                 Ok(false) => return Outcome::LostLease,
                 Err(e) => return Outcome::Retry { reason: format!("database: {e}"), after: None, counts: false },
             }
-            match self.send(&tx, &event_pda, params, venue_pda).await {
-                Sent::Accepted => {}
-                Sent::Resign => continue,
-                Sent::Done(outcome) => return outcome,
-            }
-            match self.confirm(&signature, &blockhash, &event_pda, params, venue_pda).await {
-                Confirm::Done(outcome) => return outcome,
-                Confirm::Expired => continue,
+            if let Some(outcome) = self.send_and_confirm(&tx, &blockhash, &event_pda, params, venue_pda).await {
+                return outcome;
             }
         }
         retry("the blockhash kept expiring before the transaction confirmed")
+    }
+
+    /// Sends `tx` and waits for it. `None`: its blockhash expired without it landing, so a new
+    /// transaction must be signed.
+    async fn send_and_confirm(
+        &self,
+        tx: &Transaction,
+        blockhash: &Hash,
+        event_pda: &Pubkey,
+        params: &CreateEventParams,
+        venue: &Pubkey,
+    ) -> Option<Outcome> {
+        match self.send(tx, event_pda, params, venue).await {
+            Sent::Accepted => {}
+            Sent::Resign => return None,
+            Sent::Done(outcome) => return Some(outcome),
+        }
+        match self.confirm(&tx.signatures[0], blockhash, event_pda, params, venue).await {
+            Confirm::Done(outcome) => Some(outcome),
+            Confirm::Expired => None,
+        }
     }
 
     async fn send(&self, tx: &Transaction, event_pda: &Pubkey, params: &CreateEventParams, venue: &Pubkey) -> Sent {
