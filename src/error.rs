@@ -241,6 +241,12 @@ impl From<sqlx::Error> for ApiError {
                     ApiError::conflict("CONCURRENT_UPDATE", "A concurrent update interfered; retry")
                 }
                 Some("55P03") => ApiError::conflict("RESOURCE_LOCKED", "The resource is locked by another request"),
+                // U+0000 is valid JSON but Postgres stores it in neither text (22021) nor jsonb
+                // (22P05): the client's value, not a server fault.
+                Some("22021" | "22P05") => ApiError::bad_request(
+                    "UNSUPPORTED_CHARACTER",
+                    "Text values cannot contain the NUL character (U+0000)",
+                ),
                 Some("57014") => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     Kind::Timeout,

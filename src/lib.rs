@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod services;
 pub mod startup;

@@ -12,7 +12,7 @@ use crate::domain::EventStatus;
 use crate::domain::check::Check;
 use crate::error::FieldError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EventType {
     Single,
@@ -30,7 +30,7 @@ impl EventType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Visibility {
     Public,
@@ -48,7 +48,7 @@ impl Visibility {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessibilityInfo {
     pub wheelchair_accessible: Option<bool>,
@@ -57,68 +57,133 @@ pub struct AccessibilityInfo {
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamingConfig {
     pub platform_id: Option<String>,
+    /// A credential: returned to admins only.
     pub stream_key: Option<String>,
     pub backup_url: Option<String>,
 }
 
 /// Fields shared by create and update (all optional here; create adds its required ones).
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+///
+/// The schema's bounds are the ones [`EventFields::validate`] enforces (422); rules across
+/// fields, the time window and the venue lookup are in the descriptions.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    as = EventUpdate,
+    description = "An event's fields. On update each is optional: absent or `null` keeps the value. Bounds \
+        are the service's own (422 otherwise); rules across fields are in the field descriptions."
+)]
 pub struct EventFields {
+    /// Must not be blank.
+    #[schema(min_length = 1, max_length = 300)]
     pub name: Option<String>,
+    /// Must be an active venue of the tenant (checked with the venue-service: 422
+    /// `VENUE_NOT_FOUND` / `VENUE_INACTIVE`, 503 when it cannot be reached).
     pub venue_id: Option<Uuid>,
+    #[schema(max_length = 10000)]
     pub description: Option<String>,
+    #[schema(max_length = 500)]
     pub short_description: Option<String>,
     pub venue_layout_id: Option<Uuid>,
     pub event_type: Option<EventType>,
+    /// Also accepted as `category`.
     #[serde(alias = "category")]
     pub primary_category_id: Option<Uuid>,
+    #[schema(max_items = 10)]
     pub secondary_category_ids: Option<Vec<Uuid>>,
+    /// At most 20 tags of at most 50 characters.
+    #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
+    /// On create only `DRAFT`; on update a lifecycle change that needs `events:publish`
+    /// (`CANCELLED` only through `POST /events/{event_id}/cancel`: 409 `USE_CANCEL_ROUTE`).
     pub status: Option<EventStatus>,
     pub visibility: Option<Visibility>,
     pub is_featured: Option<bool>,
+    #[schema(minimum = 0, maximum = 1000)]
     pub priority_score: Option<i32>,
+    /// An http(s) URL of at most 2000 characters. Also accepted as `image_url`.
     #[serde(alias = "image_url")]
+    #[schema(max_length = 2000)]
     pub banner_image_url: Option<String>,
+    /// An http(s) URL of at most 2000 characters.
+    #[schema(max_length = 2000)]
     pub thumbnail_image_url: Option<String>,
+    /// An http(s) URL of at most 2000 characters.
+    #[schema(max_length = 2000)]
     pub video_url: Option<String>,
+    /// An http(s) URL of at most 2000 characters; required when `is_virtual` is true.
+    #[schema(max_length = 2000)]
     pub virtual_event_url: Option<String>,
+    #[schema(minimum = 0, maximum = 100)]
     pub age_restriction: Option<i32>,
+    #[schema(max_length = 100)]
     pub dress_code: Option<String>,
+    /// At most 20 items of at most 500 characters.
+    #[schema(max_items = 20)]
     pub special_requirements: Option<Vec<String>>,
     pub accessibility_info: Option<AccessibilityInfo>,
     pub is_virtual: Option<bool>,
     pub is_hybrid: Option<bool>,
+    #[schema(max_length = 50)]
     pub streaming_platform: Option<String>,
     pub streaming_config: Option<StreamingConfig>,
+    #[schema(max_length = 5000)]
     pub cancellation_policy: Option<String>,
+    #[schema(max_length = 5000)]
     pub refund_policy: Option<String>,
+    #[schema(minimum = 0, maximum = 8760)]
     pub cancellation_deadline_hours: Option<i32>,
+    /// The start of the first schedule: must equal `starts_at` when both are given.
     pub event_date: Option<DateTime<Utc>>,
+    /// The start of the first schedule; needs `ends_at`, and must lie between
+    /// `EVENT_MIN_ADVANCE_HOURS` (2) hours and `EVENT_MAX_ADVANCE_DAYS` (365) days ahead.
     pub starts_at: Option<DateTime<Utc>>,
+    /// After `starts_at`.
     pub ends_at: Option<DateTime<Utc>>,
+    /// Not after `starts_at`.
     pub doors_open: Option<DateTime<Utc>>,
+    /// An IANA time zone (such as `Europe/Berlin`) of at most 50 characters; defaults to the
+    /// venue's.
+    #[schema(max_length = 50)]
     pub timezone: Option<String>,
+    /// Create only (a General Admission section of this size); at most the venue's capacity.
+    #[schema(minimum = 1, maximum = 1000000)]
     pub capacity: Option<i32>,
+    /// A base58 Solana address. Create only.
+    #[schema(pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")]
     pub artist_wallet: Option<String>,
+    /// 0-100 with at most 2 decimals; with `venue_percentage` at most 100. Create only.
+    #[schema(schema_with = crate::openapi::percentage_input)]
     pub artist_percentage: Option<Decimal>,
+    /// 0-100 with at most 2 decimals; with `artist_percentage` at most 100. Create only.
+    #[schema(schema_with = crate::openapi::percentage_input)]
     pub venue_percentage: Option<Decimal>,
     pub resaleable: Option<bool>,
+    #[schema(max_length = 70)]
     pub meta_title: Option<String>,
+    #[schema(max_length = 160)]
     pub meta_description: Option<String>,
+    /// At most 50 keywords of at most 100 characters.
+    #[schema(max_items = 50)]
     pub meta_keywords: Option<Vec<String>>,
+    #[schema(max_length = 100)]
     pub external_id: Option<String>,
+    /// At most 50 properties.
     pub metadata: Option<Map<String, Value>>,
     pub performers: Option<Vec<Value>>,
+    #[schema(max_length = 200)]
     pub headliner: Option<String>,
+    /// At most 50 names of at most 200 characters.
+    #[schema(max_items = 50)]
     pub supporting_acts: Option<Vec<String>>,
     pub custom_metadata: Option<Map<String, Value>>,
-    /// Optimistic lock for updates: the version the client last read.
+    /// Optimistic lock for updates: the version the client last read (409 `VERSION_CONFLICT`
+    /// when it moved on).
+    #[schema(minimum = 1)]
     pub version: Option<i32>,
 }
 

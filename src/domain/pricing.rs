@@ -20,8 +20,14 @@ use crate::error::FieldError;
 pub const MAX_PRICE: Decimal = Decimal::from_parts(999_999_999, 0, 0, false, 2);
 const MAX_FACTOR: Decimal = Decimal::from_parts(10, 0, 0, false, 0);
 
-/// One row of `event_pricing`, as every pricing and ticket-type route returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+/// One row of `event_pricing`, as every pricing and ticket-type route returns it. Every
+/// decimal is a string with the column's scale (`"49.99"`, `"0.0825"`).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(
+    as = PricingTier,
+    description = "A price tier (also the shape of a ticket type). Every decimal is a string with the \
+        column's scale (`\"49.99\"`, `\"0.0825\"`)."
+)]
 pub struct Tier {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -38,6 +44,7 @@ pub struct Tier {
     pub is_dynamic: bool,
     pub min_price: Option<Decimal>,
     pub max_price: Option<Decimal>,
+    /// `{demand_factor, time_factor}` for dynamic pricing.
     pub price_adjustment_rules: Option<Value>,
     pub current_price: Option<Decimal>,
     pub early_bird_price: Option<Decimal>,
@@ -62,55 +69,108 @@ pub struct Tier {
 /// The body of `POST /events/:id/pricing` and `PUT /pricing/:id`: the `event_pricing`
 /// columns minus ids, `current_price` and timestamps (all optional here; create checks its
 /// required ones). `version` is the optimistic lock of an update (ignored on create).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    as = PricingUpdate,
+    description = "A price tier's fields; absent or `null` keeps the value on update. Decimals are JSON \
+        numbers or numeric strings."
+)]
 pub struct PricingFields {
+    /// A schedule of the same event.
     pub schedule_id: Option<Uuid>,
+    /// A capacity section of the same event.
     pub capacity_id: Option<Uuid>,
+    /// Not blank.
+    #[schema(max_length = 100)]
     pub name: Option<String>,
+    #[schema(max_length = 10000)]
     pub description: Option<String>,
+    #[schema(max_length = 50)]
     pub tier: Option<String>,
+    #[schema(schema_with = crate::openapi::money_input)]
     pub base_price: Option<Decimal>,
+    #[schema(schema_with = crate::openapi::money_input)]
     pub service_fee: Option<Decimal>,
+    #[schema(schema_with = crate::openapi::money_input)]
     pub facility_fee: Option<Decimal>,
+    /// 0-1 with at most 4 decimals.
+    #[schema(schema_with = crate::openapi::tax_rate_input)]
     pub tax_rate: Option<Decimal>,
+    /// Dynamic pricing needs `min_price <= base_price <= max_price` and both factors.
     pub is_dynamic: Option<bool>,
+    #[schema(schema_with = crate::openapi::money_input)]
     pub min_price: Option<Decimal>,
+    #[schema(schema_with = crate::openapi::money_input)]
     pub max_price: Option<Decimal>,
+    /// `demand_factor` and `time_factor`: numbers (or numeric strings) from 0 to 10.
     pub price_adjustment_rules: Option<Map<String, Value>>,
+    /// Less than `base_price`.
+    #[schema(schema_with = crate::openapi::money_input)]
     pub early_bird_price: Option<Decimal>,
+    /// Before `sales_start_at`.
     pub early_bird_ends_at: Option<DateTime<Utc>>,
+    #[schema(schema_with = crate::openapi::money_input)]
     pub last_minute_price: Option<Decimal>,
     pub last_minute_starts_at: Option<DateTime<Utc>>,
+    /// Given together with `group_discount_percentage`.
+    #[schema(minimum = 1, maximum = 1000)]
     pub group_size_min: Option<i32>,
+    /// 0-100 with at most 2 decimals; given together with `group_size_min`.
+    #[schema(schema_with = crate::openapi::percentage_input)]
     pub group_discount_percentage: Option<Decimal>,
+    /// ISO 4217, upper case (default `USD`).
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     pub sales_start_at: Option<DateTime<Utc>>,
+    /// After `sales_start_at`.
     pub sales_end_at: Option<DateTime<Utc>>,
+    #[schema(minimum = 1, maximum = 100)]
     pub max_per_order: Option<i32>,
+    #[schema(minimum = 1, maximum = 1000)]
     pub max_per_customer: Option<i32>,
     pub is_active: Option<bool>,
     pub is_visible: Option<bool>,
     pub display_order: Option<i32>,
+    /// Optimistic lock for updates (409 `VERSION_CONFLICT`); ignored on create.
+    #[schema(minimum = 1)]
     pub version: Option<i32>,
 }
 
 /// The body of the ticket-type routes, the fields the original's handler read. `price` is
 /// accepted as an alias of `base_price` (the original's route schema called it that).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    as = TicketTypeUpdate,
+    description = "A ticket type's fields (a price tier seen through the ticket-type routes); absent or \
+        `null` keeps the value on update."
+)]
 pub struct TicketTypeFields {
+    /// Not blank.
+    #[schema(max_length = 100)]
     pub name: Option<String>,
+    /// Also accepted as `price`. Cannot change once tickets of the event were sold (400
+    /// `PRICE_LOCKED_AFTER_SALES`).
     #[serde(alias = "price")]
+    #[schema(schema_with = crate::openapi::money_input)]
     pub base_price: Option<Decimal>,
+    #[schema(max_length = 10000)]
     pub description: Option<String>,
+    #[schema(max_length = 50)]
     pub tier: Option<String>,
+    /// ISO 4217, upper case (default `USD`).
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
+    #[schema(minimum = 1, maximum = 100)]
     pub max_per_order: Option<i32>,
     pub sales_start_at: Option<DateTime<Utc>>,
+    /// After `sales_start_at`.
     pub sales_end_at: Option<DateTime<Utc>>,
     pub is_active: Option<bool>,
     pub is_visible: Option<bool>,
+    /// Optimistic lock for updates (409 `VERSION_CONFLICT`); ignored on create.
+    #[schema(minimum = 1)]
     pub version: Option<i32>,
 }
 
@@ -375,7 +435,7 @@ impl From<&Tier> for PriceInputs {
 }
 
 /// The answer of `POST /pricing/:id/calculate`; every amount is a 2-decimal string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Quote {
     /// Tickets before any discount: `quantity * unit_price`.
     pub base_price: Decimal,

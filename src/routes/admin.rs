@@ -31,25 +31,61 @@ fn states(state: &AppState) -> Value {
         .into()
 }
 
+/// Lists this replica's circuit breakers.
+///
+/// Admin role only.
+#[utoipa::path(
+    get, path = "/admin/breakers", operation_id = "listBreakers", tag = "admin",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Breaker states by name.", body = crate::openapi::BreakerStates),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 429, response = crate::openapi::TooManyRequests),
+    )
+)]
 async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
     user.require_admin()?;
     Ok(Json(json!({ "breakers": states(&state) })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = BreakerTarget)]
 enum Target {
     ForcedOpen,
     Disabled,
     Closed,
 }
 
-#[derive(Debug, Deserialize)]
+/// `forced_open` sheds the dependency at once, `disabled` passes everything through, `closed`
+/// resets the breaker and clears its window.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = BreakerUpdate)]
 struct SetBreaker {
     state: Target,
 }
 
+/// Forces, disables or resets a circuit breaker.
+///
+/// For incidents; state is per replica. Admin role only.
+#[utoipa::path(
+    put, path = "/admin/breakers/{name}", operation_id = "setBreaker", tag = "admin",
+    security(("bearerAuth" = [])),
+    params(("name" = String, Path, description = "`postgres`, `redis`, `venue`, `solana_read` or `solana_send`.")),
+    request_body(content = SetBreaker, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The breaker's new state and all states.", body = crate::openapi::BreakerChange),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, response = crate::openapi::TooManyRequests),
+    )
+)]
 async fn set(
     State(state): State<AppState>,
     user: AuthUser,
@@ -68,7 +104,24 @@ async fn set(
     Ok(Json(json!({ "breaker": name, "state": handle.state().as_str(), "breakers": states(&state) })))
 }
 
-/// Re-queues the failed on-chain registration of one event of the caller's tenant.
+/// Retries a failed on-chain registration.
+#[utoipa::path(
+    post, path = "/admin/blockchain/events/{id}/retry", operation_id = "retryRegistration", tag = "admin",
+    description = "Re-queues the failed on-chain registration of one event of the caller's tenant. \
+        Admin role only; 409 `INVALID_REGISTRATION_STATE` unless the registration failed.",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event.")),
+    responses(
+        (status = 200, description = "Re-queued.", body = crate::openapi::RegistrationRequeued),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn retry_registration(
     State(state): State<AppState>,
     user: AuthUser,
@@ -92,7 +145,20 @@ async fn retry_registration(
     Ok(Json(json!({ "event_id": id, "blockchain_status": "pending" })))
 }
 
-/// Re-queues every failed on-chain registration of the caller's tenant.
+/// Retries every failed on-chain registration.
+#[utoipa::path(
+    post, path = "/admin/blockchain/retry-failed", operation_id = "retryFailedRegistrations", tag = "admin",
+    description = "Re-queues every failed on-chain registration of the caller's tenant. Admin role only.",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The re-queued events.", body = crate::openapi::RegistrationsRequeued),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn retry_all_registrations(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
     user.require_admin()?;
     let requeued = registration::requeue_failed(&state, user.tenant, None).await?;

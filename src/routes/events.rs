@@ -28,18 +28,30 @@ pub fn router() -> Router<AppState> {
         .route("/venues/{venue_id}/events", get(venue_events))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     status: Option<EventStatus>,
     visibility: Option<Visibility>,
+    /// The primary or a secondary category.
     category_id: Option<uuid::Uuid>,
     venue_id: Option<uuid::Uuid>,
     is_featured: Option<bool>,
+    /// A literal substring of the name or descriptions, case-insensitive.
+    #[param(max_length = 200)]
     search: Option<String>,
+    /// Default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// Default 0.
+    #[param(minimum = 0)]
     offset: Option<i64>,
+    /// `created_at` (default), `name`, `priority` or `views`.
+    #[param(pattern = "^(created_at|name|priority|views)$")]
     sort_by: Option<String>,
+    /// `asc` or `desc` (default), in any case.
+    #[param(pattern = "^([aA][sS][cC]|[dD][eE][sS][cC])$")]
     sort_order: Option<String>,
 }
 
@@ -101,20 +113,60 @@ fn page(events: Vec<Value>, total: i64, f: &ListFilter, user: &AuthUser) -> Json
     Json(json!({ "events": events, "pagination": { "limit": f.limit, "offset": f.offset, "total": total } }))
 }
 
+/// Lists events.
+///
+/// The caller's tenant's events, filtered and paged.
+#[utoipa::path(
+    get, path = "/events", operation_id = "listEvents", tag = "events",
+    security(("bearerAuth" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of events.", body = crate::openapi::EventPage),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn list(State(state): State<AppState>, user: AuthUser, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
     let filter = filter_from(q)?;
     let (events, total) = service::list(&state, user.tenant, filter.clone()).await?;
     Ok(page(events, total, &filter, &user))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct VenueEventsQuery {
     status: Option<EventStatus>,
+    /// Default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// Default 0.
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
+/// Lists the events of a venue.
+///
+/// Cached per page for 60 s.
+#[utoipa::path(
+    get, path = "/venues/{venue_id}/events", operation_id = "listVenueEvents", tag = "events",
+    security(("bearerAuth" = [])),
+    params(("venue_id" = Uuid, Path, description = "The venue."), VenueEventsQuery),
+    responses(
+        (status = 200, description = "A page of the venue's events.", body = crate::openapi::EventPage),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn venue_events(
     State(state): State<AppState>,
     user: AuthUser,
@@ -138,6 +190,23 @@ async fn venue_events(
     Ok(page(events, total, &filter, &user))
 }
 
+/// Gets an event.
+///
+/// With its first schedule and capacity totals (cached for 5 minutes, dropped on every change).
+#[utoipa::path(
+    get, path = "/events/{id}", operation_id = "getEvent", tag = "events",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event.")),
+    responses(
+        (status = 200, description = "The event.", body = crate::openapi::EventEnvelope),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn get_one(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = path_uuid(&id, "Event")?;
     let event = service::get(&state, user.tenant, id).await?;
@@ -173,6 +242,34 @@ pub fn created_response(status: u16, body: Value, replayed: bool, key: Option<&s
     response
 }
 
+/// Creates an event.
+///
+/// A DRAFT event, its first schedule (with `starts_at`) and a General Admission section (with
+/// `capacity`); with an `artist_wallet` and a start it is queued for on-chain registration.
+/// Needs `events:create`.
+#[utoipa::path(
+    post, path = "/events", operation_id = "createEvent", tag = "events",
+    security(("bearerAuth" = [])),
+    params(crate::openapi::IdempotencyKey),
+    request_body(content = ref("#/components/schemas/EventCreate"), content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created (or replayed for a repeated `Idempotency-Key`).",
+            body = crate::openapi::EventEnvelope, headers(
+                ("x-idempotency-key" = String, description = "The request's `Idempotency-Key`, when sent."),
+                ("idempotency-replayed" = String, description = "`true` when this is a stored response."),
+            )),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -196,6 +293,31 @@ async fn create(
     Ok(created_response(created.status, body, created.replayed, key.as_deref()))
 }
 
+/// Updates an event.
+///
+/// A partial update under an optimistic lock (`version`); absent and `null` fields keep their
+/// value. Needs `events:update` (and `events:publish` to change `status`) and the event's
+/// creator or an admin.
+#[utoipa::path(
+    put, path = "/events/{id}", operation_id = "updateEvent", tag = "events",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event.")),
+    request_body(content = EventFields, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated event.", body = crate::openapi::EventEnvelope),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
@@ -208,6 +330,51 @@ async fn update(
     Ok(Json(json!({ "event": service::present(event, &user) })))
 }
 
+/// `PATCH` is routed to [`update`]; this item only documents it.
+#[utoipa::path(
+    patch, path = "/events/{id}", operation_id = "patchEvent", tag = "events",
+    summary = "Updates an event (PATCH).",
+    description = "The same partial update as `PUT /events/{id}`.",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event.")),
+    request_body(content = EventFields, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated event.", body = crate::openapi::EventEnvelope),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+#[expect(dead_code, reason = "documentation only: the router sends PATCH to `update`")]
+pub(crate) fn patch_doc() {}
+
+/// Deletes an event.
+///
+/// A soft delete, where the lifecycle allows it and nothing was sold. Needs `events:delete` and
+/// the event's creator or an admin.
+#[utoipa::path(
+    delete, path = "/events/{id}", operation_id = "deleteEvent", tag = "events",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
     user.require("events:delete")?;
     let id = path_uuid(&id, "Event")?;
@@ -215,6 +382,24 @@ async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Path<St
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Publishes an event.
+///
+/// PUBLISHED through the state machine. Needs `events:publish`.
+#[utoipa::path(
+    post, path = "/events/{id}/publish", operation_id = "publishEvent", tag = "events",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event.")),
+    responses(
+        (status = 200, description = "The published event.", body = crate::openapi::EventEnvelope),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn publish(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     user.require("events:publish")?;
     let id = path_uuid(&id, "Event")?;

@@ -111,10 +111,34 @@ fn epoch_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Liveness probe.
+///
+/// Touches nothing.
+#[utoipa::path(
+    get, path = "/health/live", operation_id = "getLiveness", tag = "health",
+    responses(
+        (status = 200, description = "The process is alive.", body = crate::openapi::Live),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn live() -> Json<Value> {
     Json(json!({ "status": "ok", "timestamp": epoch_ms(), "service": SERVICE }))
 }
 
+/// Readiness probe.
+///
+/// Postgres `SELECT 1` (2 s timeout, degraded above 1 s) and Redis `PING` (1 s, degraded above
+/// 500 ms).
+#[utoipa::path(
+    get, path = "/health/ready", operation_id = "getReadiness", tag = "health",
+    responses(
+        (status = 200, description = "Ready, or degraded (Redis down or slow).", body = crate::openapi::Ready),
+        (status = 503, description = "Not ready: Postgres is down.", body = crate::openapi::Ready),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn ready(State(state): State<AppState>) -> Response {
     let (database, redis) = local_checks(&state).await;
     let (status, code) = match (database.status, redis.status) {
@@ -130,6 +154,16 @@ async fn ready(State(state): State<AppState>) -> Response {
     (code, Json(body)).into_response()
 }
 
+/// Startup probe.
+#[utoipa::path(
+    get, path = "/health/startup", operation_id = "getStartup", tag = "health",
+    responses(
+        (status = 200, description = "Started.", body = crate::openapi::Startup),
+        (status = 503, description = "Still starting.", body = crate::openapi::Startup),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn startup(State(state): State<AppState>) -> Response {
     if state.health.is_started() {
         (StatusCode::OK, Json(json!({ "ready": true, "message": "started" }))).into_response()
@@ -138,12 +172,27 @@ async fn startup(State(state): State<AppState>) -> Response {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct OverallQuery {
+    /// `true` or `1` adds the venue-service's liveness (informational only).
     #[serde(default)]
     include_deps: Option<String>,
 }
 
+/// Overall health.
+///
+/// The verdict, the cleanup job's status and, on request, external dependencies.
+#[utoipa::path(
+    get, path = "/health", operation_id = "getHealth", tag = "health",
+    params(OverallQuery),
+    responses(
+        (status = 200, description = "Healthy, or degraded (Redis down or slow).", body = crate::openapi::Health),
+        (status = 503, description = "Unhealthy: Postgres is down.", body = crate::openapi::Health),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn overall(State(state): State<AppState>, Query(q): Query<OverallQuery>) -> Response {
     let (database, redis) = local_checks(&state).await;
     let (status, code) = match (database.status, redis.status) {
@@ -170,6 +219,18 @@ async fn overall(State(state): State<AppState>, Query(q): Query<OverallQuery>) -
     (code, Json(body)).into_response()
 }
 
+/// Detailed health of this replica.
+///
+/// Pool statistics, versions, breaker states and process data. Admin role only.
+#[utoipa::path(
+    get, path = "/health/detailed", operation_id = "getHealthDetailed", tag = "health",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Details of this replica.", body = crate::openapi::Detailed),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    )
+)]
 async fn detailed(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
     user.require_admin()?;
     let (database, redis) = local_checks(&state).await;

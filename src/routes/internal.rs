@@ -51,6 +51,28 @@ fn pick(event: &Value, field: &str) -> Value {
     event.get(field).cloned().unwrap_or(Value::Null)
 }
 
+/// Gets an event for another service.
+///
+/// The camelCase shape other services consume, royalty fields included.
+#[utoipa::path(
+    get, path = "/internal/events/{id}", operation_id = "getInternalEvent", tag = "internal",
+    security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The event."),
+        ("X-Tenant-ID" = Uuid, Header, description = "The tenant the event belongs to (400 `MISSING_TENANT_ID` / `INVALID_TENANT_FORMAT`)."),
+        ("x-internal-body-hash" = Option<String>, Header, description = "Hex SHA-256 of the body, as signed; empty or absent without a body."),
+    ),
+    responses(
+        (status = 200, description = "The event.", body = crate::openapi::InternalEventEnvelope),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn event(
     State(state): State<AppState>,
     _caller: InternalCaller,
@@ -74,6 +96,28 @@ async fn event(
     }})))
 }
 
+/// Gets an event's chain data.
+///
+/// Its on-chain addresses and the state of its registration.
+#[utoipa::path(
+    get, path = "/internal/events/{id}/pda", operation_id = "getInternalEventPda", tag = "internal",
+    security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The event."),
+        ("X-Tenant-ID" = Uuid, Header, description = "The tenant the event belongs to (400 `MISSING_TENANT_ID` / `INVALID_TENANT_FORMAT`)."),
+        ("x-internal-body-hash" = Option<String>, Header, description = "Hex SHA-256 of the body, as signed; empty or absent without a body."),
+    ),
+    responses(
+        (status = 200, description = "The chain data.", body = crate::openapi::InternalEventPda),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn pda(
     State(state): State<AppState>,
     _caller: InternalCaller,
@@ -108,23 +152,55 @@ async fn pda(
     })))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum SyncStatus {
     Synced,
     Failed,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = BlockchainStatusUpdate)]
 struct BlockchainStatusBody {
     status: SyncStatus,
+    /// A base58 address; required when `status` is `synced`.
+    #[schema(pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")]
     event_pda: Option<String>,
+    #[schema(max_length = 100)]
     signature: Option<String>,
+    /// Kept when `status` is `failed`.
     error: Option<String>,
+    /// Default now, for `synced`.
     synced_at: Option<DateTime<Utc>>,
 }
 
+/// Records an on-chain registration's outcome.
+///
+/// For a registration done elsewhere; keeps the outbox in step so the worker does not
+/// register the event again.
+#[utoipa::path(
+    put, path = "/internal/events/{id}/blockchain-status", operation_id = "setBlockchainStatus", tag = "internal",
+    security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The event."),
+        ("X-Tenant-ID" = Uuid, Header, description = "The tenant the event belongs to (400 `MISSING_TENANT_ID` / `INVALID_TENANT_FORMAT`)."),
+        ("x-internal-body-hash" = Option<String>, Header, description = "Hex SHA-256 of the body, as signed; empty or absent without a body."),
+    ),
+    request_body(content = BlockchainStatusBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Recorded.", body = crate::openapi::BlockchainStatusResult),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn blockchain_status(
     State(state): State<AppState>,
     caller: InternalCaller,

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod capacity;
+pub mod docs;
 pub mod events;
 pub mod health;
 pub mod internal;
@@ -14,7 +15,8 @@ use axum::Router;
 use crate::state::AppState;
 
 /// Health and metrics are served at the root (for probes and scrapers) and under `/api/v1`
-/// (for the platform's API gateway), as the original did.
+/// (for the platform's API gateway), as the original did; the API description at the root.
+/// `tests/api/openapi.rs` reads this function to know which routers sit where.
 pub fn router(state: AppState) -> Router<AppState> {
     let api_v1 = Router::new()
         .merge(health::router())
@@ -25,5 +27,5 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(pricing::router())
         .merge(schedules::router())
         .merge(internal::router(state));
-    Router::new().merge(health::router()).merge(metrics::router()).nest("/api/v1", api_v1)
+    Router::new().merge(health::router()).merge(metrics::router()).merge(docs::router()).nest("/api/v1", api_v1)
 }

@@ -33,24 +33,96 @@ pub fn router() -> Router<AppState> {
         .route("/events/{id}/ticket-types/{type_id}", put(update_ticket_type))
 }
 
+/// Lists the price tiers of an event.
+#[utoipa::path(
+    get, path = "/events/{id}/pricing", operation_id = "listPricing", tag = "pricing",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event.")),
+    responses(
+        (status = 200, description = "The event's tiers.", body = crate::openapi::PricingList),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn list(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
     let event_id = path_uuid(&event_id, "Event")?;
     let tiers = service::list(&state, user.tenant, event_id, false).await?;
     Ok(Json(json!({ "pricing": tiers })))
 }
 
+/// Lists the active price tiers of an event.
+#[utoipa::path(
+    get, path = "/events/{id}/pricing/active", operation_id = "listActivePricing", tag = "pricing",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event.")),
+    responses(
+        (status = 200, description = "The event's active tiers.", body = crate::openapi::PricingList),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn active(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
     let event_id = path_uuid(&event_id, "Event")?;
     let tiers = service::list(&state, user.tenant, event_id, true).await?;
     Ok(Json(json!({ "pricing": tiers })))
 }
 
+/// Gets a price tier.
+#[utoipa::path(
+    get, path = "/pricing/{id}", operation_id = "getPricing", tag = "pricing",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The tier.")),
+    responses(
+        (status = 200, description = "The tier.", body = crate::openapi::PricingEnvelope),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn get_one(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = path_uuid(&id, "Pricing")?;
     let tier = service::get(&state, user.tenant, id).await?;
     Ok(Json(service::present(&tier, Surface::Pricing)))
 }
 
+/// Adds a price tier to an event.
+///
+/// Needs `events:update` and the event's creator or an admin.
+#[utoipa::path(
+    post, path = "/events/{id}/pricing", operation_id = "createPricing", tag = "pricing",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event."), crate::openapi::IdempotencyKey),
+    request_body(content = ref("#/components/schemas/PricingCreate"), content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created (or replayed for a repeated `Idempotency-Key`).",
+            body = crate::openapi::PricingEnvelope, headers(
+                ("x-idempotency-key" = String, description = "The request's `Idempotency-Key`, when sent."),
+                ("idempotency-replayed" = String, description = "`true` when this is a stored response."),
+            )),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -67,6 +139,31 @@ async fn create(
     Ok(created_response(created.status, created.body, created.replayed, key.as_deref()))
 }
 
+/// Updates a price tier.
+///
+/// A partial update under an optimistic lock (`version`); `current_price` follows a new
+/// `base_price` unless the tier is dynamic. Needs `events:update` and the event's creator or an
+/// admin.
+#[utoipa::path(
+    put, path = "/pricing/{id}", operation_id = "updatePricing", tag = "pricing",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The tier.")),
+    request_body(content = PricingFields, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated tier.", body = crate::openapi::PricingEnvelope),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
@@ -79,17 +176,43 @@ async fn update(
     Ok(Json(service::present(&tier, Surface::Pricing)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PriceCalculation)]
 struct CalculateBody {
+    #[schema(minimum = 1, maximum = 100)]
     quantity: i64,
+    /// Default true.
     apply_group_discount: Option<bool>,
+    #[schema(schema_with = crate::openapi::unsupported_promo_code)]
     promo_code: Option<String>,
 }
 
 /// Any user of the tenant may price tickets. `promo_code` is refused (422
 /// `PROMO_CODES_UNSUPPORTED`) rather than silently ignored as the original did: this service
 /// has no promotion codes, and a quote that quietly ignores one would mislead the buyer.
+#[utoipa::path(
+    post, path = "/pricing/{id}/calculate", operation_id = "calculatePrice", tag = "pricing",
+    summary = "Prices tickets of a tier",
+    description = "Prices `quantity` tickets of this tier, with the group discount when it applies. \
+        Any user of the tenant. Promotion codes are not supported.",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The tier.")),
+    request_body(content = CalculateBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The quote; every amount a 2-decimal string.", body = Quote),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn calculate(
     State(state): State<AppState>,
     user: AuthUser,
@@ -116,6 +239,23 @@ async fn calculate(
 
 // Ticket types -----------------------------------------------------------------------------------
 
+/// Lists the ticket types of an event.
+///
+/// All its price tiers.
+#[utoipa::path(
+    get, path = "/events/{id}/ticket-types", operation_id = "listTicketTypes", tag = "pricing",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event.")),
+    responses(
+        (status = 200, description = "The event's ticket types.", body = crate::openapi::TicketTypeList),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn list_ticket_types(
     State(state): State<AppState>,
     user: AuthUser,
@@ -126,6 +266,33 @@ async fn list_ticket_types(
     Ok(Json(json!({ "success": true, "data": tiers })))
 }
 
+/// Adds a ticket type to an event.
+///
+/// A price tier. Needs `events:update` and the event's creator or an admin.
+#[utoipa::path(
+    post, path = "/events/{id}/ticket-types", operation_id = "createTicketType", tag = "pricing",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event."), crate::openapi::IdempotencyKey),
+    request_body(content = ref("#/components/schemas/TicketTypeCreate"), content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created (or replayed for a repeated `Idempotency-Key`).",
+            body = crate::openapi::TicketTypeEnvelope, headers(
+                ("x-idempotency-key" = String, description = "The request's `Idempotency-Key`, when sent."),
+                ("idempotency-replayed" = String, description = "`true` when this is a stored response."),
+            )),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn create_ticket_type(
     State(state): State<AppState>,
     user: AuthUser,
@@ -142,6 +309,30 @@ async fn create_ticket_type(
     Ok(created_response(created.status, created.body, created.replayed, key.as_deref()))
 }
 
+/// Updates a ticket type.
+///
+/// Its price cannot change once tickets of the event were sold (400
+/// `PRICE_LOCKED_AFTER_SALES`).
+#[utoipa::path(
+    put, path = "/events/{id}/ticket-types/{type_id}", operation_id = "updateTicketType", tag = "pricing",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event."), ("type_id" = Uuid, Path, description = "The ticket type.")),
+    request_body(content = TicketTypeFields, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated ticket type.", body = crate::openapi::TicketTypeEnvelope),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn update_ticket_type(
     State(state): State<AppState>,
     user: AuthUser,

@@ -25,12 +25,46 @@ pub fn router() -> Router<AppState> {
         .route("/events/{id}/schedules/{schedule_id}", get(get_one).put(update))
 }
 
+/// Lists the schedules of an event.
+///
+/// Earliest first.
+#[utoipa::path(
+    get, path = "/events/{id}/schedules", operation_id = "listSchedules", tag = "schedules",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event.")),
+    responses(
+        (status = 200, description = "The event's schedules.", body = crate::openapi::ScheduleListEnvelope),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn list(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
     let event_id = path_uuid(&event_id, "Event")?;
     let schedules = service::list(&state, user.tenant, event_id).await?;
     Ok(Json(json!({ "success": true, "data": { "event_id": event_id, "schedules": schedules } })))
 }
 
+/// Lists the upcoming schedules of an event.
+///
+/// Schedules that have not started yet, earliest first (at most 100).
+#[utoipa::path(
+    get, path = "/events/{id}/schedules/upcoming", operation_id = "listUpcomingSchedules", tag = "schedules",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event.")),
+    responses(
+        (status = 200, description = "The upcoming schedules.", body = crate::openapi::UpcomingSchedules),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn upcoming(
     State(state): State<AppState>,
     user: AuthUser,
@@ -41,6 +75,23 @@ async fn upcoming(
     Ok(Json(json!({ "success": true, "data": schedules })))
 }
 
+/// Gets the next schedule of an event.
+///
+/// 404 when none is upcoming.
+#[utoipa::path(
+    get, path = "/events/{id}/schedules/next", operation_id = "getNextSchedule", tag = "schedules",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event.")),
+    responses(
+        (status = 200, description = "The next schedule.", body = crate::openapi::ScheduleEnvelope),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn next(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
     let event_id = path_uuid(&event_id, "Event")?;
     let next = service::upcoming(&state, user.tenant, event_id, 1)
@@ -51,6 +102,21 @@ async fn next(State(state): State<AppState>, user: AuthUser, Path(event_id): Pat
     Ok(Json(json!({ "success": true, "data": next })))
 }
 
+/// Gets a schedule.
+#[utoipa::path(
+    get, path = "/events/{id}/schedules/{schedule_id}", operation_id = "getSchedule", tag = "schedules",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event."), ("schedule_id" = Uuid, Path, description = "The schedule.")),
+    responses(
+        (status = 200, description = "The schedule.", body = crate::openapi::ScheduleEnvelope),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn get_one(
     State(state): State<AppState>,
     user: AuthUser,
@@ -62,6 +128,34 @@ async fn get_one(
     Ok(Json(json!({ "success": true, "data": schedule })))
 }
 
+/// Adds a schedule to an event.
+///
+/// Its time zone defaults to the event's. Needs `events:update` and the event's creator or an
+/// admin, on an event that is not finished.
+#[utoipa::path(
+    post, path = "/events/{id}/schedules", operation_id = "createSchedule", tag = "schedules",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event."), crate::openapi::IdempotencyKey),
+    request_body(content = ref("#/components/schemas/ScheduleCreate"), content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created (or replayed for a repeated `Idempotency-Key`).",
+            body = crate::openapi::ScheduleEnvelope, headers(
+                ("x-idempotency-key" = String, description = "The request's `Idempotency-Key`, when sent."),
+                ("idempotency-replayed" = String, description = "`true` when this is a stored response."),
+            )),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -78,6 +172,30 @@ async fn create(
     Ok(created_response(created.status, created.body, created.replayed, key.as_deref()))
 }
 
+/// Updates a schedule.
+///
+/// A partial update under an optimistic lock (`version`); a sold show cannot move (403
+/// `CRITICAL_FIELD_LOCKED`). Needs `events:update` and the event's creator or an admin.
+#[utoipa::path(
+    put, path = "/events/{id}/schedules/{schedule_id}", operation_id = "updateSchedule", tag = "schedules",
+    security(("bearerAuth" = [])),
+    params(("id" = Uuid, Path, description = "The event."), ("schedule_id" = Uuid, Path, description = "The schedule.")),
+    request_body(content = ScheduleFields, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated schedule.", body = crate::openapi::ScheduleEnvelope),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Unprocessable),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,

@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::storage::capacity::{self as capacity_store, HoldEnd};
 use crate::storage::events as store;
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RefundPolicy {
     #[default]
@@ -35,15 +35,20 @@ impl RefundPolicy {
 }
 
 /// The route schema's names and the ones the original's handler read are both accepted.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(description = "Why and how an event is cancelled.")]
 pub struct CancelRequest {
+    /// 1-1000 characters once trimmed. Also accepted as `cancellation_reason`.
     #[serde(alias = "cancellation_reason")]
     pub reason: String,
+    /// Default true. Also accepted as `notifyCustomers`.
     #[serde(default, alias = "notifyCustomers")]
     pub notify_customers: Option<bool>,
+    /// Default `full` (`none` when `trigger_refunds` is false). Also accepted as `refundPolicy`.
     #[serde(default, alias = "refundPolicy")]
     pub refund_policy: Option<RefundPolicy>,
+    /// Also accepted as `triggerRefunds`.
     #[serde(default, alias = "triggerRefunds")]
     pub trigger_refunds: Option<bool>,
 }

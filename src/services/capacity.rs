@@ -14,16 +14,20 @@ use crate::state::AppState;
 use crate::storage::capacity::{self as store, HoldEnd, NewHold, NewSection, RowLock};
 use crate::storage::idempotency::{self, Fingerprint, StoredResponse};
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+/// `rows x seats_per_row` must equal the section's `total_capacity`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RowConfig {
+    #[schema(minimum = 1)]
     pub rows: i32,
+    #[schema(minimum = 1)]
     pub seats_per_row: i32,
+    /// One label per row.
     #[serde(default)]
     pub row_labels: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeatMap {
     #[serde(rename = "type")]
@@ -32,7 +36,7 @@ pub struct SeatMap {
     pub data: Option<serde_json::Map<String, Value>>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SeatMapType {
     Grid,
@@ -42,24 +46,50 @@ pub enum SeatMapType {
 
 /// Section fields of the original. Counters are server-managed: the original let clients
 /// overwrite them (defect 17), so sending one is refused rather than silently dropped.
-#[derive(Debug, Clone, Default, Deserialize)]
+///
+/// In the API description the counters are left out (sending one is an error: 422
+/// `SERVER_MANAGED_FIELD`).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    as = SectionUpdate,
+    description = "A capacity section's fields; absent or `null` keeps the value on update. The counters \
+        (`available_capacity`, `reserved_capacity`, `sold_count`) are the service's: sending one is \
+        refused with 422 `SERVER_MANAGED_FIELD`."
+)]
 pub struct SectionFields {
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 100)]
     pub section_name: Option<String>,
+    #[schema(max_length = 20)]
     pub section_code: Option<String>,
+    #[schema(max_length = 50)]
     pub tier: Option<String>,
+    /// The sections of an event together must fit the venue's capacity (422
+    /// `EXCEEDS_VENUE_CAPACITY`); not below the seats held, sold and buffered.
+    #[schema(minimum = 1, maximum = 1000000)]
     pub total_capacity: Option<i32>,
+    /// Less than `total_capacity`.
+    #[schema(minimum = 0)]
     pub buffer_capacity: Option<i32>,
+    /// Create only: a schedule of the same event.
     pub schedule_id: Option<Uuid>,
     pub row_config: Option<RowConfig>,
     pub seat_map: Option<SeatMap>,
     pub is_active: Option<bool>,
     pub is_visible: Option<bool>,
+    /// At most `maximum_purchase`.
+    #[schema(minimum = 1, maximum = 100)]
     pub minimum_purchase: Option<i32>,
+    #[schema(minimum = 1, maximum = 100)]
     pub maximum_purchase: Option<i32>,
+    #[schema(ignore)]
     pub available_capacity: Option<i32>,
+    #[schema(ignore)]
     pub reserved_capacity: Option<i32>,
+    #[schema(ignore)]
     pub sold_count: Option<i32>,
+    /// Optimistic lock for updates (409 `VERSION_CONFLICT`).
     pub version: Option<i32>,
 }
 
@@ -373,15 +403,21 @@ pub async fn check(state: &AppState, user: &AuthUser, id: Uuid, quantity: i32) -
     }))
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveRequest {
+    /// Also within the section's purchase limits (422 `OUTSIDE_PURCHASE_LIMITS`).
+    #[schema(minimum = 1, maximum = 100)]
     pub quantity: i32,
+    /// Exactly `quantity` seats when given.
     #[serde(default)]
     pub seat_ids: Option<Vec<String>>,
-    /// The original's handler read `reservation_minutes`; both names are accepted.
+    /// How long the hold lives (default 15). The original's handler read
+    /// `reservation_minutes`; both names are accepted.
     #[serde(default, alias = "reservation_minutes")]
+    #[schema(minimum = 1, maximum = 60)]
     pub reservation_duration_minutes: Option<i32>,
+    /// An active price tier of the event, whose price is locked into the hold.
     #[serde(default)]
     pub pricing_id: Option<Uuid>,
 }

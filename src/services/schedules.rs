@@ -21,7 +21,7 @@ use crate::storage::idempotency::{self, Fingerprint, StoredResponse};
 use crate::storage::schedules::{self as store, Parent};
 
 /// The statuses of the `event_schedules_status_check` constraint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ScheduleStatus {
     Scheduled,
@@ -50,24 +50,41 @@ impl ScheduleStatus {
 /// The body of `POST` (where `starts_at` and `ends_at` are required) and `PUT` (partial, with
 /// the optional optimistic lock `version`, ignored on create). Absent fields keep their value
 /// on `PUT`; `null` counts as absent.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    as = ScheduleUpdate,
+    description = "A schedule's fields; absent or `null` keeps the value on update."
+)]
 pub struct ScheduleFields {
     pub starts_at: Option<DateTime<Utc>>,
+    /// After `starts_at`.
     pub ends_at: Option<DateTime<Utc>>,
+    /// An IANA time zone of at most 50 characters; defaults to the event's.
+    #[schema(max_length = 50)]
     pub timezone: Option<String>,
+    /// Not after `starts_at`.
     pub doors_open_at: Option<DateTime<Utc>>,
     pub is_recurring: Option<bool>,
+    #[schema(max_length = 1000)]
     pub recurrence_rule: Option<String>,
     pub recurrence_end_date: Option<NaiveDate>,
+    #[schema(minimum = 1)]
     pub occurrence_number: Option<i32>,
     pub status: Option<ScheduleStatus>,
+    #[schema(max_length = 1000)]
     pub status_reason: Option<String>,
+    #[schema(minimum = 1, maximum = 1000000)]
     pub capacity_override: Option<i32>,
     pub check_in_opens_at: Option<DateTime<Utc>>,
+    /// After `check_in_opens_at`.
     pub check_in_closes_at: Option<DateTime<Utc>>,
+    #[schema(max_length = 5000)]
     pub notes: Option<String>,
+    /// At most 50 properties.
     pub metadata: Option<Map<String, Value>>,
+    /// Optimistic lock for updates (409 `VERSION_CONFLICT`).
+    #[schema(minimum = 1)]
     pub version: Option<i32>,
 }
 

@@ -458,3 +458,22 @@ async fn a_sold_show_cannot_be_moved_through_its_schedule() {
     assert_eq!(r.status(), 403);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "CRITICAL_FIELD_LOCKED");
 }
+
+#[tokio::test]
+async fn a_nul_character_is_a_client_error_and_a_huge_number_round_trips() {
+    // Both came from fuzzing (scripts/fuzz): each used to be a 500.
+    let app = spawn_app().await;
+    let token = app.token("admin");
+    let mut body = event_body("Nul");
+    body["metadata"] = json!({"note": "a\u{0}b"});
+    let (status, problem) = problem(app.post_json("/api/v1/events", &token, &body).await).await;
+    assert_eq!((status, problem["code"].as_str()), (400, Some("UNSUPPORTED_CHARACTER")));
+
+    let mut body = event_body("Huge");
+    body["metadata"] = json!({"x": -1.797_693_134_862_315_7e308});
+    let event = app.create_event(&token, body).await;
+    let read = app.get_as(&format!("/api/v1/events/{}", event["id"].as_str().unwrap()), &token).await;
+    assert_eq!(read.status(), 200);
+    let v: serde_json::Value = read.json().await.unwrap();
+    assert_eq!(v["event"]["metadata"]["x"].as_f64(), Some(-1.797_693_134_862_315_7e308));
+}

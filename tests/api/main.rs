@@ -8,6 +8,7 @@ mod health;
 mod helpers;
 mod internal;
 mod jobs;
+mod openapi;
 mod pricing;
 mod resilience;
 mod rls;
