@@ -1041,9 +1041,11 @@ pub enum ReadyStatus {
     Ready,
     Degraded,
     NotReady,
+    Draining,
 }
 
-/// 503 `not_ready` when Postgres is down; Redis down is 200 `degraded`.
+/// 503 `not_ready` when Postgres is down, 503 `draining` once shutdown has begun (the load
+/// balancer stops routing during the pre-stop delay); Redis down is 200 `degraded`.
 #[derive(ToSchema)]
 pub struct Ready {
     pub status: ReadyStatus,

@@ -103,10 +103,14 @@ impl Application {
         tracing::info!(addr = %listener.local_addr()?, "event-service listening");
 
         let stop_accepting = {
-            let shutdown = shutdown.clone();
+            let (shutdown, health) = (shutdown.clone(), state.health.clone());
             let prestop = config.prestop_delay;
             async move {
                 shutdown.cancelled().await;
+                // Readiness fails from now on, so a load balancer that health-checks stops
+                // routing here during the pre-stop delay, while in-flight and late requests
+                // are still served.
+                health.mark_draining();
                 if !prestop.is_zero() {
                     tracing::info!(
                         prestop_ms = prestop.as_millis() as u64,

@@ -46,6 +46,7 @@ impl AppState {
 /// What the probes report beyond live dependency checks.
 pub struct HealthState {
     started: AtomicBool,
+    draining: AtomicBool,
     started_at: Instant,
     external: Mutex<Option<(Instant, Value)>>,
     jobs: std::sync::RwLock<Option<Value>>,
@@ -60,6 +61,7 @@ impl HealthState {
     pub fn new() -> Self {
         Self {
             started: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             started_at: Instant::now(),
             external: Mutex::new(None),
             jobs: std::sync::RwLock::new(None),
@@ -68,6 +70,15 @@ impl HealthState {
 
     pub fn mark_started(&self) {
         self.started.store(true, Ordering::Release);
+    }
+
+    /// Shutdown has begun: readiness answers 503 while requests are still served.
+    pub fn mark_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     pub fn is_started(&self) -> bool {

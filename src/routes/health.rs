@@ -134,7 +134,7 @@ async fn live() -> Json<Value> {
     get, path = "/health/ready", operation_id = "getReadiness", tag = "health",
     responses(
         (status = 200, description = "Ready, or degraded (Redis down or slow).", body = crate::openapi::Ready),
-        (status = 503, description = "Not ready: Postgres is down.", body = crate::openapi::Ready),
+        (status = 503, description = "Not ready: Postgres is down, or shutdown has begun (draining).", body = crate::openapi::Ready),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
     )
@@ -142,6 +142,8 @@ async fn live() -> Json<Value> {
 async fn ready(State(state): State<AppState>) -> Response {
     let (database, redis) = local_checks(&state).await;
     let (status, code) = match (database.status, redis.status) {
+        // Shutting down: still serving, but new traffic should go elsewhere.
+        _ if state.health.is_draining() => ("draining", StatusCode::SERVICE_UNAVAILABLE),
         (CheckStatus::Down, _) => ("not_ready", StatusCode::SERVICE_UNAVAILABLE),
         (CheckStatus::Up, CheckStatus::Up) => ("ready", StatusCode::OK),
         _ => ("degraded", StatusCode::OK),

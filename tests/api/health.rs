@@ -150,3 +150,20 @@ async fn the_app_state_exposes_breakers_for_operators() {
     let names: Vec<_> = app.state.breakers().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["postgres", "redis", "venue", "solana_read", "solana_send"]);
 }
+
+#[tokio::test]
+async fn readiness_fails_once_shutdown_begins_while_requests_are_still_served() {
+    let app = spawn_app_with(|vars| {
+        vars.insert("PRESTOP_DELAY_MS".into(), "1500".into());
+    })
+    .await;
+    assert_eq!(app.get("/health/ready").await.status(), 200);
+    app.begin_shutdown();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let response = app.get("/health/ready").await;
+    assert_eq!(response.status(), 503, "the load balancer must stop routing here");
+    assert_eq!(response.json::<Value>().await.unwrap()["status"], "draining");
+    // Still serving during the pre-stop delay.
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    assert_eq!(app.get_as("/api/v1/events", &app.token("user")).await.status(), 200);
+}
