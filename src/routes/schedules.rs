@@ -34,12 +34,7 @@ pub fn router() -> Router<AppState> {
     params(("id" = Uuid, Path, description = "The event.")),
     responses(
         (status = 200, description = "The event's schedules.", body = crate::openapi::ScheduleListEnvelope),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::ReadErrors,
     )
 )]
 async fn list(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
@@ -57,12 +52,7 @@ async fn list(State(state): State<AppState>, user: AuthUser, Path(event_id): Pat
     params(("id" = Uuid, Path, description = "The event.")),
     responses(
         (status = 200, description = "The upcoming schedules.", body = crate::openapi::UpcomingSchedules),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::ReadErrors,
     )
 )]
 async fn upcoming(
@@ -84,12 +74,7 @@ async fn upcoming(
     params(("id" = Uuid, Path, description = "The event.")),
     responses(
         (status = 200, description = "The next schedule.", body = crate::openapi::ScheduleEnvelope),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::ReadErrors,
     )
 )]
 async fn next(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
@@ -109,12 +94,7 @@ async fn next(State(state): State<AppState>, user: AuthUser, Path(event_id): Pat
     params(("id" = Uuid, Path, description = "The event."), ("schedule_id" = Uuid, Path, description = "The schedule.")),
     responses(
         (status = 200, description = "The schedule.", body = crate::openapi::ScheduleEnvelope),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::ReadErrors,
     )
 )]
 async fn get_one(
@@ -143,17 +123,7 @@ async fn get_one(
                 ("x-idempotency-key" = String, description = "The request's `Idempotency-Key`, when sent."),
                 ("idempotency-replayed" = String, description = "`true` when this is a stored response."),
             )),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::WriteErrors,
     )
 )]
 async fn create(
@@ -183,17 +153,7 @@ async fn create(
     request_body(content = ScheduleFields, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated schedule.", body = crate::openapi::ScheduleEnvelope),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::WriteErrors,
     )
 )]
 async fn update(
