@@ -101,6 +101,12 @@ fn retry(reason: impl Into<String>) -> Outcome {
     Outcome::Retry { reason: reason.into(), after: None, counts: true }
 }
 
+/// Our own database failed mid-attempt: hand the row back without using up an attempt (it
+/// says nothing about the chain).
+fn database_unavailable(e: &crate::error::ApiError) -> Outcome {
+    Outcome::Retry { reason: format!("database: {e}"), after: None, counts: false }
+}
+
 /// An RPC error that ends the attempt.
 fn from_rpc(what: &str, err: ResilienceError<RpcCallError>) -> Outcome {
     match err {
@@ -256,7 +262,7 @@ impl Registrar {
         let work = match self.load(tenant, claim.outbox_id).await {
             Ok(Some(w)) => w,
             Ok(None) => return Outcome::LostLease,
-            Err(e) => return Outcome::Retry { reason: format!("database: {e}"), after: None, counts: false },
+            Err(e) => return database_unavailable(&e),
         };
         if work.status != "processing" || work.locked_by.as_deref() != Some(self.worker_id.as_str()) {
             return Outcome::LostLease;
@@ -306,7 +312,7 @@ impl Registrar {
                 match self.store_params(claim, &params, &venue_pda, &event_pda).await {
                     Ok(true) => {}
                     Ok(false) => return Outcome::LostLease,
-                    Err(e) => return Outcome::Retry { reason: format!("database: {e}"), after: None, counts: false },
+                    Err(e) => return database_unavailable(&e),
                 }
                 (params, venue_pda)
             }
@@ -364,7 +370,7 @@ impl Registrar {
             match self.store_pending(claim, &tx, &blockhash).await {
                 Ok(true) => {}
                 Ok(false) => return Outcome::LostLease,
-                Err(e) => return Outcome::Retry { reason: format!("database: {e}"), after: None, counts: false },
+                Err(e) => return database_unavailable(&e),
             }
             if let Some(outcome) = self.send_and_confirm(&tx, &blockhash, &event_pda, params, venue_pda).await {
                 return outcome;
