@@ -440,9 +440,9 @@ create table event_status_history (
 
 create index event_status_history_event_idx on event_status_history (tenant_id, event_id, changed_at);
 
--- reservations: one row per hold --------------------------------------------------------------
+-- event_reservations: one row per hold --------------------------------------------------------------
 
-create table reservations (
+create table event_reservations (
     tenant_id         uuid not null,
     id                uuid not null default gen_random_uuid(),
     event_id          uuid not null,
@@ -462,24 +462,24 @@ create table reservations (
     release_reason    varchar(50),
     version           integer not null default 1,
 
-    constraint reservations_pkey primary key (tenant_id, id),
-    constraint reservations_capacity_fkey foreign key (tenant_id, capacity_id)
+    constraint event_reservations_pkey primary key (tenant_id, id),
+    constraint event_reservations_capacity_fkey foreign key (tenant_id, capacity_id)
         references event_capacity (tenant_id, id) on delete cascade,
-    constraint reservations_event_fkey foreign key (tenant_id, event_id)
+    constraint event_reservations_event_fkey foreign key (tenant_id, event_id)
         references events (tenant_id, id) on delete cascade,
-    constraint reservations_pricing_fkey foreign key (tenant_id, pricing_id)
+    constraint event_reservations_pricing_fkey foreign key (tenant_id, pricing_id)
         references event_pricing (tenant_id, id) on delete set null (pricing_id),
-    constraint reservations_quantity_check check (quantity between 1 and 100),
-    constraint reservations_status_check check (status in ('active', 'confirmed', 'released', 'expired'))
+    constraint event_reservations_quantity_check check (quantity between 1 and 100),
+    constraint event_reservations_status_check check (status in ('active', 'confirmed', 'released', 'expired'))
 );
 
 -- The cleanup job scans only active holds, oldest expiry first.
-create index reservations_active_expiry_idx on reservations (expires_at) where status = 'active';
-create index reservations_capacity_idx on reservations (tenant_id, capacity_id);
+create index event_reservations_active_expiry_idx on event_reservations (expires_at) where status = 'active';
+create index event_reservations_capacity_idx on event_reservations (tenant_id, capacity_id);
 
-create trigger reservations_set_updated_at before update on reservations
+create trigger event_reservations_set_updated_at before update on event_reservations
     for each row execute function set_updated_at();
-create trigger reservations_increment_version before update on reservations
+create trigger event_reservations_increment_version before update on event_reservations
     for each row execute function increment_version();
 
 -- idempotency_keys ----------------------------------------------------------------------------
@@ -541,7 +541,7 @@ declare
 begin
     foreach t in array array[
         'events', 'event_schedules', 'event_capacity', 'event_pricing', 'event_metadata',
-        'event_status_history', 'reservations', 'idempotency_keys', 'blockchain_outbox']
+        'event_status_history', 'event_reservations', 'idempotency_keys', 'blockchain_outbox']
     loop
         execute format('alter table %I enable row level security', t);
         execute format('alter table %I force row level security', t);
@@ -558,12 +558,15 @@ $$;
 
 -- Privileges ----------------------------------------------------------------------------------
 
-revoke all on all tables in schema public from public;
+-- Only our own tables: in the platform's shared database other services' tables sit in the same
+-- schema, and are not ours to touch.
+revoke all on event_categories, events, event_schedules, event_capacity, event_pricing, event_metadata,
+    event_status_history, event_reservations, idempotency_keys, blockchain_outbox from public;
 grant usage on schema public to event_service_app, event_service_system;
 grant select on event_categories to event_service_app;
 grant select, insert, update on
     events, event_schedules, event_capacity, event_pricing, event_metadata,
-    reservations, idempotency_keys, blockchain_outbox
+    event_reservations, idempotency_keys, blockchain_outbox
     to event_service_app;
 -- History is append-only for the service.
 grant select, insert on event_status_history to event_service_app;
@@ -579,9 +582,9 @@ grant usage on sequence events_chain_event_id_seq to event_service_app;
 -- is then done in a tenant-scoped transaction per row, so every write still passes the tenant
 -- policy. No GUC grants cross-tenant access, so no request can switch it on.
 
-grant select on reservations, events, event_schedules, event_pricing, blockchain_outbox to event_service_system;
+grant select on event_reservations, events, event_schedules, event_pricing, blockchain_outbox to event_service_system;
 
-create policy reservations_system_discovery on reservations for select to event_service_system using (true);
+create policy event_reservations_system_discovery on event_reservations for select to event_service_system using (true);
 
 create function system_expired_reservations(p_limit integer)
 returns table (tenant_id uuid, reservation_id uuid)
@@ -589,7 +592,7 @@ language sql stable security definer
 set search_path = public, pg_temp
 as $$
     select r.tenant_id, r.id
-    from reservations r
+    from event_reservations r
     where r.status = 'active' and r.expires_at <= now()
     order by r.expires_at
     limit greatest(least(p_limit, 10000), 0)

@@ -72,6 +72,14 @@ pub struct Config {
     /// `TICKETTOKEN_PROGRAM_ID`).
     pub registration: RegistrationConfig,
     pub jwt: JwtConfig,
+    /// auth-service's tables: tenant status and revoked tokens (`src/auth/tenants.rs`,
+    /// `src/auth/revocation.rs`).
+    pub auth_source: AuthSourceConfig,
+    /// Venue lookups: how long a live answer is reused, and our share of venue-service's budget.
+    pub venue_lookup: VenueLookupConfig,
+    /// `TICKET_SERVICE_URL` (unset: scan-stats reports zero tickets, as the original did when
+    /// ticket-service did not answer).
+    pub ticket_service_url: Option<Url>,
     /// `INTERNAL_HMAC_SECRET` (>= 32 chars). Without it internal routes refuse every call.
     pub internal_hmac_secret: Option<SecretString>,
     /// `EVENT_MIN_ADVANCE_HOURS` (2) and `EVENT_MAX_ADVANCE_DAYS` (365): the window in which a
@@ -132,13 +140,46 @@ pub struct RedisConfig {
 
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
-    /// `JWT_PUBLIC_KEY_PATH`: PEM of the RS256 public key; parsed at start-up.
-    pub public_key_path: PathBuf,
-    /// `JWT_ISSUER` (tickettoken).
+    /// The RS256 public keys: `JWT_PUBLIC_KEY` (inline PEM or base64 PEM) or
+    /// `JWT_PUBLIC_KEY_PATH` (a file, re-read periodically and on SIGHUP) for tokens with `kid`
+    /// `current`/`dev`; optionally `JWT_PUBLIC_KEY_PREVIOUS` / `JWT_PUBLIC_KEY_PREVIOUS_PATH`
+    /// for `kid` `previous` during a rotation.
+    pub keys: crate::auth::keys::KeySources,
+    /// `JWT_ISSUER` (tickettoken, the value the platform's compose file gives auth-service).
     pub issuer: String,
-    /// `JWT_AUDIENCE` (tickettoken-platform). The original had two competing defaults; this
-    /// is the one its environment validator actually injected.
+    /// `JWT_AUDIENCE` (default: the issuer). auth-service sets `aud` to its issuer; the
+    /// original's `tickettoken-platform` default refused every real token.
     pub audience: String,
+    /// `JWT_KEY_RELOAD_INTERVAL_SECONDS` (60; 0 = only on SIGHUP).
+    pub reload_interval: Duration,
+}
+
+/// Where auth-service's tenant and revocation records are read, and how long answers are kept.
+#[derive(Debug, Clone)]
+pub struct AuthSourceConfig {
+    /// `AUTH_DATABASE_URL` (default `DATABASE_URL`: the platform's shared database).
+    pub url: SecretString,
+    /// `TENANT_STATUS_TTL_SECONDS` (10): a tenant's status is re-read after this even without
+    /// an invalidation message.
+    pub tenant_ttl: Duration,
+    /// `TENANT_STATUS_STALE_SECONDS` (600): how long a last known status is used while the
+    /// auth source is unreachable.
+    pub tenant_stale_max: Duration,
+    /// `TOKEN_REVOCATION_RECHECK_SECONDS` (10): the longest a revoked token keeps working.
+    pub revocation_recheck: Duration,
+}
+
+/// Venue lookups (`src/clients/venue.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct VenueLookupConfig {
+    /// `VENUE_CACHE_TTL_SECONDS` (300): a live answer is reused this long without a call.
+    pub fresh_ttl: Duration,
+    /// `VENUE_FALLBACK_TTL_SECONDS` (3600): a copy is served this long while venue-service is
+    /// unavailable or our call budget is spent.
+    pub fallback_ttl: Duration,
+    /// `VENUE_SERVICE_CALLS_PER_MINUTE` (30): our share of venue-service's global budget of 100
+    /// requests/min, counted across replicas in Redis.
+    pub calls_per_minute: u32,
 }
 
 /// Settings of the `migrate` command.
@@ -271,18 +312,42 @@ impl Config {
         for (name, url) in [("VENUE_SERVICE_URL", &venue_service_url), ("SOLANA_RPC_URL", &solana_rpc_url)] {
             if let Some(url) = url
                 && let Err(problem) =
-                    crate::clients::venue::check_url_security(url, production, allow_insecure_service_calls)
+                    crate::clients::outbound::check_url_security(url, production, allow_insecure_service_calls)
             {
                 env.problem(name, problem);
             }
         }
         let registration = RegistrationConfig::from_env(&mut env);
 
-        let jwt = JwtConfig {
-            public_key_path: env.required("JWT_PUBLIC_KEY_PATH").map(PathBuf::from).unwrap_or_default(),
-            issuer: env.string("JWT_ISSUER", "tickettoken"),
-            audience: env.string("JWT_AUDIENCE", "tickettoken-platform"),
+        let jwt = JwtConfig::from_env(&mut env);
+        let auth_source = AuthSourceConfig {
+            url: match env.raw("AUTH_DATABASE_URL").map(str::to_owned) {
+                Some(url) => {
+                    check_secret_url(&mut env, "AUTH_DATABASE_URL", &url, &["postgres", "postgresql"]);
+                    SecretString::from(url)
+                }
+                None => database.url.clone(),
+            },
+            tenant_ttl: Duration::from_secs(env.ranged("TENANT_STATUS_TTL_SECONDS", 10, 1, 3600)),
+            tenant_stale_max: Duration::from_secs(env.ranged("TENANT_STATUS_STALE_SECONDS", 600, 0, 86_400)),
+            revocation_recheck: Duration::from_secs(env.ranged("TOKEN_REVOCATION_RECHECK_SECONDS", 10, 0, 900)),
         };
+        let venue_lookup = VenueLookupConfig {
+            fresh_ttl: Duration::from_secs(env.ranged("VENUE_CACHE_TTL_SECONDS", 300, 0, 86_400)),
+            fallback_ttl: Duration::from_secs(env.ranged("VENUE_FALLBACK_TTL_SECONDS", 3600, 1, 7 * 86_400)),
+            calls_per_minute: env.ranged("VENUE_SERVICE_CALLS_PER_MINUTE", 30, 1, 100_000) as u32,
+        };
+        let ticket_service_url = env
+            .raw("TICKET_SERVICE_URL")
+            .is_some()
+            .then(|| env.url("TICKET_SERVICE_URL", None, &["http", "https"]))
+            .flatten();
+        if let Some(url) = &ticket_service_url
+            && let Err(problem) =
+                crate::clients::outbound::check_url_security(url, production, allow_insecure_service_calls)
+        {
+            env.problem("TICKET_SERVICE_URL", problem);
+        }
         let internal_hmac_secret = env.raw("INTERNAL_HMAC_SECRET").map(str::to_owned);
         if internal_hmac_secret.as_ref().is_some_and(|s| s.len() < 32) {
             env.problem("INTERNAL_HMAC_SECRET", "must be at least 32 characters");
@@ -313,11 +378,17 @@ impl Config {
         let max_shutdown_timeout = env.millis("MAX_SHUTDOWN_TIMEOUT_MS", 30_000, 0, 600_000);
         let prestop_delay = env.millis("PRESTOP_DELAY_MS", 0, 0, 600_000);
 
+        // Every caller named in reference/platform-contracts.md §1.2. `event-service` is there
+        // because the platform's shared client signs with the name of the service it *calls*:
+        // every call made through `EventServiceClient` (minting, marketplace, monitoring,
+        // notification, order-service) arrives signed as `event-service`. The secret is shared
+        // platform-wide, so the name is an allow-list entry, not an identity.
         let allowed_internal_services = env
             .string(
                 "ALLOWED_INTERNAL_SERVICES",
-                "auth-service,venue-service,ticket-service,order-service,payment-service,minting-service,\
-                 marketplace-service,notification-service,blockchain-service",
+                "event-service,api-gateway,auth-service,venue-service,ticket-service,order-service,\
+                 payment-service,notification-service,search-service,analytics-service,minting-service,\
+                 marketplace-service,monitoring-service,blockchain-service,scanning-service",
             )
             .split(',')
             .map(|s| s.trim().to_owned())
@@ -339,6 +410,9 @@ impl Config {
             solana_rpc_url: solana_rpc_url.unwrap_or_else(placeholder_url),
             registration,
             jwt,
+            auth_source,
+            venue_lookup,
+            ticket_service_url,
             internal_hmac_secret: internal_hmac_secret.map(SecretString::from),
             reservation_cleanup_interval: Duration::from_secs(cleanup_minutes * 60),
             transitions_interval,
@@ -394,6 +468,38 @@ impl RateLimitConfig {
             search_max: env.ranged("RATE_LIMIT_SEARCH_MAX", 20, 1, 1_000_000) as u32,
             bulk_max: env.ranged("RATE_LIMIT_BULK_MAX", 10, 1, 1_000_000) as u32,
             allowlist,
+        }
+    }
+}
+
+impl JwtConfig {
+    fn from_env(env: &mut Env) -> Self {
+        use crate::auth::keys::{KeyOrigin, KeySources};
+        let origin = |env: &mut Env, inline: &'static str, path: &'static str| -> Option<KeyOrigin> {
+            match (env.raw(inline).map(str::to_owned), env.raw(path).map(PathBuf::from)) {
+                (Some(value), _) => match KeyOrigin::inline(&value) {
+                    Ok(origin) => Some(origin),
+                    Err(problem) => {
+                        env.problem(inline, problem);
+                        None
+                    }
+                },
+                (None, Some(file)) => Some(KeyOrigin::File(file)),
+                (None, None) => None,
+            }
+        };
+        let current = origin(env, "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_PATH");
+        let previous = origin(env, "JWT_PUBLIC_KEY_PREVIOUS", "JWT_PUBLIC_KEY_PREVIOUS_PATH");
+        if current.is_none() {
+            env.problem("JWT_PUBLIC_KEY_PATH", "is required (or JWT_PUBLIC_KEY with the PEM itself)");
+        }
+        let issuer = env.string("JWT_ISSUER", "tickettoken");
+        let audience = env.string("JWT_AUDIENCE", &issuer);
+        JwtConfig {
+            keys: KeySources { current: current.unwrap_or(KeyOrigin::File(PathBuf::new())), previous },
+            issuer,
+            audience,
+            reload_interval: Duration::from_secs(env.ranged("JWT_KEY_RELOAD_INTERVAL_SECONDS", 60, 0, 86_400)),
         }
     }
 }
@@ -540,7 +646,8 @@ fn load_wallet(path: &std::path::Path) -> Result<PlatformWallet, String> {
 
 /// Per-dependency stacks. Defaults come from the seed analysis of the original and
 /// `reference/resilience.md` §8; every field can be overridden with
-/// `RESILIENCE_<DEP>_<FIELD>` (DEP = POSTGRES, REDIS, VENUE, SOLANA_READ, SOLANA_SEND).
+/// `RESILIENCE_<DEP>_<FIELD>` (DEP = POSTGRES, REDIS, VENUE, SOLANA_READ, SOLANA_SEND, AUTH_DB,
+/// TICKET).
 #[derive(Debug, Clone)]
 pub struct ResilienceSettings {
     pub postgres: DependencyConfig,
@@ -548,6 +655,10 @@ pub struct ResilienceSettings {
     pub venue: DependencyConfig,
     pub solana_read: DependencyConfig,
     pub solana_send: DependencyConfig,
+    /// auth-service's tables (tenant status, revoked tokens): short, fail fast.
+    pub auth_db: DependencyConfig,
+    /// ticket-service's `/internal/tickets/by-event` (scan-stats): 5 s overall, as the original.
+    pub ticket: DependencyConfig,
 }
 
 impl ResilienceSettings {
@@ -600,7 +711,25 @@ impl ResilienceSettings {
             (ms(1_000), ms(5_000)),
             BreakerDefaults { window: 10, min_calls: 3, rate: 0.5, open: ms(60_000), probes: 1, slow: None },
         );
+        let auth_db = defaults(
+            "auth_db",
+            ms(1_000),
+            ms(2_000),
+            1,
+            (ms(50), ms(200)),
+            BreakerDefaults { window: 20, min_calls: 5, rate: 0.5, open: ms(10_000), probes: 1, slow: None },
+        );
+        let ticket = defaults(
+            "ticket",
+            ms(2_000),
+            ms(5_000),
+            2,
+            (ms(100), ms(1_000)),
+            BreakerDefaults { window: 10, min_calls: 5, rate: 0.5, open: ms(30_000), probes: 1, slow: None },
+        );
         Self {
+            auth_db: override_from_env(env, "RESILIENCE_AUTH_DB_", auth_db),
+            ticket: override_from_env(env, "RESILIENCE_TICKET_", ticket),
             postgres: override_from_env(env, "RESILIENCE_POSTGRES_", postgres),
             redis: override_from_env(env, "RESILIENCE_REDIS_", redis),
             venue: override_from_env(env, "RESILIENCE_VENUE_", venue),

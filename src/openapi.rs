@@ -7,8 +7,9 @@
 //! documentation-only types below; `scripts/fuzz` checks real responses against them, and
 //! `tests/api/openapi.rs` fails when a route of the router is missing here.
 //!
-//! The router serves health and metrics both at the root and under `/api/v1`; the spec lists
-//! both copies (the `/api/v1` ones with a `V1` suffix on their operation ids).
+//! The router serves health, metrics and the internal routes both at the root and under
+//! `/api/v1`; the spec lists both copies (the `/api/v1` ones with a `V1` suffix on their
+//! operation ids).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
@@ -80,6 +81,14 @@ fn build() -> utoipa::openapi::OpenApi {
         routes::metrics::render,
         routes::docs::openapi_json,
         routes::docs::page,
+        routes::internal::event,
+        routes::internal::pda,
+        routes::internal::scan_stats,
+        routes::internal::status,
+        routes::internal::transfer_restrictions,
+        routes::internal::active,
+        routes::internal::metrics,
+        routes::internal::blockchain_status,
     ),
     tags(
         (name = "health", description = "Probes: served at the root and under `/api/v1`."),
@@ -145,6 +154,11 @@ struct RootApi;
         routes::schedules::update,
         routes::internal::event,
         routes::internal::pda,
+        routes::internal::scan_stats,
+        routes::internal::status,
+        routes::internal::transfer_restrictions,
+        routes::internal::active,
+        routes::internal::metrics,
         routes::internal::blockchain_status,
     ),
     components(
@@ -991,7 +1005,7 @@ pub struct InternalEventPda {
     pub blockchain: InternalBlockchain,
     /// `null` when the event never needed registration.
     pub registration: Option<Registration>,
-    /// The event has an artist wallet or an event PDA.
+    /// The event has both an event PDA and an artist wallet (the original's meaning).
     pub has_blockchain_config: bool,
 }
 

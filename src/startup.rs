@@ -11,18 +11,25 @@ use axum::middleware;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::JwtVerifier;
+use crate::auth::TokenVerifier;
+use crate::auth::revocation::Revocations;
+use crate::auth::tenants::{TenantCacheSettings, TenantDirectory};
 use crate::clients::solana::SolanaClient;
+use crate::clients::tickets::TicketClient;
 use crate::clients::venue::HttpVenueClient;
 use crate::config::Config;
 use crate::http;
 use crate::state::{AppState, HealthState};
+use crate::storage::platform::PlatformDb;
 use crate::storage::{Cache, Db, postgres};
 
 pub struct Application {
     listener: TcpListener,
     state: AppState,
     shutdown: CancellationToken,
+    /// SIGHUP reloads the JWT keys; registered in `build`, so a SIGHUP that arrives once the
+    /// application is built never takes the default action (terminate).
+    hangup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Application {
@@ -31,28 +38,50 @@ impl Application {
         // First, so the breakers created below register their series with the recorder.
         let metrics = crate::metrics::handle();
         let production = config.env == crate::config::AppEnv::Production;
-        for (name, url) in
-            [("VENUE_SERVICE_URL", &config.venue_service_url), ("SOLANA_RPC_URL", &config.solana_rpc_url)]
-        {
-            if crate::clients::venue::uses_insecure_override(url, production, config.allow_insecure_service_calls) {
+        for (name, url) in [
+            ("VENUE_SERVICE_URL", Some(&config.venue_service_url)),
+            ("SOLANA_RPC_URL", Some(&config.solana_rpc_url)),
+            ("TICKET_SERVICE_URL", config.ticket_service_url.as_ref()),
+        ] {
+            let Some(url) = url else { continue };
+            if crate::clients::outbound::uses_insecure_override(url, production, config.allow_insecure_service_calls) {
                 tracing::warn!(
                     variable = name,
                     "ALLOW_INSECURE_SERVICE_CALLS: calling a non-loopback service over plain http in production"
                 );
             }
         }
-        let jwt = JwtVerifier::from_config(&config.jwt)?;
+        let tokens = TokenVerifier::from_config(&config.jwt)?;
         let pool = postgres::build_pool(&config.database)?;
         postgres::wait_until_reachable(&pool, config.database.connect_retries).await?;
         postgres::check_database_is_safe(&pool).await?;
         let db = Db::new(pool, config.database.pool_max, config.resilience.postgres.clone());
         let cache = Cache::new(&config.redis, config.resilience.redis.clone())?;
         let venues = HttpVenueClient::new(
-            config.venue_service_url.clone(),
+            &config.venue_service_url,
             config.resilience.venue.clone(),
             cache.clone(),
             config.internal_hmac_secret.clone(),
+            config.venue_lookup,
         )?;
+        let tickets = TicketClient::new(
+            config.ticket_service_url.clone(),
+            config.resilience.ticket.clone(),
+            config.internal_hmac_secret.clone(),
+        )?;
+        let platform = PlatformDb::new(&config.auth_source.url, config.resilience.auth_db.clone())?;
+        // A missing table or grant is a deployment mistake: refuse to start. An unreachable
+        // auth database is an outage: start, and apply the documented fallbacks.
+        platform.check_schema().await?;
+        let tenants = TenantDirectory::new(
+            platform.clone(),
+            TenantCacheSettings {
+                ttl: config.auth_source.tenant_ttl,
+                stale_max: config.auth_source.tenant_stale_max,
+                capacity: 100_000,
+            },
+        );
+        let revocations = Revocations::new(platform.clone(), config.auth_source.revocation_recheck, 200_000);
         let solana = SolanaClient::new(
             config.solana_rpc_url.clone(),
             config.resilience.solana_read.clone(),
@@ -67,14 +96,19 @@ impl Application {
             config: Arc::new(config),
             db,
             cache,
-            jwt: Arc::new(jwt),
+            tokens: Arc::new(tokens),
+            platform,
+            tenants: Arc::new(tenants),
+            revocations: Arc::new(revocations),
             venues: Arc::new(venues),
+            tickets,
             solana,
             health: Arc::new(HealthState::new()),
             metrics,
             http,
         };
-        Ok(Self { listener, state, shutdown: CancellationToken::new() })
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        Ok(Self { listener, state, shutdown: CancellationToken::new(), hangup })
     }
 
     pub fn port(&self) -> u16 {
@@ -94,11 +128,13 @@ impl Application {
     /// serving, stops accepting, drains in-flight requests, stops background jobs and closes
     /// the pool, all bounded by `MAX_SHUTDOWN_TIMEOUT_MS`.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { listener, state, shutdown } = self;
+        let Application { listener, state, shutdown, hangup } = self;
         let config = state.config.clone();
         let app = router(state.clone());
 
         let jobs = crate::jobs::spawn_all(&state, shutdown.clone());
+        tokio::spawn(state.tenants.clone().listen(config.redis.url.clone(), shutdown.clone()));
+        tokio::spawn(reload_keys(state.tokens.clone(), config.jwt.reload_interval, hangup, shutdown.clone()));
         state.health.mark_started();
         tracing::info!(addr = %listener.local_addr()?, "event-service listening");
 
@@ -159,4 +195,30 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(move |req, next| http::request_timeout(timeout, req, next)))
         .layer(middleware::from_fn(http::request_context))
         .with_state(state)
+}
+
+/// Re-reads the JWT public keys every `JWT_KEY_RELOAD_INTERVAL_SECONDS` and on SIGHUP, so a
+/// key rotation needs no restart.
+async fn reload_keys(
+    tokens: Arc<TokenVerifier>,
+    interval: Duration,
+    mut hangup: Option<tokio::signal::unix::Signal>,
+    shutdown: CancellationToken,
+) {
+    let period = if interval.is_zero() { Duration::from_secs(365 * 86_400) } else { interval };
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let hup = async {
+            match hangup.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tick.tick(), if !interval.is_zero() => tokens.keys().reload_logged("interval"),
+            Some(()) = hup => tokens.keys().reload_logged("SIGHUP"),
+            () = shutdown.cancelled() => return,
+        }
+    }
 }

@@ -9,10 +9,14 @@ use resilience::BreakerHandle;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::auth::JwtVerifier;
+use crate::auth::TokenVerifier;
+use crate::auth::revocation::Revocations;
+use crate::auth::tenants::TenantDirectory;
 use crate::clients::solana::SolanaClient;
+use crate::clients::tickets::TicketClient;
 use crate::clients::venue::SharedVenues;
 use crate::config::Config;
+use crate::storage::platform::PlatformDb;
 use crate::storage::{Cache, Db};
 
 #[derive(Clone)]
@@ -20,8 +24,14 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub cache: Cache,
-    pub jwt: Arc<JwtVerifier>,
+    pub tokens: Arc<TokenVerifier>,
+    /// auth-service's tables, read-only (tenant status, revoked tokens).
+    pub platform: PlatformDb,
+    pub tenants: Arc<TenantDirectory>,
+    pub revocations: Arc<Revocations>,
     pub venues: SharedVenues,
+    /// ticket-service, for scan-stats.
+    pub tickets: TicketClient,
     /// Solana JSON-RPC (two stacks: reads and sends).
     pub solana: SolanaClient,
     pub health: Arc<HealthState>,
@@ -37,6 +47,8 @@ impl AppState {
         if let Some(venue) = self.venues.breaker() {
             all.push(("venue", venue));
         }
+        all.push(("auth_db", self.platform.breaker()));
+        all.push(("ticket", self.tickets.breaker()));
         all.push(("solana_read", self.solana.read_breaker()));
         all.push(("solana_send", self.solana.send_breaker()));
         all

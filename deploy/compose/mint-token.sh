@@ -34,8 +34,8 @@ jti() {
 
 now=$(date +%s)
 exp=$((now + hours * 3600))
-header=$(printf '{"alg":"RS256","typ":"JWT"}' | b64url)
+header=$(printf '{"alg":"RS256","typ":"JWT","kid":"current"}' | b64url)
 payload=$(printf '{"sub":"%s","tenant_id":"%s","type":"access","role":"%s","permissions":["*"],"iss":"%s","aud":"%s","iat":%d,"exp":%d,"jti":"%s"}' \
-  "$sub" "$tenant" "$role" "${JWT_ISSUER:-tickettoken}" "${JWT_AUDIENCE:-tickettoken-platform}" "$now" "$exp" "$(jti)" | b64url)
+  "$sub" "$tenant" "$role" "${JWT_ISSUER:-tickettoken}" "${JWT_AUDIENCE:-${JWT_ISSUER:-tickettoken}}" "$now" "$exp" "$(jti)" | b64url)
 signature=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -sign "$key" -binary | b64url)
 printf '%s.%s.%s\n' "$header" "$payload" "$signature"

@@ -321,7 +321,7 @@ SELECT status, created_by, venue_id FROM events WHERE tenant_id = :tenant AND id
 SELECT minimum_purchase, maximum_purchase FROM event_capacity WHERE tenant_id = :tenant AND id = :section;
 UPDATE event_capacity SET available_capacity = available_capacity - 1, reserved_capacity = reserved_capacity + 1
  WHERE tenant_id = :tenant AND id = :section AND deleted_at IS NULL AND is_active AND available_capacity >= 1 RETURNING event_id;
-INSERT INTO reservations (tenant_id, event_id, capacity_id, quantity, expires_at, seat_ids, created_by)
+INSERT INTO event_reservations (tenant_id, event_id, capacity_id, quantity, expires_at, seat_ids, created_by)
  VALUES (:tenant, :event, :section, 1, now() + make_interval(mins => 15), '{}', 'pgbench') RETURNING id;
 SELECT to_jsonb(c) FROM event_capacity c WHERE c.tenant_id = :tenant AND c.id = :section AND c.deleted_at IS NULL;
 COMMIT;

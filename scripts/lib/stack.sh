@@ -128,6 +128,20 @@ SQL
   fi
 }
 
+# bootstrap_auth_standin DIR PORT DB APP_ROLE [TENANT...]: auth-service's tenants and
+# invalidated_tokens tables (deploy/platform/auth-service-tables.sql), which event-service reads
+# for tenant status and revoked tokens; in the platform auth-service owns them. The given
+# tenants are registered as active. Idempotent.
+bootstrap_auth_standin() {
+  local dir="$1" port="$2" db="$3" role="$4"; shift 4
+  pg_super "$dir" "$port" -d "$db" -v app_role="$role" -f - < "$REPO_ROOT/deploy/platform/auth-service-tables.sql" >/dev/null
+  local tenant
+  for tenant in "$@"; do
+    pg_super "$dir" "$port" -d "$db" -c \
+      "insert into tenants (id, name, slug, status) values ('$tenant', 'Tenant $tenant', 'tenant-$tenant', 'active') on conflict (id) do nothing" >/dev/null
+  done
+}
+
 # start_redis DIR PORT: a throwaway Redis (no persistence) on 127.0.0.1:PORT.
 start_redis() {
   local dir="$1" port="$2"
@@ -163,14 +177,15 @@ ensure_jwt_keys() {
 
 b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
 
-# mint_token PRIVATE_KEY TENANT SUB ROLE HOURS: an RS256 access token like the auth-service's.
+# mint_token PRIVATE_KEY TENANT SUB ROLE HOURS: an RS256 access token like the auth-service's
+# (kid "current", aud equal to the issuer).
 mint_token() {
   local key="$1" tenant="$2" sub="$3" role="$4" hours="$5"
   local now exp header payload signature
   now=$(date +%s); exp=$((now + hours * 3600))
-  header=$(printf '{"alg":"RS256","typ":"JWT"}' | b64url)
+  header=$(printf '{"alg":"RS256","typ":"JWT","kid":"current"}' | b64url)
   payload=$(printf '{"sub":"%s","tenant_id":"%s","type":"access","role":"%s","permissions":["*"],"iss":"%s","aud":"%s","iat":%d,"exp":%d,"jti":"%s"}' \
-    "$sub" "$tenant" "$role" "${JWT_ISSUER:-tickettoken}" "${JWT_AUDIENCE:-tickettoken-platform}" "$now" "$exp" "$(cat /proc/sys/kernel/random/uuid)" | b64url)
+    "$sub" "$tenant" "$role" "${JWT_ISSUER:-tickettoken}" "${JWT_AUDIENCE:-${JWT_ISSUER:-tickettoken}}" "$now" "$exp" "$(cat /proc/sys/kernel/random/uuid)" | b64url)
   signature=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -sign "$key" -binary | b64url)
   printf '%s.%s.%s' "$header" "$payload" "$signature"
 }

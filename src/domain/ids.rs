@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 /// The tenant of a request. Produced only from a verified token (or, for background jobs,
 /// from a row found through the system context), never from a client-supplied header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TenantId(Uuid);
 

@@ -88,6 +88,7 @@ pub fn classify(method: &Method, path: &str) -> Class {
 /// Probes and scrapes must never be throttled; internal routes are HMAC-authenticated callers.
 fn is_exempt_path(path: &str) -> bool {
     path.starts_with("/api/v1/internal/")
+        || path.starts_with("/internal/")
         || path.starts_with("/health")
         || path.starts_with("/api/v1/health")
         || path == "/metrics"
@@ -314,6 +315,8 @@ mod tests {
             tenant: tenant.parse::<TenantId>().unwrap(),
             role: Role::User,
             permissions: vec![],
+            jti: None,
+            expires_at: 0,
         }
     }
 
@@ -336,7 +339,14 @@ mod tests {
 
     #[test]
     fn health_metrics_and_internal_paths_are_exempt() {
-        for p in ["/health", "/api/v1/health/ready", "/metrics", "/api/v1/metrics", "/api/v1/internal/events/1"] {
+        for p in [
+            "/health",
+            "/api/v1/health/ready",
+            "/metrics",
+            "/api/v1/metrics",
+            "/api/v1/internal/events/1",
+            "/internal/events/1",
+        ] {
             assert!(is_exempt_path(p), "{p}");
         }
         for p in ["/api/v1/events", "/metrics/x", "/api/v1/internalx", "/api/v1/events/health"] {

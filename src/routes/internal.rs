@@ -1,8 +1,18 @@
-//! Service-to-service routes under `/api/v1/internal`, authenticated by HMAC (always on).
+//! Service-to-service routes, authenticated by HMAC (always on), where the platform's callers
+//! call them: `/internal/events/...` at the root (every caller: the shared `EventServiceClient`,
+//! order-service, ticket-service, minting, marketplace, monitoring), and the same routes under
+//! `/api/v1/internal/...` for callers configured with an `/api/v1` base URL. The signature is
+//! checked over the path as received, so each caller's signature matches the URL it used.
 //!
-//! Bodies keep the camelCase shapes other platform services already consume. Unlike the
-//! original, a lookup is never cross-tenant: callers name the tenant in `X-Tenant-ID`, and
-//! row-level security scopes the query to it.
+//! Bodies keep the camelCase shapes the callers read (`reference/platform-contracts.md` §1.2).
+//!
+//! # Tenant
+//!
+//! A tenant UUID in `X-Tenant-ID` scopes the call: another tenant's event is 404. Without a
+//! tenant (`system`, `default`, or no header, as monitoring, marketplace, notification and
+//! order-service send) a *read* resolves the event's own tenant through a system function that
+//! returns only that id, and then reads the event under RLS in that tenant; the aggregate routes
+//! (`active`, `metrics`) cover the whole platform. Writes always need a tenant UUID.
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -18,33 +28,73 @@ use crate::domain::event::is_solana_address;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::http::internal_auth::{InternalCaller, require_internal_hmac};
 use crate::http::json::Json as StrictJson;
-use crate::http::query::path_uuid;
+use crate::http::query::{Query, path_uuid};
 use crate::services::events as service;
+use crate::services::internal::{self as platform, Scope};
 use crate::services::registration;
 use crate::state::AppState;
+use crate::storage::internal::ChainOutcome;
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
+        .route("/internal/events/active", get(active))
+        .route("/internal/events/metrics", get(metrics))
         .route("/internal/events/{id}", get(event))
         .route("/internal/events/{id}/pda", get(pda))
+        .route("/internal/events/{id}/scan-stats", get(scan_stats))
+        .route("/internal/events/{id}/status", get(status))
+        .route("/internal/events/{id}/transfer-restrictions", get(transfer_restrictions))
         .route("/internal/events/{id}/blockchain-status", put(blockchain_status))
         .route_layer(middleware::from_fn_with_state(state, require_internal_hmac))
 }
 
-fn tenant_header(headers: &HeaderMap) -> ApiResult<TenantId> {
-    let raw = headers
-        .get("x-tenant-id")
-        .ok_or_else(|| ApiError::bad_request("MISSING_TENANT_ID", "X-Tenant-ID is required on internal calls"))?;
-    raw.to_str()
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| ApiError::bad_request("INVALID_TENANT_FORMAT", "X-Tenant-ID must be a UUID"))
+/// The tenant named by `X-Tenant-ID`, or [`Scope::Platform`] for the placeholders the platform
+/// sends when it has no tenant. `write`: placeholders are refused.
+fn scope(headers: &HeaderMap, write: bool) -> ApiResult<Scope> {
+    let raw = match headers.get("x-tenant-id") {
+        None => None,
+        Some(v) => Some(v.to_str().map_err(|_| invalid_tenant())?.trim()),
+    };
+    let placeholder = match raw {
+        None | Some("") => true,
+        Some(v) => v.eq_ignore_ascii_case("system") || v.eq_ignore_ascii_case("default"),
+    };
+    if placeholder {
+        return if write {
+            Err(ApiError::bad_request("MISSING_TENANT_ID", "X-Tenant-ID must name the tenant (a UUID) on writes"))
+        } else {
+            Ok(Scope::Platform)
+        };
+    }
+    match raw.and_then(|v| v.parse::<TenantId>().ok()) {
+        Some(tenant) if !tenant.as_uuid().is_nil() => Ok(Scope::Tenant(tenant)),
+        _ => Err(invalid_tenant()),
+    }
 }
 
-/// The event named by the path, in the tenant named by `X-Tenant-ID`.
+/// The tenant UUID a write must name.
+fn write_tenant(headers: &HeaderMap) -> ApiResult<TenantId> {
+    match scope(headers, true)? {
+        Scope::Tenant(tenant) => Ok(tenant),
+        Scope::Platform => Err(ApiError::bad_request("MISSING_TENANT_ID", "X-Tenant-ID must name the tenant")),
+    }
+}
+
+fn invalid_tenant() -> ApiError {
+    ApiError::bad_request("INVALID_TENANT_FORMAT", "X-Tenant-ID must be a tenant UUID, `system` or `default`")
+}
+
+/// The event's tenant for a read, and the event id.
+async fn locate(state: &AppState, headers: &HeaderMap, id: &str) -> ApiResult<(TenantId, uuid::Uuid)> {
+    let scope = scope(headers, false)?;
+    let id = path_uuid(id, "Event")?;
+    Ok((platform::tenant_of(state, scope, id).await?, id))
+}
+
+/// The event named by the path, in the tenant the call may reach.
 async fn load(state: &AppState, headers: &HeaderMap, id: &str) -> ApiResult<Value> {
-    let tenant = tenant_header(headers)?;
-    service::get(state, tenant, path_uuid(id, "Event")?).await
+    let (tenant, id) = locate(state, headers, id).await?;
+    service::get(state, tenant, id).await
 }
 
 fn pick(event: &Value, field: &str) -> Value {
@@ -59,7 +109,7 @@ fn pick(event: &Value, field: &str) -> Value {
     security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
     params(
         ("id" = Uuid, Path, description = "The event."),
-        ("X-Tenant-ID" = Uuid, Header, description = "The tenant the event belongs to (400 `MISSING_TENANT_ID` / `INVALID_TENANT_FORMAT`)."),
+        ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
         ("x-internal-body-hash" = Option<String>, Header, description = "Hex SHA-256 of the body, as signed; empty or absent without a body."),
     ),
     responses(
@@ -104,7 +154,7 @@ async fn event(
     security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
     params(
         ("id" = Uuid, Path, description = "The event."),
-        ("X-Tenant-ID" = Uuid, Header, description = "The tenant the event belongs to (400 `MISSING_TENANT_ID` / `INVALID_TENANT_FORMAT`)."),
+        ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
         ("x-internal-body-hash" = Option<String>, Header, description = "Hex SHA-256 of the body, as signed; empty or absent without a body."),
     ),
     responses(
@@ -124,11 +174,11 @@ async fn pda(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = tenant_header(&headers)?;
-    let e = load(&state, &headers, &id).await?;
+    let (tenant, event_id) = locate(&state, &headers, &id).await?;
+    let e = service::get(&state, tenant, event_id).await?;
     let p = |f: &str| pick(&e, f);
-    let has_config = !p("artist_wallet").is_null() || !p("event_pda").is_null();
-    let event_id = path_uuid(&id, "Event")?;
+    // The original's meaning: registered on chain *and* with an artist to pay royalties to.
+    let has_config = !p("artist_wallet").is_null() && !p("event_pda").is_null();
     let registration = registration::registration_state(&state, tenant, event_id).await?;
     let registration = registration.map(|r| {
         json!({
@@ -208,7 +258,7 @@ async fn blockchain_status(
     Path(id): Path<String>,
     StrictJson(body): StrictJson<BlockchainStatusBody>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = tenant_header(&headers)?;
+    let tenant = write_tenant(&headers)?;
     let id = path_uuid(&id, "Event")?;
     let mut errors = Vec::new();
     if body.status == SyncStatus::Synced && body.event_pda.is_none() {
@@ -223,50 +273,25 @@ async fn blockchain_status(
     if !errors.is_empty() {
         return Err(ApiError::unprocessable(errors));
     }
-    let status = if body.status == SyncStatus::Synced { "synced" } else { "failed" };
+    let synced = body.status == SyncStatus::Synced;
+    let status = if synced { "synced" } else { "failed" };
     let actor = caller.service.clone();
     let updated = state
         .db
         .write(tenant, move |tx| {
             let (body, actor) = (body.clone(), actor.clone());
             async move {
-                let tenant = *tx.tenant().as_uuid();
-                let found: Option<Option<String>> = sqlx::query_scalar(
-                    "update events set blockchain_status = $3, event_pda = coalesce($4, event_pda),
-                            blockchain_tx_signature = coalesce($5, blockchain_tx_signature),
-                            blockchain_error = case when $3 = 'failed' then $6 else null end,
-                            blockchain_synced_at = case when $3 = 'synced' then coalesce($7, now()) else blockchain_synced_at end,
-                            updated_by = $8
-                      where tenant_id = $1 and id = $2 and deleted_at is null
-                      returning event_pda",
-                )
-                .bind(tenant)
-                .bind(id)
-                .bind(status)
-                .bind(&body.event_pda)
-                .bind(&body.signature)
-                .bind(&body.error)
-                .bind(body.synced_at)
-                .bind(&actor)
-                .fetch_optional(tx.conn())
-                .await?;
-                let pda = found.ok_or_else(|| ApiError::not_found("Event"))?;
-                // Keep the outbox in step, so the worker does not register it again.
-                sqlx::query(
-                    "update blockchain_outbox set status = $3, tx_signature = coalesce($4, tx_signature),
-                            event_pda = coalesce($5, event_pda), last_error = $6,
-                            completed_at = case when $3 = 'synced' then now() else completed_at end
-                      where tenant_id = $1 and event_id = $2",
-                )
-                .bind(tenant)
-                .bind(id)
-                .bind(status)
-                .bind(&body.signature)
-                .bind(&body.event_pda)
-                .bind(&body.error)
-                .execute(tx.conn())
-                .await?;
-                Ok(pda)
+                let outcome = ChainOutcome {
+                    synced,
+                    event_pda: body.event_pda.as_deref(),
+                    signature: body.signature.as_deref(),
+                    error: body.error.as_deref(),
+                    synced_at: body.synced_at,
+                    actor: &actor,
+                };
+                crate::storage::internal::record_chain_outcome(tx, id, &outcome)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("Event"))
             }
             .boxed()
         })
@@ -276,4 +301,171 @@ async fn blockchain_status(
         "success": true, "eventId": id, "status": status, "eventPda": updated,
         "message": format!("blockchain status set to {status}"),
     })))
+}
+
+/// Gets an event's status, for refund decisions.
+///
+/// Read by order-service's refund eligibility: `isCancelled` (also for a deleted event),
+/// `isPostponed`, `isRescheduled`, and the dates it moved between.
+#[utoipa::path(
+    get, path = "/internal/events/{id}/status", operation_id = "getInternalEventStatus", tag = "internal",
+    security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The event."),
+        ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
+    ),
+    responses(
+        (status = 200, description = "The event's status.", body = platform::EventStatusOut),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+async fn status(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<platform::EventStatusOut>> {
+    let (tenant, id) = locate(&state, &headers, &id).await?;
+    Ok(Json(platform::status(&state, tenant, id).await?))
+}
+
+/// Gets an event's ticket transfer rules.
+///
+/// Read by ticket-service before a transfer. A cancelled, completed or deleted event answers
+/// `allowTransfers: false` (not 404, which ticket-service reads as "no restrictions").
+#[utoipa::path(
+    get, path = "/internal/events/{id}/transfer-restrictions", operation_id = "getInternalTransferRestrictions", tag = "internal",
+    security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The event."),
+        ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
+    ),
+    responses(
+        (status = 200, description = "The transfer rules.", body = platform::TransferRestrictionsOut),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+async fn transfer_restrictions(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<platform::TransferRestrictionsOut>> {
+    let (tenant, id) = locate(&state, &headers, &id).await?;
+    Ok(Json(platform::transfer_restrictions(&state, tenant, id).await?))
+}
+
+/// Gets an event's entry statistics.
+///
+/// Ticket counts come from ticket-service (`/internal/tickets/by-event`, at most 5 s; zeros and
+/// `ticketStatsSource: unavailable` when it cannot answer, as the original), timing and capacity
+/// from this service.
+#[utoipa::path(
+    get, path = "/internal/events/{id}/scan-stats", operation_id = "getInternalScanStats", tag = "internal",
+    security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The event."),
+        ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
+    ),
+    responses(
+        (status = 200, description = "The statistics.", body = platform::ScanStatsOut),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+async fn scan_stats(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<platform::ScanStatsOut>> {
+    let (tenant, id) = locate(&state, &headers, &id).await?;
+    Ok(Json(platform::scan_stats(&state, tenant, id).await?))
+}
+
+/// Lists events on sale.
+///
+/// Read by monitoring-service every 30 s (`events[].id`, `events[].name`). With a tenant UUID,
+/// that tenant's events; without one (`system`), the platform's, newest first, at most 200.
+#[utoipa::path(
+    get, path = "/internal/events/active", operation_id = "listInternalActiveEvents", tag = "internal",
+    security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
+    params(
+        ("X-Tenant-ID" = Option<String>, Header, description = "A tenant UUID, or `system`/`default`/absent for the whole platform."),
+    ),
+    responses(
+        (status = 200, description = "Events on sale.", body = platform::ActiveEventsOut),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+async fn active(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    headers: HeaderMap,
+) -> ApiResult<Json<platform::ActiveEventsOut>> {
+    Ok(Json(platform::active(&state, scope(&headers, false)?).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+struct MetricsQuery {
+    /// Days back from now (1-3650, default 30).
+    #[param(minimum = 1, maximum = 3650)]
+    period_days: Option<i32>,
+}
+
+/// Counts events.
+///
+/// Read by monitoring-service (`totalEvents`) as `?periodDays=30`. With a tenant UUID, that
+/// tenant's events; without one (`system`), the platform's.
+#[utoipa::path(
+    get, path = "/internal/events/metrics", operation_id = "getInternalEventMetrics", tag = "internal",
+    security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
+    params(
+        MetricsQuery,
+        ("X-Tenant-ID" = Option<String>, Header, description = "A tenant UUID, or `system`/`default`/absent for the whole platform."),
+    ),
+    responses(
+        (status = 200, description = "Event counts.", body = platform::EventMetricsOut),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 500, response = crate::openapi::InternalError),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
+async fn metrics(
+    State(state): State<AppState>,
+    _caller: InternalCaller,
+    headers: HeaderMap,
+    Query(query): Query<MetricsQuery>,
+) -> ApiResult<Json<platform::EventMetricsOut>> {
+    let period_days = query.period_days.unwrap_or(30);
+    if !(1..=3650).contains(&period_days) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "periodDays",
+            "VALUE_OUT_OF_RANGE",
+            "must be between 1 and 3650",
+        )]));
+    }
+    Ok(Json(platform::metrics(&state, scope(&headers, false)?, period_days).await?))
 }

@@ -16,6 +16,8 @@ use crate::state::AppState;
 
 /// Health and metrics are served at the root (for probes and scrapers) and under `/api/v1`
 /// (for the platform's API gateway), as the original did; the API description at the root.
+/// Internal routes are at the root, where every platform caller sends them, and under
+/// `/api/v1` for callers whose base URL carries that prefix.
 /// `tests/api/openapi.rs` reads this function to know which routers sit where.
 pub fn router(state: AppState) -> Router<AppState> {
     let api_v1 = Router::new()
@@ -26,6 +28,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(capacity::router())
         .merge(pricing::router())
         .merge(schedules::router())
-        .merge(internal::router(state));
-    Router::new().merge(health::router()).merge(metrics::router()).merge(docs::router()).nest("/api/v1", api_v1)
+        .merge(internal::router(state.clone()));
+    Router::new()
+        .merge(health::router())
+        .merge(metrics::router())
+        .merge(docs::router())
+        .merge(internal::router(state))
+        .nest("/api/v1", api_v1)
 }

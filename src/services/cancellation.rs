@@ -85,7 +85,7 @@ pub async fn cancel(state: &AppState, user: &AuthUser, event_id: Uuid, req: Canc
                 store::transition(tx, event_id, current.status, EventAction::Cancel, Some(&reason), &actor.user_id).await?;
                 let tenant = *tx.tenant().as_uuid();
                 let holds: Vec<(Uuid, i32)> = sqlx::query_as(
-                    "select id, quantity from reservations where tenant_id = $1 and event_id = $2 and status = 'active' for update",
+                    "select id, quantity from event_reservations where tenant_id = $1 and event_id = $2 and status = 'active' for update",
                 )
                 .bind(tenant)
                 .bind(event_id)

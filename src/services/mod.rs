@@ -3,6 +3,7 @@
 pub mod cancellation;
 pub mod capacity;
 pub mod events;
+pub mod internal;
 pub mod pricing;
 pub mod registration;
 pub mod schedules;

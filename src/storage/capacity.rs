@@ -218,7 +218,7 @@ pub async fn take_seats(tx: &mut TenantTx, section: Uuid, quantity: i32) -> ApiR
 pub async fn insert_hold(tx: &mut TenantTx, event_id: Uuid, h: &NewHold) -> ApiResult<Uuid> {
     let tenant = *tx.tenant().as_uuid();
     Ok(sqlx::query_scalar(
-        "insert into reservations (tenant_id, event_id, capacity_id, pricing_id, quantity, expires_at, locked_price,
+        "insert into event_reservations (tenant_id, event_id, capacity_id, pricing_id, quantity, expires_at, locked_price,
                 locked_price_data, seat_ids, created_by)
          values ($1, $2, $3, $4, $5, now() + make_interval(mins => $6), $7, $8, $9, $10)
          returning id",
@@ -242,7 +242,7 @@ pub async fn hold_json(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<Value>> 
     // Money renders as an exact decimal string, as in pricing responses.
     Ok(sqlx::query_scalar(
         "select to_jsonb(r) || jsonb_build_object('locked_price', r.locked_price::text)
-           from reservations r where r.tenant_id = $1 and r.id = $2",
+           from event_reservations r where r.tenant_id = $1 and r.id = $2",
     )
     .bind(tenant)
     .bind(id)
@@ -261,7 +261,7 @@ pub struct HoldState {
 pub async fn hold_state(tx: &mut TenantTx, id: Uuid) -> ApiResult<HoldState> {
     let tenant = *tx.tenant().as_uuid();
     let row: Option<(Uuid, String, DateTime<Utc>, Option<String>)> = sqlx::query_as(
-        "select event_id, status, expires_at, created_by from reservations where tenant_id = $1 and id = $2",
+        "select event_id, status, expires_at, created_by from event_reservations where tenant_id = $1 and id = $2",
     )
     .bind(tenant)
     .bind(id)
@@ -293,7 +293,7 @@ pub async fn end_hold(tx: &mut TenantTx, id: Uuid, end: HoldEnd) -> ApiResult<Op
         HoldEnd::Expire => ("expired", "expires_at <= now()"),
     };
     let sql = format!(
-        "update reservations set status = $3,
+        "update event_reservations set status = $3,
                 confirmed_at = case when $3 = 'confirmed' then now() else confirmed_at end,
                 released_at = case when $3 <> 'confirmed' then now() else released_at end,
                 release_reason = case when $3 <> 'confirmed' then $3 else release_reason end

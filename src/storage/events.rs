@@ -456,8 +456,13 @@ async fn record_transition(
 ) -> ApiResult<()> {
     let tenant = *tx.tenant().as_uuid();
     sqlx::query(
-        "insert into event_status_history (tenant_id, event_id, previous_status, new_status, transition_type, reason, changed_by)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        // The first start at the moment of the change: a later reschedule moves the schedule,
+        // and order-service asks for the date an event was postponed from (`/status`).
+        "insert into event_status_history
+             (tenant_id, event_id, previous_status, new_status, transition_type, reason, changed_by, metadata)
+         values ($1, $2, $3, $4, $5, $6, $7, jsonb_strip_nulls(jsonb_build_object('starts_at',
+                 (select min(s.starts_at) from event_schedules s
+                   where s.tenant_id = $1 and s.event_id = $2 and s.deleted_at is null))))",
     )
     .bind(tenant)
     .bind(event_id)

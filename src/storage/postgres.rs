@@ -374,11 +374,14 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
     if !migrated {
         return Err(UnsafeDatabase::NotMigrated);
     }
+    // Our tables only (those of the owner of `events`): in the platform's shared database other
+    // services' tables sit beside ours, and their row-level security is theirs to decide.
     let unforced: Option<String> = sqlx::query_scalar(
         "select c.relname::text from pg_class c
            join pg_namespace n on n.oid = c.relnamespace
            join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
           where n.nspname = 'public' and c.relkind in ('r', 'p')
+            and c.relowner = (select relowner from pg_class where oid = 'public.events'::regclass)
             and not (c.relrowsecurity and c.relforcerowsecurity)
           limit 1",
     )

@@ -1,6 +1,5 @@
 //! Capacity sections, holds that never oversell, the cleanup job and cancellation.
 
-use event_service::domain::TenantId;
 use event_service::jobs::cleanup;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -105,7 +104,7 @@ async fn sections_enforce_their_rules_and_keep_counters_server_managed() {
         .await;
     assert_eq!(check.json::<Value>().await.unwrap()["available"], false, "above maximum_purchase");
 
-    let other = token_for(TenantId::from_uuid(Uuid::new_v4()), "admin");
+    let other = token_for(app.other_tenant().await, "admin");
     assert_eq!(app.get_as(&format!("/api/v1/capacity/{id}"), &other).await.status(), 404);
     assert_eq!(app.get_as(&path, &other).await.status(), 404);
     let foreign_hold = app
@@ -200,7 +199,7 @@ async fn confirming_an_expired_hold_is_refused_and_returns_its_seats() {
     as_tenant(
         &pool,
         app.tenant,
-        &format!("update reservations set expires_at = now() - interval '1 second' where id = '{id}'"),
+        &format!("update event_reservations set expires_at = now() - interval '1 second' where id = '{id}'"),
     )
     .await
     .unwrap();
@@ -247,7 +246,7 @@ async fn concurrent_confirm_release_and_expiry_of_one_hold_have_exactly_one_outc
             as_tenant(
                 &pool,
                 app.tenant,
-                &format!("update reservations set expires_at = now() - interval '1 second' where id = '{id}'"),
+                &format!("update event_reservations set expires_at = now() - interval '1 second' where id = '{id}'"),
             )
             .await
             .unwrap();
@@ -288,7 +287,7 @@ async fn one_cleanup_run_releases_expired_holds_of_every_tenant_and_leaves_live_
         as_tenant(
             &pool,
             app.tenant,
-            &format!("update reservations set expires_at = now() - interval '1 minute' where id = '{old_id}'"),
+            &format!("update event_reservations set expires_at = now() - interval '1 minute' where id = '{old_id}'"),
         )
         .await
         .unwrap();

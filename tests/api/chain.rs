@@ -11,7 +11,7 @@ use solana_keypair::Keypair;
 use solana_signer::Signer;
 use uuid::Uuid;
 
-use crate::helpers::{ChainSim, TestApp, eventually, scheduled_event_body, spawn_app_with, tenant_tx};
+use crate::helpers::{ChainSim, TestApp, eventually, scheduled_event_body, spawn_app_as, tenant_tx};
 
 /// The platform wallet of a test: a keypair file, funded on the simulator.
 struct Wallet {
@@ -77,14 +77,12 @@ async fn spawn_chain_app(
     tenant: TenantId,
     extra: impl FnOnce(&mut HashMap<String, String>),
 ) -> TestApp {
-    let mut app = spawn_app_with(|v| {
+    spawn_app_as(tenant, |v| {
         chain_vars(v, sim, wallet);
         v.insert("SOLANA_REGISTRATION_TENANTS".to_owned(), tenant.to_string());
         extra(v);
     })
-    .await;
-    app.tenant = tenant;
-    app
+    .await
 }
 
 /// A registrable event body on `venue`: schedule, capacity and an artist wallet.
@@ -308,26 +306,28 @@ async fn two_workers_on_one_outbox_never_register_an_event_twice() {
 
 #[tokio::test]
 async fn a_venue_of_another_tenant_fails_the_row_permanently_without_a_chain_call() {
-    let c = chain_app().await;
+    // Without the 5-minute venue copy, so the worker asks venue-service again.
+    let sim = ChainSim::start().await;
+    let wallet = wallet(&sim).await;
+    let tenant = TenantId::from_uuid(Uuid::new_v4());
+    let app = spawn_chain_app(&sim, &wallet, tenant, |v| {
+        v.insert("VENUE_CACHE_TTL_SECONDS".to_owned(), "0".to_owned());
+    })
+    .await;
+    let c = Chain { sim, wallet, app };
     let venue = Uuid::new_v4();
-    // The venue-service vouches for the venue once (at creation), then says it is another tenant's.
-    let venue_path = format!("/api/v1/venues/{venue}");
+    // The venue-service vouches for the venue once (at creation), then says it is another
+    // tenant's (its internal route is cross-tenant, so it answers with that tenant's id).
+    let record =
+        platform_fakes::venue_service::VenueRecord::active(venue, *c.app.tenant.as_uuid(), "Moving Hall", 5000, "UTC");
     wiremock::Mock::given(wiremock::matchers::method("GET"))
-        .and(wiremock::matchers::path(venue_path.clone()))
-        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({
-            "id": venue, "tenant_id": c.app.tenant.to_string(), "name": "Moving Hall", "max_capacity": 5000,
-            "timezone": "UTC", "status": "active",
-        })))
+        .and(wiremock::matchers::path(format!("/internal/venues/{venue}")))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({ "venue": record.to_json() })))
         .up_to_n_times(1)
         .with_priority(1)
         .mount(&c.app.venue_server)
         .await;
-    wiremock::Mock::given(wiremock::matchers::method("GET"))
-        .and(wiremock::matchers::path(venue_path))
-        .respond_with(wiremock::ResponseTemplate::new(404))
-        .with_priority(2)
-        .mount(&c.app.venue_server)
-        .await;
+    c.app.venues.register(platform_fakes::venue_service::VenueRecord { tenant_id: Some(Uuid::new_v4()), ..record });
     // Even if the tenant check were skipped, the chain would have this venue.
     c.sim.venue(c.app.tenant, venue, &c.wallet.pubkey, true).await;
 
@@ -356,7 +356,7 @@ async fn a_program_rejection_fails_the_row_with_its_reason_and_an_operator_can_r
 
     // Only admins of the tenant may re-queue; another tenant's admin gets 404.
     let path = format!("/api/v1/admin/blockchain/events/{id}/retry");
-    let other = crate::helpers::token_for(TenantId::from_uuid(Uuid::new_v4()), "admin");
+    let other = crate::helpers::token_for(c.app.other_tenant().await, "admin");
     assert_eq!(c.app.post_json(&path, &other, &json!({})).await.status(), 404);
     assert_eq!(c.app.post_json(&path, &c.app.token("user"), &json!({})).await.status(), 403);
 

@@ -1,3 +1,4 @@
+use event_service::domain::TenantId;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -369,8 +370,8 @@ async fn the_venue_must_exist_in_the_tenant_be_active_and_hold_the_capacity() {
     let token = app.token("user");
     let missing = Uuid::new_v4();
     Mock::given(method("GET"))
-        .and(path(format!("/api/v1/venues/{missing}")))
-        .respond_with(ResponseTemplate::new(404))
+        .and(path(format!("/internal/venues/{missing}")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": "Venue not found"})))
         .with_priority(1)
         .mount(&app.venue_server)
         .await;
@@ -383,14 +384,8 @@ async fn the_venue_must_exist_in_the_tenant_be_active_and_hold_the_capacity() {
     let (status, p) = problem(app.post_json("/api/v1/events", &token, &big).await).await;
     assert_eq!((status, field_codes(&p)[0].1.as_str()), (422, "EXCEEDS_VENUE_CAPACITY"));
 
-    let foreign = Uuid::new_v4();
-    Mock::given(method("GET"))
-        .and(path(format!("/api/v1/venues/{foreign}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": foreign, "tenant_id": Uuid::new_v4(), "name": "Elsewhere", "max_capacity": 10, "status": "active"})))
-        .with_priority(1)
-        .mount(&app.venue_server)
-        .await;
+    // venue-service's internal route is cross-tenant: it answers with the other tenant's venue.
+    let foreign = app.venue_of(TenantId::from_uuid(Uuid::new_v4()));
     let (status, _) =
         problem(app.post_json("/api/v1/events", &token, &json!({"name": "A", "venue_id": foreign})).await).await;
     assert_eq!(status, 422, "a venue of another tenant is not found");
@@ -405,7 +400,7 @@ async fn event_creation_fails_closed_with_503_when_the_venue_cannot_be_verified(
     let token = app.token("user");
     let venue = Uuid::new_v4();
     Mock::given(method("GET"))
-        .and(path(format!("/api/v1/venues/{venue}")))
+        .and(path(format!("/internal/venues/{venue}")))
         .respond_with(ResponseTemplate::new(503))
         .with_priority(1)
         .mount(&app.venue_server)

@@ -178,7 +178,7 @@ async fn fault_postgres_killed_under_load_every_answer_is_bounded_and_nothing_co
         assert_eq!(found.as_deref(), Some(format!("Storm {key}").as_str()), "a 201 event is in the database");
     }
     for id in &holds {
-        let status: Option<String> = sqlx::query_scalar("select status from reservations where id = $1::uuid")
+        let status: Option<String> = sqlx::query_scalar("select status from event_reservations where id = $1::uuid")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await
@@ -193,7 +193,7 @@ async fn fault_postgres_killed_under_load_every_answer_is_bounded_and_nothing_co
     .fetch_one(&mut *tx)
     .await
     .unwrap();
-    let active: i64 = sqlx::query_scalar("select coalesce(sum(quantity), 0)::bigint from reservations where capacity_id = $1::uuid and status = 'active'")
+    let active: i64 = sqlx::query_scalar("select coalesce(sum(quantity), 0)::bigint from event_reservations where capacity_id = $1::uuid and status = 'active'")
         .bind(&section)
         .fetch_one(&mut *tx)
         .await

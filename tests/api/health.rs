@@ -86,8 +86,16 @@ async fn startup_reports_started_and_root_health_has_the_original_shape() {
 
 #[tokio::test]
 async fn include_deps_reports_external_services_without_changing_the_status() {
-    // VENUE_SERVICE_URL points at a closed port: the venue service is down.
+    // The venue-service fake answers its /health/live.
     let app = spawn_app().await;
+    let body: Value = app.get("/health?include_deps=true").await.json().await.unwrap();
+    assert_eq!(body["dependencies"]["venueService"]["status"], "up");
+    // VENUE_SERVICE_URL points at a closed port: the venue service is down.
+    let closed = format!("http://127.0.0.1:{}", crate::helpers::free_port());
+    let app = crate::helpers::spawn_app_with(|v| {
+        v.insert("VENUE_SERVICE_URL".into(), closed);
+    })
+    .await;
     let response = app.get("/health?include_deps=true").await;
     assert_eq!(response.status(), 200, "external outages are informational only");
     let body: Value = response.json().await.unwrap();
@@ -148,7 +156,7 @@ async fn metrics_are_exported_in_prometheus_format() {
 async fn the_app_state_exposes_breakers_for_operators() {
     let app = spawn_app().await;
     let names: Vec<_> = app.state.breakers().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["postgres", "redis", "venue", "solana_read", "solana_send"]);
+    assert_eq!(names, ["postgres", "redis", "venue", "auth_db", "ticket", "solana_read", "solana_send"]);
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use event_service::config::{Config, Env};
@@ -17,12 +18,14 @@ use event_service::domain::TenantId;
 use event_service::startup::Application;
 use event_service::state::AppState;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use platform_fakes::ticket_service::TicketService;
+use platform_fakes::venue_service::{VenueRecord, VenueService};
 use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-use wiremock::matchers::{method, path_regex};
+use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// Where `scripts/test` started the shared servers.
@@ -64,7 +67,9 @@ pub fn base_vars(env: &TestEnv) -> HashMap<String, String> {
         ("DB_POOL_MAX", "5"),
         ("REDIS_URL", env.redis_url.as_str()),
         ("JWT_PUBLIC_KEY_PATH", fixture("jwt-test-public.pem").to_str().expect("utf-8 path")),
-        ("INTERNAL_HMAC_SECRET", "test-internal-hmac-secret-with-32-chars!"),
+        ("INTERNAL_HMAC_SECRET", HMAC_SECRET),
+        // auth-service's tables sit in the same database, as in the platform.
+        ("AUTH_DATABASE_URL", env.database_url.as_str()),
         ("VENUE_SERVICE_URL", "http://127.0.0.1:9"),
         ("LOG_LEVEL", log),
         ("LOG_FORMAT", "pretty"),
@@ -83,27 +88,50 @@ pub fn config_from(vars: HashMap<String, String>) -> Config {
     Config::from_env(Env::from_map(vars)).expect("test configuration is valid")
 }
 
-/// Answers `GET /api/v1/venues/{id}` like the venue-service: the venue exists in whatever
-/// tenant asks (its `X-Tenant-ID`), active, 5000 seats, New York time. Tests mount more
-/// specific mocks (404, 503, other tenants) in front of it.
-struct AnyVenue;
+/// The venue-service fake (`tools/platform-fakes`): its real internal route, HMAC check and
+/// allow-list, response shape and rate limits. Unknown venue ids are active venues of the test's
+/// tenant (5000 seats, New York time); tests register others, and mount more specific wiremock
+/// mocks (failures, delays) in front of it.
+struct VenueFake(Arc<VenueService>);
 
-impl Respond for AnyVenue {
+impl Respond for VenueFake {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let id = request.url.path().rsplit('/').next().unwrap_or_default().to_owned();
-        let tenant = request.headers.get("x-tenant-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        ResponseTemplate::new(200).set_body_json(json!({
-            "id": id, "tenant_id": tenant, "name": "Test Arena", "slug": "test-arena",
-            "timezone": "America/New_York", "venue_type": "arena", "max_capacity": 5000,
-            "wallet_address": null, "status": "active", "is_verified": true,
-        }))
+        let uri: axum::http::Uri = request.url.as_str().parse().expect("wiremock gives a valid URL");
+        reply(self.0.handle(&request.method, &uri, &request.headers, &request.body))
     }
+}
+
+/// ticket-service (`tools/platform-fakes`) behind a wiremock server: its by-event route, its
+/// HMAC check and allow-list. Point `TICKET_SERVICE_URL` at [`MockServer::uri`].
+pub async fn ticket_service() -> (MockServer, Arc<TicketService>) {
+    struct TicketFake(Arc<TicketService>);
+    impl Respond for TicketFake {
+        fn respond(&self, request: &Request) -> ResponseTemplate {
+            let uri: axum::http::Uri = request.url.as_str().parse().expect("wiremock gives a valid URL");
+            reply(self.0.handle(&request.method, &uri, &request.headers, &request.body))
+        }
+    }
+    let fake = Arc::new(TicketService::new(Some(HMAC_SECRET.as_bytes())));
+    let server = MockServer::start().await;
+    Mock::given(any()).respond_with(TicketFake(fake.clone())).with_priority(10).mount(&server).await;
+    (server, fake)
+}
+
+/// A fake's answer as a wiremock response.
+pub fn reply(reply: platform_fakes::Reply) -> ResponseTemplate {
+    let mut template = ResponseTemplate::new(reply.status).set_body_json(reply.body);
+    for (name, value) in reply.headers {
+        template = template.insert_header(name, value.as_str());
+    }
+    template
 }
 
 pub struct TestApp {
     pub address: String,
-    /// The venue-service fake this app talks to.
+    /// The venue-service this app talks to: a wiremock server answering with [`Self::venues`].
     pub venue_server: MockServer,
+    /// The venue-service fake's state (register venues, count calls).
+    pub venues: Arc<VenueService>,
     pub client: reqwest::Client,
     /// A tenant of this test only.
     pub tenant: TenantId,
@@ -123,14 +151,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns the app after letting the test adjust its environment.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    spawn_app_as(TenantId::from_uuid(Uuid::new_v4()), customize).await
+}
+
+/// Spawns the app for a given (new, active) tenant.
+pub async fn spawn_app_as(tenant: TenantId, customize: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
     let env = test_env();
+    register_tenant(tenant, "active").await;
+    let venues = Arc::new(VenueService::new(Some(HMAC_SECRET.as_bytes())).with_home_tenant(*tenant.as_uuid()));
     let venue_server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/api/v1/venues/[^/]+$"))
-        .respond_with(AnyVenue)
-        .with_priority(10)
-        .mount(&venue_server)
-        .await;
+    Mock::given(any()).respond_with(VenueFake(venues.clone())).with_priority(10).mount(&venue_server).await;
     let mut vars = base_vars(&env);
     vars.insert("VENUE_SERVICE_URL".to_owned(), venue_server.uri());
     customize(&mut vars);
@@ -143,8 +173,9 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut HashMap<String, String>)
     TestApp {
         address,
         venue_server,
+        venues,
         client: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
-        tenant: TenantId::from_uuid(Uuid::new_v4()),
+        tenant,
         state,
         shutdown,
     }
@@ -166,6 +197,20 @@ impl TestApp {
 
     pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
         self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    /// A second tenant, registered (active) with auth-service, for cross-tenant checks.
+    pub async fn other_tenant(&self) -> TenantId {
+        let tenant = TenantId::from_uuid(Uuid::new_v4());
+        register_tenant(tenant, "active").await;
+        tenant
+    }
+
+    /// A new active venue of `tenant` in the venue-service fake.
+    pub fn venue_of(&self, tenant: TenantId) -> Uuid {
+        let id = Uuid::new_v4();
+        self.venues.register(VenueRecord::active(id, *tenant.as_uuid(), "Hall", 5000, "America/New_York"));
+        id
     }
 
     /// An access token of this test's tenant, with every event permission.
@@ -264,18 +309,52 @@ pub fn token_with(tenant: TenantId, role: &str, sub: &str, permissions: &[&str])
             "type": "access",
             "role": role,
             "permissions": permissions,
+            "jti": Uuid::new_v4().to_string(),
             "iss": "tickettoken",
-            "aud": "tickettoken-platform",
+            "aud": "tickettoken",
             "exp": chrono::Utc::now().timestamp() + 3600,
         }),
         "jwt-test-private.pem",
     )
 }
 
+/// Signs like auth-service: RS256 with `kid` `current`.
 pub fn sign(claims: &serde_json::Value, key_file: &str) -> String {
+    sign_with_kid(claims, key_file, Some("current"))
+}
+
+pub fn sign_with_kid(claims: &serde_json::Value, key_file: &str, kid: Option<&str>) -> String {
     let pem = std::fs::read(fixture(key_file)).expect("fixture key");
     let key = EncodingKey::from_rsa_pem(&pem).expect("RSA key");
-    jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).expect("token signs")
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, &key).expect("token signs")
+}
+
+/// The secret the test apps and the platform fakes share.
+pub const HMAC_SECRET: &str = "test-internal-hmac-secret-with-32-chars!";
+
+/// The superuser, for arranging what other services own (auth-service's tables).
+pub async fn superuser() -> &'static PgPool {
+    static POOL: tokio::sync::OnceCell<PgPool> = tokio::sync::OnceCell::const_new();
+    POOL.get_or_init(|| async {
+        PgPoolOptions::new().max_connections(4).connect_lazy(&test_env().superuser_url).expect("superuser URL")
+    })
+    .await
+}
+
+/// Writes `tenant` into auth-service's `tenants` table with `status`, as auth-service would.
+pub async fn register_tenant(tenant: TenantId, status: &str) {
+    sqlx::query(
+        "insert into tenants (id, name, slug, status) values ($1, $2, $2, $3)
+         on conflict (id) do update set status = excluded.status, updated_at = now()",
+    )
+    .bind(tenant.as_uuid())
+    .bind(format!("tenant-{tenant}"))
+    .bind(status)
+    .execute(superuser().await)
+    .await
+    .expect("tenant registered");
 }
 
 /// A transaction of the application role scoped to `tenant`, for arranging and asserting.
@@ -428,6 +507,29 @@ impl PgServer {
         ])))
         .expect("migrate config");
         event_service::storage::migrate::run(&config).await.expect("migrations apply");
+    }
+}
+
+impl PgServer {
+    /// auth-service's tables in this cluster's database, as auth-service creates them
+    /// (`deploy/platform/auth-service-tables.sql`), readable by the application role.
+    pub async fn add_auth_service_tables(&self) {
+        let sql = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/platform/auth-service-tables.sql"),
+        )
+        .expect("stand-in schema");
+        let sql = sql.replace(":\"app_role\"", "\"event_service\"");
+        let su = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&format!("postgres://postgres:fault-password@127.0.0.1:{}/events", self.port))
+            .await
+            .expect("superuser connects");
+        sqlx::raw_sql(&sql).execute(&su).await.expect("auth-service tables");
+        su.close().await;
+    }
+
+    pub fn superuser_url(&self) -> String {
+        format!("postgres://postgres:fault-password@127.0.0.1:{}/events", self.port)
     }
 }
 

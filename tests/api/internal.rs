@@ -57,7 +57,7 @@ async fn internal_routes_serve_signed_calls_with_camel_case_bodies_and_reject_th
 
     let pda: Value =
         signed(&app, Method::GET, &format!("{path}/pda"), app.tenant, None, None).await.json().await.unwrap();
-    assert_eq!(pda["hasBlockchainConfig"], true);
+    assert_eq!(pda["hasBlockchainConfig"], false, "an artist wallet but no PDA yet (the original's meaning)");
     assert_eq!(pda["blockchain"]["status"], "pending");
 
     assert_eq!(app.get(&path).await.status(), 401, "unsigned");

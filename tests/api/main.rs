@@ -1,5 +1,6 @@
 //! The integration-test binary: one harness (`helpers`), one module per capability.
 
+mod auth;
 mod capacity;
 mod chain;
 mod events;
@@ -9,6 +10,7 @@ mod helpers;
 mod internal;
 mod jobs;
 mod openapi;
+mod platform;
 mod pricing;
 mod resilience;
 mod rls;

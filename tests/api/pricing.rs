@@ -519,7 +519,7 @@ async fn another_tenant_gets_404_on_every_pricing_route() {
     let tier = create_tier(&app, &creator, event_id, json!({"name": "GA", "base_price": 10})).await;
     let id = tier["id"].as_str().unwrap();
 
-    let intruder = token_for(event_service::domain::TenantId::from_uuid(Uuid::new_v4()), "admin");
+    let intruder = token_for(app.other_tenant().await, "admin");
     for path in [
         format!("/api/v1/events/{event_id}/pricing"),
         format!("/api/v1/events/{event_id}/pricing/active"),

@@ -126,7 +126,7 @@ async fn rls_the_system_context_only_discovers_ids_across_tenants() {
         let sql = format!(
             "with e as ({}), s as (insert into event_capacity (tenant_id, id, event_id, section_name, total_capacity, available_capacity, reserved_capacity)
                select '{t}', '{section}', '{event}', 'GA', 10, 9, 1 from e returning 1)
-             insert into reservations (tenant_id, id, event_id, capacity_id, quantity, expires_at)
+             insert into event_reservations (tenant_id, id, event_id, capacity_id, quantity, expires_at)
                select '{t}', '{hold}', '{event}', '{section}', 1, now() - interval '1 minute' from s",
             insert_event(t, event, "show") + " returning 1"
         );
@@ -141,6 +141,6 @@ async fn rls_the_system_context_only_discovers_ids_across_tenants() {
         assert!(found.contains(&(*t.as_uuid(), *hold)), "expired hold of {t} discovered");
     }
     // Discovery grants nothing else: the rows themselves stay invisible without the tenant.
-    let visible: i64 = sqlx::query_scalar("select count(*) from reservations").fetch_one(&pool).await.unwrap();
+    let visible: i64 = sqlx::query_scalar("select count(*) from event_reservations").fetch_one(&pool).await.unwrap();
     assert_eq!(visible, 0);
 }

@@ -325,7 +325,7 @@ async fn another_tenant_gets_404_on_every_schedule_route() {
     let base = format!("/api/v1/events/{event_id}/schedules");
     let path = format!("{base}/{}", event["schedule"]["id"].as_str().unwrap());
 
-    let intruder = token_for(event_service::domain::TenantId::from_uuid(Uuid::new_v4()), "admin");
+    let intruder = token_for(app.other_tenant().await, "admin");
     for path in [base.clone(), format!("{base}/upcoming"), format!("{base}/next"), path.clone()] {
         let (status, _) = problem(app.get_as(&path, &intruder).await).await;
         assert_eq!(status, 404, "GET {path}");

@@ -1,7 +1,6 @@
 //! Tenant B, holding tenant A's ids, gets 404 or an empty list on every route and changes
 //! nothing; A's cached data is never served to B; forged tenants are rejected.
 
-use event_service::domain::TenantId;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -20,7 +19,7 @@ async fn tenant_b_cannot_see_or_touch_tenant_a_events_on_any_route() {
     assert_eq!(app.get_as(&path, &a).await.status(), 200);
     assert_eq!(app.get_as(&format!("/api/v1/venues/{venue}/events"), &a).await.status(), 200);
 
-    let b = token_for(TenantId::from_uuid(Uuid::new_v4()), "admin");
+    let b = token_for(app.other_tenant().await, "admin");
     assert_eq!(app.get_as(&path, &b).await.status(), 404);
     for (method, route, body) in [
         (Method::PUT, path.clone(), Some(json!({"name": "hijack"}))),
@@ -47,11 +46,13 @@ async fn tenant_b_cannot_see_or_touch_tenant_a_events_on_any_route() {
 async fn idempotency_keys_are_scoped_to_the_tenant() {
     let app = spawn_app().await;
     let a = app.token("user");
-    let tenant_b = TenantId::from_uuid(Uuid::new_v4());
+    let tenant_b = app.other_tenant().await;
     let b = token_for(tenant_b, "user");
     let body = scheduled_event_body("Shared key");
+    let mut body_b = body.clone();
+    body_b["venue_id"] = json!(app.venue_of(tenant_b));
     let ra = app.send(Method::POST, "/api/v1/events", &a, Some(&body), Some("same-key")).await;
-    let rb = app.send(Method::POST, "/api/v1/events", &b, Some(&body), Some("same-key")).await;
+    let rb = app.send(Method::POST, "/api/v1/events", &b, Some(&body_b), Some("same-key")).await;
     assert_eq!((ra.status().as_u16(), rb.status().as_u16()), (201, 201));
     assert!(rb.headers().get("idempotency-replayed").is_none(), "B never gets A's stored response");
     let (ja, jb): (Value, Value) = (ra.json().await.unwrap(), rb.json().await.unwrap());
@@ -74,7 +75,7 @@ async fn a_token_with_a_tampered_tenant_is_rejected() {
 
     let forged = sign(
         &json!({"sub": "x", "tenant_id": app.tenant.to_string(), "type": "access", "role": "admin",
-                "iss": "tickettoken", "aud": "tickettoken-platform", "exp": chrono::Utc::now().timestamp() + 60}),
+                "iss": "tickettoken", "aud": "tickettoken", "exp": chrono::Utc::now().timestamp() + 60}),
         "jwt-other-private.pem",
     );
     assert_eq!(app.get_as("/api/v1/events", &forged).await.status(), 401, "signed by another key");
@@ -100,13 +101,13 @@ async fn a_token_with_a_tampered_tenant_is_rejected() {
 
     let refresh = sign(
         &json!({"sub": "x", "tenant_id": app.tenant.to_string(), "type": "refresh",
-                "iss": "tickettoken", "aud": "tickettoken-platform", "exp": chrono::Utc::now().timestamp() + 60}),
+                "iss": "tickettoken", "aud": "tickettoken", "exp": chrono::Utc::now().timestamp() + 60}),
         "jwt-test-private.pem",
     );
     assert_eq!(app.get_as("/api/v1/events", &refresh).await.status(), 401, "only access tokens");
     let expired = sign(
         &json!({"sub": "x", "tenant_id": app.tenant.to_string(), "type": "access",
-                "iss": "tickettoken", "aud": "tickettoken-platform", "exp": chrono::Utc::now().timestamp() - 3600}),
+                "iss": "tickettoken", "aud": "tickettoken", "exp": chrono::Utc::now().timestamp() - 3600}),
         "jwt-test-private.pem",
     );
     assert_eq!(app.get_as("/api/v1/events", &expired).await.status(), 401);

@@ -1,11 +1,13 @@
-//! The venue-service client against a real HTTP fake (wiremock) and the real Redis: headers,
-//! status mapping, exact retry counts, `Retry-After`, the breaker, the tenant-scoped Redis
-//! fallback, fail-closed, and a hung service.
+//! The venue-service client against venue-service's real internal contract (the fake of
+//! `tools/platform-fakes` behind a wiremock server, which also injects faults) and the real
+//! Redis: the route and signature venue-service accepts, status mapping, exact retry counts,
+//! `Retry-After`, venue-service's rate limit, our call budget, the breaker, the tenant-scoped
+//! Redis copies, fail-closed, and a hung service.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use event_service::clients::venue::{Venue, VenueError, fallback_key};
+use event_service::clients::venue::{Venue, VenueError, copy_key};
 use event_service::domain::TenantId;
 use event_service::http::internal_auth;
 use event_service::storage::cache::tenant_key;
@@ -15,9 +17,9 @@ use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
-use crate::helpers::{RedisServer, TestApp, spawn_app, spawn_app_with, token_for};
+use platform_fakes::venue_service::VenueRecord;
 
-const HMAC_SECRET: &str = "test-internal-hmac-secret-with-32-chars!";
+use crate::helpers::{HMAC_SECRET, RedisServer, TestApp, spawn_app, spawn_app_with, token_for};
 
 /// Retries counted exactly need a breaker that cannot open half-way and a fast backoff.
 fn fast_retries_no_breaker(vars: &mut std::collections::HashMap<String, String>) {
@@ -25,10 +27,16 @@ fn fast_retries_no_breaker(vars: &mut std::collections::HashMap<String, String>)
     vars.insert("RESILIENCE_VENUE_RETRY_BASE_MS".into(), "1".into());
     vars.insert("RESILIENCE_VENUE_RETRY_MAX_MS".into(), "5".into());
     vars.insert("RESILIENCE_VENUE_BREAKER_ENABLED".into(), "false".into());
+    no_fresh_copies(vars);
+}
+
+/// Every lookup asks venue-service (no 5-minute reuse of the last answer).
+fn no_fresh_copies(vars: &mut std::collections::HashMap<String, String>) {
+    vars.insert("VENUE_CACHE_TTL_SECONDS".into(), "0".into());
 }
 
 fn venue_path(venue: Uuid) -> String {
-    format!("/api/v1/venues/{venue}")
+    format!("/internal/venues/{venue}")
 }
 
 /// Answers `venue`'s path with `responder`, ahead of the harness's catch-all 200.
@@ -144,6 +152,8 @@ async fn venue_calls_carry_tenant_request_id_traceparent_service_identity_and_a_
     assert_eq!(header(call, "x-service-id"), "event-service");
     assert_eq!(header(call, "x-service-name"), "event-service");
     assert!(call.headers.get("idempotency-key").is_none(), "GET never carries an Idempotency-Key");
+    assert!(call.headers.get("x-internal-body-hash").is_none(), "no body, no body hash, as the platform signs");
+    assert_eq!(call.url.path(), format!("/internal/venues/{venue}"), "venue-service's service route, at its root");
 
     // The signature verifies exactly as our own internal routes verify calls.
     let path_and_query = &call.url[url::Position::BeforePath..url::Position::AfterQuery];
@@ -152,7 +162,7 @@ async fn venue_calls_carry_tenant_request_id_traceparent_service_identity_and_a_
         timestamp: header(call, internal_auth::HEADER_TIMESTAMP),
         nonce: header(call, internal_auth::HEADER_NONCE),
         signature: header(call, internal_auth::HEADER_SIGNATURE),
-        body_hash: header(call, internal_auth::HEADER_BODY_HASH),
+        body_hash: "",
         method: call.method.as_str(),
         path: path_and_query,
         body: &call.body,
@@ -193,6 +203,8 @@ async fn venue_client_errors_are_never_retried() {
         (404, VenueError::NotFound),
         (403, VenueError::Forbidden),
         (409, VenueError::Unavailable { retry_after: None }),
+        // venue-service's rate limit: honoured by waiting, never by retrying sooner.
+        (429, VenueError::Unavailable { retry_after: None }),
     ] {
         let venue = Uuid::new_v4();
         answer(&app, venue, ResponseTemplate::new(status)).await;
@@ -203,9 +215,9 @@ async fn venue_client_errors_are_never_retried() {
 }
 
 #[tokio::test]
-async fn venue_server_errors_and_429_are_retried_exactly_three_times_then_503() {
+async fn venue_server_errors_are_retried_exactly_three_times_then_503() {
     let app = spawn_app_with(fast_retries_no_breaker).await;
-    for status in [500, 503, 429] {
+    for status in [500, 503] {
         let venue = Uuid::new_v4();
         answer(&app, venue, ResponseTemplate::new(status)).await;
         let response = create(&app, app.tenant, venue).await;
@@ -236,7 +248,7 @@ async fn venue_retry_after_in_seconds_is_honoured_and_passed_on() {
     })
     .await;
     let venue = Uuid::new_v4();
-    let timed = Timed::new(ResponseTemplate::new(429).insert_header("retry-after", "1"));
+    let timed = Timed::new(ResponseTemplate::new(503).insert_header("retry-after", "1"));
     answer(&app, venue, timed.clone()).await;
     let response = create(&app, app.tenant, venue).await;
     assert_eq!(response.status(), 503);
@@ -272,6 +284,7 @@ async fn venue_retry_after_as_an_http_date_is_honoured() {
 #[tokio::test]
 async fn venue_breaker_opens_after_the_threshold_then_fails_fast_without_calling_the_service() {
     let app = spawn_app_with(|vars| {
+        no_fresh_copies(vars);
         vars.insert("RESILIENCE_VENUE_RETRIES".into(), "0".into());
         vars.insert("RESILIENCE_VENUE_BREAKER_MIN_CALLS".into(), "3".into());
         vars.insert("RESILIENCE_VENUE_BREAKER_WINDOW".into(), "3".into());
@@ -303,22 +316,23 @@ async fn venue_breaker_opens_after_the_threshold_then_fails_fast_without_calling
 
 #[tokio::test]
 async fn venue_fallback_serves_the_tenants_cached_copy_while_the_breaker_is_open_never_another_tenants() {
-    let app = spawn_app().await;
-    let (tenant_a, tenant_b) = (app.tenant, TenantId::from_uuid(Uuid::new_v4()));
+    let app = spawn_app_with(no_fresh_copies).await;
+    let (tenant_a, tenant_b) = (app.tenant, app.other_tenant().await);
     let venue = Uuid::new_v4();
     let live = app.state.venues.venue(tenant_a, venue).await.expect("live answer");
     assert_eq!(live.tenant_id, *tenant_a.as_uuid());
 
     // Stored in Redis, under the tenant's prefix, with only the fields we use, and a TTL.
-    let key = tenant_key(tenant_a, &fallback_key(venue));
+    let key = tenant_key(tenant_a, &copy_key(venue));
     let mut conn = app.state.cache.connection();
-    let raw: String = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("fallback copy stored");
+    let raw: String = redis::cmd("GET").arg(&key).query_async(&mut conn).await.expect("copy stored");
     let stored: Value = serde_json::from_str(&raw).unwrap();
-    let mut fields: Vec<&str> = stored.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut fields: Vec<&str> = stored["venue"].as_object().unwrap().keys().map(String::as_str).collect();
     fields.sort_unstable();
-    assert_eq!(fields, ["active", "id", "max_capacity", "name", "tenant_id", "timezone"]);
+    assert_eq!(fields, ["active", "id", "max_capacity", "name", "tenant_id", "timezone", "verified"]);
+    assert!(stored["fetched_at"].as_i64().unwrap() > 1_700_000_000, "{stored}");
     let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut conn).await.unwrap();
-    assert!((1..=900).contains(&ttl), "ttl {ttl}");
+    assert!((1..=3600).contains(&ttl), "ttl {ttl}");
 
     answer(&app, venue, ResponseTemplate::new(500)).await;
     app.state.venues.breaker().unwrap().force_open();
@@ -338,8 +352,8 @@ async fn venue_fallback_serves_the_tenants_cached_copy_while_the_breaker_is_open
 
     assert_eq!(app.venue_server.received_requests().await.unwrap().len(), before, "breaker open: no calls");
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("venue_fallback_total{result=\"hit\"} 2"), "{metrics}");
-    assert!(metrics.contains("venue_fallback_total{result=\"miss\"} 2"), "{metrics}");
+    assert!(metrics.contains("venue_lookups_total{source=\"fallback\"} 2"), "{metrics}");
+    assert!(metrics.contains("venue_lookups_total{source=\"unavailable\"} 2"), "{metrics}");
 }
 
 #[tokio::test]
@@ -350,11 +364,8 @@ async fn venue_fallback_covers_live_outages_but_never_a_404() {
     })
     .await;
     let venue = Uuid::new_v4();
-    let body = json!({
-        "id": venue, "tenant_id": app.tenant.to_string(), "name": "Hall", "timezone": "Europe/Berlin",
-        "max_capacity": 800, "status": "active",
-    });
-    let fake = Switch::new(ResponseTemplate::new(200).set_body_json(&body));
+    let record = VenueRecord::active(venue, *app.tenant.as_uuid(), "Hall", 800, "Europe/Berlin");
+    let fake = Switch::new(ResponseTemplate::new(200).set_body_json(json!({ "venue": record.to_json() })));
     answer(&app, venue, fake.clone()).await;
     let live = app.state.venues.venue(app.tenant, venue).await.expect("live answer");
     assert_eq!((live.name.as_str(), live.max_capacity), ("Hall", Some(800)));
@@ -364,7 +375,7 @@ async fn venue_fallback_covers_live_outages_but_never_a_404() {
     assert_eq!(app.state.venues.venue(app.tenant, venue).await.expect("fallback"), live);
 
     // The venue-service says the venue is gone: that answer wins and the copy is dropped...
-    fake.set(ResponseTemplate::new(404));
+    fake.set(ResponseTemplate::new(404).set_body_json(json!({"error": "Venue not found"})));
     let result = app.state.venues.venue(app.tenant, venue).await;
     assert!(matches!(result, Err(VenueError::NotFound)), "{result:?}");
     // ...so a later outage has nothing to fall back on.
@@ -379,6 +390,7 @@ async fn venue_no_fallback_when_redis_is_down_as_well() {
     let url = redis.url();
     let app = spawn_app_with(|vars| {
         vars.insert("REDIS_URL".into(), url);
+        no_fresh_copies(vars);
     })
     .await;
     let venue = Uuid::new_v4();
@@ -439,16 +451,8 @@ async fn venue_a_hung_service_is_bounded_by_the_attempt_timeout_and_the_deadline
 #[tokio::test]
 async fn venue_of_another_tenant_is_refused_and_never_cached() {
     let app = spawn_app().await;
-    let foreign = Uuid::new_v4();
-    answer(
-        &app,
-        foreign,
-        ResponseTemplate::new(200).set_body_json(json!({
-            "id": foreign, "tenant_id": Uuid::new_v4(), "name": "Elsewhere", "slug": "elsewhere",
-            "timezone": "Europe/Paris", "max_capacity": 10, "status": "active", "is_verified": true,
-        })),
-    )
-    .await;
+    // venue-service's internal route ignores X-Tenant-ID and answers with the venue's own tenant.
+    let foreign = app.venue_of(TenantId::from_uuid(Uuid::new_v4()));
     let (status, p) = problem(create(&app, app.tenant, foreign).await).await;
     assert_eq!(status, 422);
     assert_eq!(p["errors"][0]["code"], "VENUE_NOT_FOUND");
@@ -490,4 +494,87 @@ async fn venue_hung_creates_are_bounded_until_the_breaker_opens_then_fail_fast()
         assert!(started.elapsed() < Duration::from_millis(150), "fails fast: {:?}", started.elapsed());
     }
     assert_eq!(app.venue_server.received_requests().await.unwrap().len(), calls, "no call while open");
+}
+
+#[tokio::test]
+async fn venue_lookups_reuse_a_fresh_copy_so_normal_traffic_stays_inside_venue_services_budget() {
+    let app = spawn_app().await;
+    let venue = Uuid::new_v4();
+    for i in 0..20 {
+        let body = json!({"name": format!("Night {i}"), "venue_id": venue});
+        app.create_event(&app.token("user"), body).await;
+    }
+    assert_eq!(app.venues.internal_calls(), 1, "twenty creations at one venue, one venue-service call");
+    assert_eq!(received(&app, venue).await.len(), 1);
+}
+
+#[tokio::test]
+async fn venue_services_429_is_honoured_no_call_until_retry_after_and_the_copy_is_served() {
+    let app = spawn_app_with(no_fresh_copies).await;
+    let known = Uuid::new_v4();
+    app.state.venues.venue(app.tenant, known).await.expect("live answer, copied");
+    // venue-service's own limiter says no (global budget spent), with Retry-After.
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "30").set_body_json(
+            json!({"success": false, "error": "Rate limit exceeded for global", "code": "RATE_LIMIT_EXCEEDED"}),
+        ))
+        .with_priority(2)
+        .mount(&app.venue_server)
+        .await;
+    let fresh = Uuid::new_v4();
+    let response = create(&app, app.tenant, fresh).await;
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((25..=30).contains(&retry_after), "venue-service's wait is passed on: {retry_after}");
+    let (status, p) = problem(response).await;
+    assert_eq!((status, p["code"].as_str()), (503, Some("VENUE_SERVICE_UNAVAILABLE")), "no copy of a new venue");
+    let calls = app.venue_server.received_requests().await.unwrap().len();
+
+    // Until Retry-After has passed nothing is sent; a known venue is served from its copy.
+    assert_eq!(create(&app, app.tenant, known).await.status(), 201, "the copy carries known venues");
+    assert_eq!(create(&app, app.tenant, Uuid::new_v4()).await.status(), 503);
+    assert_eq!(app.venue_server.received_requests().await.unwrap().len(), calls, "429 honoured: no call");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("venue_throttled_total 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn venue_calls_are_held_to_our_share_of_venue_services_budget() {
+    let app = spawn_app_with(|vars| {
+        no_fresh_copies(vars);
+        vars.insert("VENUE_SERVICE_CALLS_PER_MINUTE".into(), "3".into());
+    })
+    .await;
+    // Stay inside one minute window, so the count cannot reset half-way.
+    let second = chrono::Utc::now().timestamp() % 60;
+    if second > 50 {
+        tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
+    }
+    for _ in 0..3 {
+        assert!(app.state.venues.venue(app.tenant, Uuid::new_v4()).await.is_ok());
+    }
+    let over = create(&app, app.tenant, Uuid::new_v4()).await;
+    assert!(over.headers().get("retry-after").is_some());
+    let (status, p) = problem(over).await;
+    assert_eq!((status, p["code"].as_str()), (503, Some("VENUE_SERVICE_UNAVAILABLE")));
+    assert_eq!(app.venues.internal_calls(), 3, "the fourth venue was not asked for");
+}
+
+#[tokio::test]
+async fn an_inactive_venue_is_refused_and_the_user_route_is_not_a_service_route() {
+    let app = spawn_app().await;
+    let closed = Uuid::new_v4();
+    let mut record = VenueRecord::active(closed, *app.tenant.as_uuid(), "Closed", 100, "UTC");
+    record.status = "suspended".to_owned();
+    app.venues.register(record);
+    let (status, p) = problem(create(&app, app.tenant, closed).await).await;
+    assert_eq!((status, p["errors"][0]["code"].as_str()), (422, Some("VENUE_INACTIVE")));
+
+    // The fake is venue-service: its user route refuses a service without a user's JWT, as the
+    // real one does (which is why the client must use /internal/venues/:id).
+    let user_route = reqwest::get(format!("{}/api/v1/venues/{closed}", app.venue_server.uri())).await.unwrap();
+    assert_eq!(user_route.status(), 401);
+    // And its internal route refuses an unsigned call.
+    let unsigned = reqwest::get(format!("{}/internal/venues/{closed}", app.venue_server.uri())).await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+    assert_eq!(unsigned.json::<Value>().await.unwrap()["message"], "Missing authentication headers");
 }

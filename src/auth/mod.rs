@@ -1,12 +1,22 @@
-//! Authentication of platform users: RS256 bearer tokens issued by the auth-service.
+//! Authentication of platform users: RS256 bearer tokens issued by the auth-service, checked
+//! against the platform's own signals for suspended tenants and revoked tokens.
 //!
 //! The tenant of a request comes from the verified token only. A client-sent `X-Tenant-ID`
 //! that disagrees with it is rejected (it signals a confused or malicious client); one that
 //! agrees is ignored.
+//!
+//! Tokens are accepted as auth-service issues them (`reference/platform-contracts.md` §3.4):
+//! `iss` = `JWT_ISSUER`, `aud` equal to the issuer unless `JWT_AUDIENCE` says otherwise, the
+//! key chosen by `kid` (see [`keys`]), `type: "access"`, a `tenant_id`, `role` defaulting to
+//! `customer`. After the signature: the token's `jti` must not be revoked ([`revocation`]) and
+//! its tenant must be `active` ([`tenants`]).
 
-use std::path::Path;
+pub mod keys;
+pub mod revocation;
+pub mod tenants;
 
 use axum::extract::{FromRequestParts, Request, State};
+use axum::http::Method;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -17,10 +27,13 @@ use crate::config::JwtConfig;
 use crate::domain::TenantId;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use keys::{KeyRing, Selected};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// `admin` or `superadmin` of the tenant (auth-service's tenant administrator roles).
     Admin,
+    /// Anything else, including auth-service's default `customer`.
     User,
 }
 
@@ -31,6 +44,10 @@ pub struct AuthUser {
     pub tenant: TenantId,
     pub role: Role,
     pub permissions: Vec<String>,
+    /// The token id auth-service revokes on logout; absent in tokens of other issuers.
+    pub jti: Option<String>,
+    /// Expiry (seconds since the epoch): revocation answers are never kept past it.
+    pub expires_at: i64,
 }
 
 impl AuthUser {
@@ -61,32 +78,48 @@ struct Claims {
     role: Option<String>,
     #[serde(default)]
     permissions: Vec<String>,
+    jti: Option<String>,
+    exp: i64,
 }
 
-/// Verifies tokens against the PEM at `JWT_PUBLIC_KEY_PATH`.
-pub struct JwtVerifier {
-    key: DecodingKey,
+/// Verifies tokens against the key ring.
+pub struct TokenVerifier {
+    keys: KeyRing,
     validation: Validation,
 }
 
-impl JwtVerifier {
+impl TokenVerifier {
     pub fn from_config(config: &JwtConfig) -> anyhow::Result<Self> {
-        let pem = read_pem(&config.public_key_path)?;
-        let key = DecodingKey::from_rsa_pem(&pem)
-            .map_err(|e| anyhow::anyhow!("JWT_PUBLIC_KEY_PATH: not an RSA public key in PEM format ({e})"))?;
+        let keys = KeyRing::load(config.keys.clone())?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // A token is not usable before its `nbf`, like after its `exp`.
+        validation.validate_nbf = true;
         validation.leeway = 30;
-        Ok(Self { key, validation })
+        Ok(Self { keys, validation })
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
     }
 
     pub fn verify(&self, token: &str) -> ApiResult<AuthUser> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| ApiError::unauthorized("invalid token"))?;
+        let data = match self.keys.select(header.kid.as_deref()) {
+            Selected::One(key) => self.decode(token, &key),
+            Selected::Either(current, previous) => match (self.decode(token, &current), previous) {
+                (Err(e), Some(previous)) if is_signature_error(&e) => self.decode(token, &previous),
+                (result, _) => result,
+            },
+            Selected::Unknown => return Err(ApiError::unauthorized("token signed with an unknown key")),
+        }
+        .map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             let detail = match e.kind() {
                 K::ExpiredSignature => "token expired",
+                K::ImmatureSignature => "token not valid yet",
                 K::InvalidIssuer => "token issuer not accepted",
                 K::InvalidAudience => "token audience not accepted",
                 K::MissingRequiredClaim(_) => "token lacks a required claim",
@@ -108,24 +141,33 @@ impl JwtVerifier {
             .ok_or_else(|| ApiError::unauthorized("token has no tenant_id"))?
             .parse::<TenantId>()
             .map_err(|_| ApiError::unauthorized("token tenant_id is not a UUID"))?;
+        if tenant.as_uuid().is_nil() {
+            return Err(ApiError::unauthorized("token tenant_id is the nil UUID"));
+        }
         let role = match claims.role.as_deref() {
-            Some("admin") => Role::Admin,
+            Some("admin" | "superadmin") => Role::Admin,
+            // auth-service's default role is `customer`.
             _ => Role::User,
         };
-        Ok(AuthUser { user_id: claims.sub, tenant, role, permissions: claims.permissions })
+        let jti = claims.jti.filter(|j| !j.is_empty() && j.len() <= 255);
+        Ok(AuthUser { user_id: claims.sub, tenant, role, permissions: claims.permissions, jti, expires_at: claims.exp })
+    }
+
+    fn decode(&self, token: &str, key: &DecodingKey) -> jsonwebtoken::errors::Result<jsonwebtoken::TokenData<Claims>> {
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
     }
 }
 
-fn read_pem(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| anyhow::anyhow!("JWT_PUBLIC_KEY_PATH: cannot read {}: {e}", path.display()))
+fn is_signature_error(e: &jsonwebtoken::errors::Error) -> bool {
+    matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature)
 }
 
 /// Verifies a bearer token when one is sent and puts the [`AuthUser`] in the request
 /// extensions, where the extractor and the rate limiter find it. A request without a token
-/// passes (probes need none); a bad token is rejected here with 401.
+/// passes (probes need none); a bad, revoked or suspended-tenant token is rejected here.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if let Some(header) = req.headers().get(axum::http::header::AUTHORIZATION) {
-        let user = match bearer_token(header).and_then(|token| state.jwt.verify(token)) {
+        let user = match bearer_token(header).and_then(|token| state.tokens.verify(token)) {
             Ok(user) => user,
             Err(e) => return e.into_response(),
         };
@@ -138,6 +180,13 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             }
         }
         tracing::Span::current().record("tenant.id", tracing::field::display(user.tenant));
+        let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        if let Err(e) = state.revocations.check(&user, safe).await {
+            return e.into_response();
+        }
+        if let Err(e) = state.tenants.require_active(user.tenant).await {
+            return e.into_response();
+        }
         req.extensions_mut().insert(user);
     }
     next.run(req).await

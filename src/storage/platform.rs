@@ -1,0 +1,118 @@
+//! Read-only access to auth-service's tables: the platform's source of truth for tenant status
+//! and revoked tokens (`reference/platform-contracts.md` §3.1-3.2). auth-service offers no API
+//! for either, so we read its tables, and nothing else of it:
+//!
+//! * `tenants (id, status)`: no row-level security there; we read one row by id.
+//! * `invalidated_tokens (token = jti, tenant_id, ...)`: auth-service forces RLS with a policy on
+//!   `app.current_tenant_id`, so the lookup runs in a transaction scoped to the token's tenant,
+//!   exactly like our own tenant transactions.
+//!
+//! `AUTH_DATABASE_URL` names the database (by default `DATABASE_URL`: in the platform every
+//! service shares `tickettoken_db`). The pool is separate and small, and calls go through their
+//! own resilience stack (`auth_db`), so an exhausted or failing auth source never touches the
+//! pool or the breaker that serves events. The role needs `SELECT` on those two tables only.
+
+use std::str::FromStr;
+
+use resilience::{BreakerHandle, Dependency, DependencyConfig, Idempotency};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::domain::TenantId;
+use crate::error::{ApiError, ApiResult};
+use crate::storage::postgres::PgClassifier;
+
+#[derive(Clone)]
+pub struct PlatformDb {
+    pool: PgPool,
+    stack: Dependency<ApiError>,
+}
+
+/// What a misconfigured auth source looks like at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformSchemaProblem {
+    #[error(
+        "the auth database (AUTH_DATABASE_URL, default DATABASE_URL) has no readable table {0:?}; grant SELECT on auth-service's tenants and invalidated_tokens to this service's role"
+    )]
+    MissingTable(&'static str),
+}
+
+impl PlatformDb {
+    pub fn new(url: &SecretString, stack: DependencyConfig) -> anyhow::Result<Self> {
+        let statement_ms = stack.attempt_timeout.as_millis().max(100);
+        let options = PgConnectOptions::from_str(url.expose_secret())
+            .map_err(|e| anyhow::anyhow!("AUTH_DATABASE_URL: {e}"))?
+            .application_name("event-service-auth-reader")
+            .options([("statement_timeout", statement_ms.to_string())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .acquire_timeout(stack.attempt_timeout)
+            .idle_timeout(Some(std::time::Duration::from_secs(60)))
+            .test_before_acquire(false)
+            .connect_lazy_with(options);
+        Ok(Self { pool, stack: Dependency::new(stack, PgClassifier) })
+    }
+
+    pub fn breaker(&self) -> BreakerHandle {
+        self.stack.breaker()
+    }
+
+    /// Start-up check: both tables readable. A connection failure is not a schema problem
+    /// (the service starts and serves known tenants); a missing table or grant is.
+    pub async fn check_schema(&self) -> Result<(), PlatformSchemaProblem> {
+        for table in ["tenants", "invalidated_tokens"] {
+            let sql = format!("select 1 from {table} limit 0");
+            if let Err(sqlx::Error::Database(e)) = sqlx::query(&sql).execute(&self.pool).await
+                && matches!(e.code().as_deref(), Some("42P01" | "42501"))
+            {
+                return Err(PlatformSchemaProblem::MissingTable(table));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tenant's `status`, or `None` when auth-service has no such tenant.
+    pub async fn tenant_status(&self, tenant: TenantId) -> ApiResult<Option<String>> {
+        let pool = &self.pool;
+        let id = *tenant.as_uuid();
+        self.stack
+            .call("tenant_status", Idempotency::Safe, || async move {
+                let status: Option<Option<String>> =
+                    sqlx::query_scalar("select status::text from tenants where id = $1")
+                        .bind(id)
+                        .fetch_optional(pool)
+                        .await?;
+                // A row with a NULL status: auth-service's default is 'active', but a NULL
+                // means someone wrote it by hand; treat it as not active.
+                Ok(status.map(|s| s.unwrap_or_default()))
+            })
+            .await
+            .map_err(ApiError::from)
+    }
+
+    /// Whether auth-service recorded `jti` as invalidated (logout) for this tenant.
+    pub async fn is_revoked(&self, tenant: TenantId, jti: &str) -> ApiResult<bool> {
+        let pool = &self.pool;
+        self.stack
+            .call("token_revoked", Idempotency::Safe, || async move {
+                let mut tx = pool.begin().await?;
+                sqlx::query("select set_config('app.current_tenant_id', $1, true)")
+                    .bind(tenant.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                let revoked: bool = sqlx::query_scalar(
+                    "select exists (select 1 from invalidated_tokens where token = $1 and tenant_id = $2)",
+                )
+                .bind(jti)
+                .bind(*tenant.as_uuid())
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.rollback().await?;
+                Ok(revoked)
+            })
+            .await
+            .map_err(ApiError::from)
+    }
+}
