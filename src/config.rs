@@ -80,6 +80,8 @@ pub struct Config {
     /// `TICKET_SERVICE_URL` (unset: scan-stats reports zero tickets, as the original did when
     /// ticket-service did not answer).
     pub ticket_service_url: Option<Url>,
+    /// The event-delivery relay to RabbitMQ (`src/jobs/relay.rs`, docs/events.md).
+    pub relay: RelayConfig,
     /// `INTERNAL_HMAC_SECRET` (>= 32 chars). Without it internal routes refuse every call.
     pub internal_hmac_secret: Option<SecretString>,
     /// `EVENT_MIN_ADVANCE_HOURS` (2) and `EVENT_MAX_ADVANCE_DAYS` (365): the window in which a
@@ -167,6 +169,55 @@ pub struct AuthSourceConfig {
     pub tenant_stale_max: Duration,
     /// `TOKEN_REVOCATION_RECHECK_SECONDS` (10): the longest a revoked token keeps working.
     pub revocation_recheck: Duration,
+}
+
+/// The relay that publishes the event outbox to RabbitMQ.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// `RABBITMQ_URL` (amqp://guest:guest@127.0.0.1:5672/%2f), as the original named it.
+    pub url: SecretString,
+    /// `EVENT_RELAY_ENABLED` (true): run the relay on this replica. Messages are written to the
+    /// outbox either way and wait for a replica that relays.
+    pub enabled: bool,
+    /// `EVENT_OUTBOX_BATCH` (100): messages claimed per round, at most one per event.
+    pub batch: u32,
+    /// `EVENT_OUTBOX_POLL_MS` (200): the pause when nothing is due.
+    pub poll_interval: Duration,
+    /// `EVENT_OUTBOX_LEASE_SECONDS` (30): a claimed message is this relay's until then.
+    pub lease: Duration,
+    /// `EVENT_OUTBOX_RETENTION_HOURS` (72): published messages are deleted after this.
+    pub retention: Duration,
+    /// `EVENT_RELAY_TENANTS` (comma-separated tenant ids; unset = all): relay only these.
+    pub tenants: Option<Vec<uuid::Uuid>>,
+}
+
+impl RelayConfig {
+    fn from_env(env: &mut Env) -> Self {
+        let url = env.string("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
+        check_secret_url(env, "RABBITMQ_URL", &url, &["amqp", "amqps"]);
+        let tenants = env.raw("EVENT_RELAY_TENANTS").map(str::to_owned).map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .filter_map(|t| match t.parse() {
+                    Ok(id) => Some(id),
+                    Err(_) => {
+                        env.problem("EVENT_RELAY_TENANTS", format!("{t:?} is not a UUID"));
+                        None
+                    }
+                })
+                .collect()
+        });
+        RelayConfig {
+            url: SecretString::from(url),
+            enabled: env.parse("EVENT_RELAY_ENABLED", true, "true or false"),
+            batch: env.ranged("EVENT_OUTBOX_BATCH", 100, 1, 1000) as u32,
+            poll_interval: env.millis("EVENT_OUTBOX_POLL_MS", 200, 10, 60_000),
+            lease: Duration::from_secs(env.ranged("EVENT_OUTBOX_LEASE_SECONDS", 30, 1, 300)),
+            retention: Duration::from_secs(env.ranged("EVENT_OUTBOX_RETENTION_HOURS", 72, 1, 24 * 365) * 3600),
+            tenants,
+        }
+    }
 }
 
 /// Venue lookups (`src/clients/venue.rs`).
@@ -395,6 +446,7 @@ impl Config {
             .filter(|s| !s.is_empty())
             .collect();
         let rate_limit = RateLimitConfig::from_env(&mut env);
+        let relay = RelayConfig::from_env(&mut env);
         let resilience = ResilienceSettings::from_env(&mut env, &database);
         let config = Config {
             env: app_env,
@@ -413,6 +465,7 @@ impl Config {
             auth_source,
             venue_lookup,
             ticket_service_url,
+            relay,
             internal_hmac_secret: internal_hmac_secret.map(SecretString::from),
             reservation_cleanup_interval: Duration::from_secs(cleanup_minutes * 60),
             transitions_interval,
@@ -647,7 +700,7 @@ fn load_wallet(path: &std::path::Path) -> Result<PlatformWallet, String> {
 /// Per-dependency stacks. Defaults come from the seed analysis of the original and
 /// `reference/resilience.md` §8; every field can be overridden with
 /// `RESILIENCE_<DEP>_<FIELD>` (DEP = POSTGRES, REDIS, VENUE, SOLANA_READ, SOLANA_SEND, AUTH_DB,
-/// TICKET).
+/// TICKET, RABBITMQ).
 #[derive(Debug, Clone)]
 pub struct ResilienceSettings {
     pub postgres: DependencyConfig,
@@ -659,6 +712,9 @@ pub struct ResilienceSettings {
     pub auth_db: DependencyConfig,
     /// ticket-service's `/internal/tickets/by-event` (scan-stats): 5 s overall, as the original.
     pub ticket: DependencyConfig,
+    /// RabbitMQ publications: the wait for a confirm, and a breaker. Never retried here (the
+    /// relay re-queues with backoff, in order).
+    pub rabbitmq: DependencyConfig,
 }
 
 impl ResilienceSettings {
@@ -727,7 +783,16 @@ impl ResilienceSettings {
             (ms(100), ms(1_000)),
             BreakerDefaults { window: 10, min_calls: 5, rate: 0.5, open: ms(30_000), probes: 1, slow: None },
         );
+        let rabbitmq = defaults(
+            "rabbitmq",
+            ms(5_000),
+            ms(5_000),
+            0,
+            (ms(100), ms(1_000)),
+            BreakerDefaults { window: 20, min_calls: 5, rate: 0.5, open: ms(10_000), probes: 1, slow: None },
+        );
         Self {
+            rabbitmq: override_from_env(env, "RESILIENCE_RABBITMQ_", rabbitmq),
             auth_db: override_from_env(env, "RESILIENCE_AUTH_DB_", auth_db),
             ticket: override_from_env(env, "RESILIENCE_TICKET_", ticket),
             postgres: override_from_env(env, "RESILIENCE_POSTGRES_", postgres),

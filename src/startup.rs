@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::TokenVerifier;
 use crate::auth::revocation::Revocations;
 use crate::auth::tenants::{TenantCacheSettings, TenantDirectory};
+use crate::clients::broker::Broker;
 use crate::clients::solana::SolanaClient;
 use crate::clients::tickets::TicketClient;
 use crate::clients::venue::HttpVenueClient;
@@ -92,7 +93,9 @@ impl Application {
         let addr = SocketAddr::new(config.host, config.port);
         let listener =
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind {addr} (HOST/PORT): {e}"))?;
+        let broker = Arc::new(Broker::new(config.relay.url.clone(), config.resilience.rabbitmq.clone()));
         let state = AppState {
+            broker,
             config: Arc::new(config),
             db,
             cache,

@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use crate::auth::TokenVerifier;
 use crate::auth::revocation::Revocations;
 use crate::auth::tenants::TenantDirectory;
+use crate::clients::broker::Broker;
 use crate::clients::solana::SolanaClient;
 use crate::clients::tickets::TicketClient;
 use crate::clients::venue::SharedVenues;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub venues: SharedVenues,
     /// ticket-service, for scan-stats.
     pub tickets: TicketClient,
+    /// RabbitMQ, for the event-delivery relay.
+    pub broker: Arc<Broker>,
     /// Solana JSON-RPC (two stacks: reads and sends).
     pub solana: SolanaClient,
     pub health: Arc<HealthState>,
@@ -49,6 +52,7 @@ impl AppState {
         }
         all.push(("auth_db", self.platform.breaker()));
         all.push(("ticket", self.tickets.breaker()));
+        all.push(("rabbitmq", self.broker.breaker()));
         all.push(("solana_read", self.solana.read_breaker()));
         all.push(("solana_send", self.solana.send_breaker()));
         all

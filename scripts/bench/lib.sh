@@ -63,6 +63,7 @@ bench_database() {
   local pgdir="$1" port="$2" db="$3"
   start_postgres "$pgdir" "$port"
   bootstrap_database "$pgdir" "$port" "$db"
+  bootstrap_auth_standin "$pgdir" "$port" "$db" event_service "$BENCH_TENANT" "$BENCH_TENANT2"
   export DATABASE_URL="postgres://event_service:${APP_PASSWORD}@127.0.0.1:${port}/${db}"
   ADMIN_URL="postgres://event_service_owner:${OWNER_PASSWORD}@127.0.0.1:${port}/${db}"
   DATABASE_ADMIN_URL="$ADMIN_URL" LOG_LEVEL=warn "$BIN" migrate >/dev/null || die "migration failed"

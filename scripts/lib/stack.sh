@@ -32,6 +32,7 @@ apt_install() {
 ensure_packages() {
   local missing=()
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
   pg_bin_dir >/dev/null 2>&1 || missing+=(postgresql)
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
@@ -163,6 +164,48 @@ start_redis() {
 stop_redis() {
   local port="$1"
   redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+}
+
+# start_rabbitmq DIR PORT: a private RabbitMQ node (its own node name, port, Erlang
+# distribution port, data and logs under DIR) on 127.0.0.1:PORT, user guest/guest. Runs the
+# server script directly (not the packaged service), so it works as root and beside any other
+# node. Waits until it accepts AMQP connections (about 15 s).
+rabbit_env() {
+  local dir="$1" port="$2"
+  echo "HOME=$dir" "RABBITMQ_NODENAME=event-service-$port@localhost" "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1" \
+    "RABBITMQ_NODE_PORT=$port" "RABBITMQ_DIST_PORT=$((port + 20000))" "RABBITMQ_MNESIA_BASE=$dir/mnesia" \
+    "RABBITMQ_LOG_BASE=$dir/log" "RABBITMQ_CONFIG_FILE=$dir/rabbitmq" "RABBITMQ_ENABLED_PLUGINS_FILE=$dir/enabled_plugins"
+}
+
+start_rabbitmq() {
+  local dir="$1" port="$2"
+  mkdir -p "$dir/mnesia" "$dir/log"
+  if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    log "RabbitMQ already running on port $port"
+    return 0
+  fi
+  printf 'listeners.tcp.default = 127.0.0.1:%s\nloopback_users = none\n' "$port" > "$dir/rabbitmq.conf"
+  : > "$dir/enabled_plugins"
+  log "starting RabbitMQ on 127.0.0.1:$port (node event-service-$port@localhost)"
+  # shellcheck disable=SC2046
+  env $(rabbit_env "$dir" "$port") /usr/lib/rabbitmq/bin/rabbitmq-server >"$dir/server.log" 2>&1 &
+  echo $! > "$dir/server.pid"
+  for _ in $(seq 1 240); do
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    kill -0 "$(cat "$dir/server.pid")" 2>/dev/null || { tail -20 "$dir/server.log" >&2; die "RabbitMQ exited"; }
+    sleep 0.25
+  done
+  tail -20 "$dir/server.log" >&2
+  die "RabbitMQ did not start within 60 s (see $dir/server.log)"
+}
+
+stop_rabbitmq() {
+  local dir="$1" port="$2"
+  [[ -f "$dir/server.pid" ]] || return 0
+  # shellcheck disable=SC2046
+  env $(rabbit_env "$dir" "$port") /usr/lib/rabbitmq/bin/rabbitmqctl -n "event-service-$port@localhost" shutdown >/dev/null 2>&1 \
+    || kill "$(cat "$dir/server.pid")" 2>/dev/null || true
+  rm -f "$dir/server.pid"
 }
 
 # ensure_jwt_keys DIR: an RS256 key pair for local tokens (never used outside dev and tests).

@@ -1,5 +1,6 @@
 //! Clients of other services, each behind a trait, and what their calls have in common.
 
+pub mod broker;
 pub mod outbound;
 pub mod solana;
 pub mod tickets;

@@ -5,6 +5,7 @@
 //! crash cannot apply anything twice.
 
 pub mod cleanup;
+pub mod relay;
 pub mod transitions;
 
 use std::time::Duration;
@@ -36,6 +37,28 @@ pub fn spawn_all(state: &AppState, shutdown: CancellationToken) -> Jobs {
         async move { transitions::run_once(&state, transitions::BATCH).await.map(|r| r.applied) }.boxed()
     }));
     set.spawn(cleanup::run(state.clone(), shutdown.clone()));
+    if state.config.relay.enabled {
+        set.spawn(relay::run(state.clone(), state.broker.clone(), shutdown.clone()));
+    } else {
+        // Messages wait in the outbox for a replica that relays; their depth stays visible.
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        set.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => relay::publish_stats(&state).await,
+                }
+            }
+        });
+    }
+    set.spawn(run_every(state.clone(), shutdown.clone(), "event-outbox-purge", Duration::from_secs(600), |state| {
+        async move {
+            let relay = state.config.relay.clone();
+            relay::purge(&state, &relay).await
+        }
+        .boxed()
+    }));
     let registration = &state.config.registration;
     match (&registration.enabled, &registration.wallet) {
         (true, Some(wallet)) => {

@@ -10,9 +10,11 @@ use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::domain::EventAction;
+use crate::domain::messages::{self, Cancellation, Origin};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::state::AppState;
 use crate::storage::capacity::{self as capacity_store, HoldEnd};
+use crate::storage::event_outbox;
 use crate::storage::events as store;
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -135,14 +137,22 @@ pub async fn cancel(state: &AppState, user: &AuthUser, event_id: Uuid, req: Canc
                 .bind(sold)
                 .execute(tx.conn())
                 .await?;
-                let payload = json!({ "event_id": event_id, "tenant_id": tenant, "cancelled_by": actor.user_id, "details": details });
-                sqlx::query("insert into event_outbox (tenant_id, event_id, topic, payload) values ($1, $2, 'event.cancelled', $3)")
-                    .bind(tenant)
-                    .bind(event_id)
-                    .bind(&payload)
-                    .execute(tx.conn())
-                    .await?;
                 let event = store::find_json(tx, event_id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
+                let origin = Origin { tenant: tx.tenant(), actor: &actor.user_id, at: chrono::Utc::now() };
+                let message = messages::cancelled(
+                    &origin,
+                    &Cancellation {
+                        event_id,
+                        venue_id: current.venue_id,
+                        event_name: event["name"].as_str().unwrap_or_default(),
+                        event_date: event["starts_at"].as_str().and_then(|s| s.parse().ok()),
+                        reason: &reason,
+                        refund_policy: refund.as_str(),
+                        notify_customers: notify,
+                        tickets_sold: current.sold,
+                    },
+                );
+                event_outbox::enqueue(tx, event_id, &[message]).await?;
                 Ok(json!({ "event": event, "cancellation": details }))
             }
             .boxed()

@@ -10,9 +10,11 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::clients::venue::{Venue, VenueError};
 use crate::domain::event::{EventFields, Mode, slug};
+use crate::domain::messages::{self, Changes, Origin};
 use crate::domain::{EventAction, EventStatus, TenantId};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::state::AppState;
+use crate::storage::event_outbox;
 use crate::storage::events::{self as store, ListFilter, NewEvent};
 use crate::storage::idempotency::{self, Fingerprint, StoredResponse};
 
@@ -217,6 +219,8 @@ pub async fn create(
                 };
                 let id = store::insert(tx, &new).await?;
                 let event = store::find_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
+                let origin = Origin { tenant: tx.tenant(), actor: &user_id, at: Utc::now() };
+                event_outbox::enqueue(tx, id, &messages::created(&origin, &event)).await?;
                 let response = StoredResponse { status: 201, body: serde_json::json!({ "event": event }) };
                 if let Some(fp) = &idem {
                     idempotency::finish(tx, fp, &response).await?;
@@ -330,6 +334,8 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: EventFi
                     }
                 }
                 let event = store::find_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
+                let origin = Origin { tenant: tx.tenant(), actor: &actor.user_id, at: Utc::now() };
+                event_outbox::enqueue(tx, id, &messages::updated(&origin, id, &changes_of(&fields))).await?;
                 Ok((event, current.venue_id))
             }
             .boxed()
@@ -337,6 +343,17 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: EventFi
         .await?;
     invalidate(state, tenant, id, &[old_venue, event_venue(&event)]).await;
     Ok(event)
+}
+
+/// What an update request changed, as `event.updated` reports it.
+fn changes_of(f: &EventFields) -> Changes {
+    Changes {
+        name: f.name.as_ref().map(|n| n.trim().to_owned()),
+        description: f.short_description.clone().or_else(|| f.description.clone()),
+        status: f.status.map(|s| s.as_str().to_owned()),
+        tags: f.tags.clone(),
+        is_featured: f.is_featured,
+    }
 }
 
 fn event_venue(event: &Value) -> Uuid {
@@ -374,7 +391,12 @@ pub async fn act(
                     return Err(store::invalid_transition(current.status, action));
                 }
                 store::transition(tx, id, current.status, action, reason.as_deref(), &actor).await?;
-                store::find_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))
+                let event = store::find_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
+                if action == EventAction::Publish {
+                    let origin = Origin { tenant: tx.tenant(), actor: &actor, at: Utc::now() };
+                    event_outbox::enqueue(tx, id, &messages::published(&origin, &event)).await?;
+                }
+                Ok(event)
             }
             .boxed()
         })
@@ -405,6 +427,8 @@ pub async fn delete(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<()
                         .await?;
                 }
                 store::soft_delete(tx, id, &actor.user_id).await?;
+                let origin = Origin { tenant: tx.tenant(), actor: &actor.user_id, at: Utc::now() };
+                event_outbox::enqueue(tx, id, &messages::deleted(&origin, id)).await?;
                 Ok(current.venue_id)
             }
             .boxed()

@@ -7,6 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::event::{EventFields, Timing};
+use crate::domain::messages::{self, Origin};
 use crate::domain::{EventAction, EventStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::TenantTx;
@@ -438,6 +439,10 @@ pub async fn transition(
         return Ok(false);
     }
     record_transition(tx, id, Some(from), to, action.as_str(), reason, actor).await?;
+    // Every status change, whoever makes it, is announced (search.sync `event.status.changed`).
+    let origin = Origin { tenant: tx.tenant(), actor, at: chrono::Utc::now() };
+    let message = messages::status_changed(&origin, id, from.as_str(), to.as_str());
+    crate::storage::event_outbox::enqueue(tx, id, &[message]).await?;
     Ok(true)
 }
 

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod capacity;
+pub mod event_outbox;
 pub mod events;
 pub mod idempotency;
 pub mod internal;

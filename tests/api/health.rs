@@ -156,7 +156,7 @@ async fn metrics_are_exported_in_prometheus_format() {
 async fn the_app_state_exposes_breakers_for_operators() {
     let app = spawn_app().await;
     let names: Vec<_> = app.state.breakers().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["postgres", "redis", "venue", "auth_db", "ticket", "solana_read", "solana_send"]);
+    assert_eq!(names, ["postgres", "redis", "venue", "auth_db", "ticket", "rabbitmq", "solana_read", "solana_send"]);
 }
 
 #[tokio::test]

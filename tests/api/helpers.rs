@@ -34,6 +34,7 @@ pub struct TestEnv {
     pub admin_url: String,
     pub superuser_url: String,
     pub redis_url: String,
+    pub rabbitmq_url: String,
 }
 
 fn var(name: &str) -> String {
@@ -48,6 +49,7 @@ pub fn test_env() -> TestEnv {
         admin_url: var("TEST_DATABASE_ADMIN_URL"),
         superuser_url: var("TEST_PG_SUPERUSER_URL"),
         redis_url: var("TEST_REDIS_URL"),
+        rabbitmq_url: var("TEST_RABBITMQ_URL"),
     }
 }
 
@@ -66,6 +68,8 @@ pub fn base_vars(env: &TestEnv) -> HashMap<String, String> {
         ("DB_POOL_MIN", "0"),
         ("DB_POOL_MAX", "5"),
         ("REDIS_URL", env.redis_url.as_str()),
+        ("RABBITMQ_URL", env.rabbitmq_url.as_str()),
+        ("EVENT_OUTBOX_POLL_MS", "50"),
         ("JWT_PUBLIC_KEY_PATH", fixture("jwt-test-public.pem").to_str().expect("utf-8 path")),
         ("INTERNAL_HMAC_SECRET", HMAC_SECRET),
         // auth-service's tables sit in the same database, as in the platform.
@@ -163,6 +167,8 @@ pub async fn spawn_app_as(tenant: TenantId, customize: impl FnOnce(&mut HashMap<
     Mock::given(any()).respond_with(VenueFake(venues.clone())).with_priority(10).mount(&venue_server).await;
     let mut vars = base_vars(&env);
     vars.insert("VENUE_SERVICE_URL".to_owned(), venue_server.uri());
+    // Tests share one database and one broker: each app relays its own tenant's messages only.
+    vars.insert("EVENT_RELAY_TENANTS".to_owned(), tenant.to_string());
     customize(&mut vars);
     event_service::telemetry::init(&vars["LOG_LEVEL"], event_service::config::LogFormat::Pretty);
     let app = Application::build(config_from(vars)).await.expect("application builds");
@@ -434,6 +440,13 @@ fn chown(user: &str, path: &Path) {
 impl PgServer {
     /// initdb + start + roles + database + migrations; about two seconds.
     pub async fn start() -> PgServer {
+        let server = Self::start_bare().await;
+        server.migrate().await;
+        server
+    }
+
+    /// initdb + start + roles + an empty `events` database, not migrated.
+    pub async fn start_bare() -> PgServer {
         let dir = tempfile::tempdir().expect("tempdir");
         if let Ok(user) = std::env::var("TEST_PG_RUN_AS") {
             chown(&user, dir.path());
@@ -501,6 +514,10 @@ impl PgServer {
             sqlx::query(sql).execute(&su).await.expect("bootstrap statement");
         }
         su.close().await;
+    }
+
+    /// `event-service migrate` against this cluster.
+    pub async fn migrate(&self) {
         let config = event_service::config::MigrateConfig::from_env(Env::from_map(HashMap::from([
             ("DATABASE_ADMIN_URL".to_owned(), self.url("event_service_owner", "owner")),
             ("DATABASE_URL".to_owned(), self.url("event_service", "app")),
@@ -587,6 +604,178 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+// RabbitMQ --------------------------------------------------------------------------------------
+
+/// A RabbitMQ node of one test, which the test may stop and start again (its data survives, so
+/// durable queues and persistent messages do too). About 15 s per start.
+pub struct RabbitServer {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RabbitServer {
+    pub fn start() -> RabbitServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let conf = format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n");
+        std::fs::write(dir.path().join("rabbitmq.conf"), conf).expect("rabbitmq.conf");
+        std::fs::write(dir.path().join("enabled_plugins"), "").expect("enabled_plugins");
+        let mut server = RabbitServer { dir, port, child: None };
+        server.start_again();
+        server
+    }
+
+    fn node(&self) -> String {
+        format!("evtest-{}@localhost", self.port)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let d = self.dir.path();
+        let mut c = Command::new(Path::new("/usr/lib/rabbitmq/bin").join(program));
+        c.env("HOME", d)
+            .env("RABBITMQ_NODENAME", self.node())
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", free_port().to_string())
+            .env("RABBITMQ_MNESIA_BASE", d.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", d.join("log"))
+            .env("RABBITMQ_CONFIG_FILE", d.join("rabbitmq"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d.join("enabled_plugins"));
+        c
+    }
+
+    pub fn start_again(&mut self) {
+        let child = self
+            .command("rabbitmq-server")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rabbitmq-server starts");
+        self.child = Some(child);
+        for _ in 0..240 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("rabbitmq-server did not listen on {} within 60 s", self.port);
+    }
+
+    /// A clean broker shutdown (connections are closed, durable data kept).
+    pub fn stop(&mut self) {
+        let node = self.node();
+        let _ = self
+            .command("rabbitmqctl")
+            .args(["-n", &node, "shutdown"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+}
+
+impl Drop for RabbitServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One message as a consumer bound to `#` receives it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub exchange: String,
+    pub routing_key: String,
+    pub message_id: String,
+    pub body: serde_json::Value,
+    pub persistent: bool,
+    pub content_type: String,
+    pub app_id: String,
+}
+
+/// A queue bound to `#` on both exchanges, as the platform's catch-all consumers bind
+/// (analytics' `analytics_events`, search's `search.sync.queue`).
+pub struct Listener {
+    _connection: lapin::Connection,
+    consumer: lapin::Consumer,
+}
+
+impl Listener {
+    /// `queue`: `None` for an exclusive, server-named queue; `Some(name)` for a durable one
+    /// that survives a broker restart.
+    pub async fn bind(url: &str, queue: Option<&str>) -> Listener {
+        use lapin::options::{BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+        use lapin::types::FieldTable;
+        let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.expect("amqp");
+        let channel = connection.create_channel().await.expect("channel");
+        for exchange in ["tickettoken_events", "search.sync"] {
+            let options = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
+            channel
+                .exchange_declare(exchange.into(), lapin::ExchangeKind::Topic, options, FieldTable::default())
+                .await
+                .expect("exchange");
+        }
+        let options = match queue {
+            None => QueueDeclareOptions { exclusive: true, auto_delete: true, ..QueueDeclareOptions::default() },
+            Some(_) => QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() },
+        };
+        let declared =
+            channel.queue_declare(queue.unwrap_or("").into(), options, FieldTable::default()).await.expect("queue");
+        let name = declared.name().clone();
+        for exchange in ["tickettoken_events", "search.sync"] {
+            channel
+                .queue_bind(
+                    name.clone(),
+                    exchange.into(),
+                    "#".into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("bind");
+        }
+        let consumer = channel
+            .basic_consume(
+                name,
+                "test".into(),
+                BasicConsumeOptions { no_ack: true, ..BasicConsumeOptions::default() },
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume");
+        Listener { _connection: connection, consumer }
+    }
+
+    /// Messages until `done` says enough or `limit` passes.
+    pub async fn collect(&mut self, limit: Duration, mut done: impl FnMut(&[Received]) -> bool) -> Vec<Received> {
+        use futures::StreamExt;
+        let mut all = Vec::new();
+        let deadline = tokio::time::Instant::now() + limit;
+        while !done(&all) {
+            let next = tokio::time::timeout_at(deadline, self.consumer.next()).await;
+            let Ok(Some(Ok(delivery))) = next else { break };
+            let p = &delivery.properties;
+            all.push(Received {
+                exchange: delivery.exchange.to_string(),
+                routing_key: delivery.routing_key.to_string(),
+                message_id: p.message_id().as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                body: serde_json::from_slice(&delivery.data).expect("JSON body"),
+                persistent: *p.delivery_mode() == Some(2),
+                content_type: p.content_type().as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                app_id: p.app_id().as_ref().map(|m| m.to_string()).unwrap_or_default(),
+            });
+        }
+        all
     }
 }
 

@@ -1,0 +1,104 @@
+//! SQL of the event-delivery outbox (`event_outbox`, migration `20261204000002`).
+//!
+//! Writers call [`enqueue`] inside the tenant transaction that makes the change, so a message
+//! exists exactly when its change committed. The relay (`src/jobs/relay.rs`) works across
+//! tenants through the `system_*_event_outbox` functions only.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+use crate::domain::messages::Message;
+use crate::error::ApiResult;
+use crate::storage::TenantTx;
+
+/// Writes `messages` about `event_id`, in order, in the caller's transaction.
+pub async fn enqueue(tx: &mut TenantTx, event_id: Uuid, messages: &[Message]) -> ApiResult<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let tenant = *tx.tenant().as_uuid();
+    let exchanges: Vec<&str> = messages.iter().map(|m| m.exchange.name()).collect();
+    let keys: Vec<&str> = messages.iter().map(|m| m.routing_key).collect();
+    let bodies: Vec<&Value> = messages.iter().map(|m| &m.body).collect();
+    // One statement; `with ordinality` keeps the given order in `seq`.
+    sqlx::query(
+        "insert into event_outbox (tenant_id, event_id, exchange, routing_key, payload)
+         select $1, $2, m.exchange, m.routing_key, m.payload
+           from unnest($3::text[], $4::text[], $5::jsonb[]) with ordinality as m(exchange, routing_key, payload, n)
+          order by m.n",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .bind(&exchanges)
+    .bind(&keys)
+    .bind(&bodies)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// A message the relay holds a lease on.
+#[derive(Debug, Clone, FromRow)]
+pub struct Claimed {
+    pub tenant_id: Uuid,
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub seq: i64,
+    pub exchange: String,
+    pub routing_key: String,
+    pub payload: Value,
+    pub created_at: DateTime<Utc>,
+    pub attempts: i32,
+}
+
+/// The oldest pending message of up to `limit` events (see the migration).
+pub async fn claim(
+    pool: &PgPool,
+    worker: &str,
+    limit: i32,
+    lease_seconds: i32,
+    tenants: Option<&[Uuid]>,
+) -> ApiResult<Vec<Claimed>> {
+    Ok(sqlx::query_as("select * from system_claim_event_outbox($1, $2, $3, $4) order by seq")
+        .bind(worker)
+        .bind(limit)
+        .bind(lease_seconds)
+        .bind(tenants)
+        .fetch_all(pool)
+        .await?)
+}
+
+/// Marks confirmed messages published (fenced on `worker`); returns how many were.
+pub async fn finish(pool: &PgPool, worker: &str, done: &[(Uuid, Uuid)]) -> ApiResult<i32> {
+    let (tenants, ids): (Vec<Uuid>, Vec<Uuid>) = done.iter().copied().unzip();
+    Ok(sqlx::query_scalar("select system_finish_event_outbox($1, $2, $3)")
+        .bind(worker)
+        .bind(&tenants)
+        .bind(&ids)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Hands a message back, due again after `delay_ms`.
+pub async fn retry(pool: &PgPool, worker: &str, tenant: Uuid, id: Uuid, error: &str, delay_ms: i32) -> ApiResult<bool> {
+    Ok(sqlx::query_scalar("select system_retry_event_outbox($1, $2, $3, $4, $5)")
+        .bind(worker)
+        .bind(tenant)
+        .bind(id)
+        .bind(error)
+        .bind(delay_ms)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// `(pending messages, age of the oldest in seconds)`.
+pub async fn stats(pool: &PgPool) -> ApiResult<(i64, f64)> {
+    Ok(sqlx::query_as("select pending, oldest_age_seconds from system_event_outbox_stats()").fetch_one(pool).await?)
+}
+
+/// Deletes published messages older than `hours`, at most `limit`.
+pub async fn purge(pool: &PgPool, hours: i32, limit: i32) -> ApiResult<i32> {
+    Ok(sqlx::query_scalar("select system_purge_event_outbox($1, $2)").bind(hours).bind(limit).fetch_one(pool).await?)
+}
