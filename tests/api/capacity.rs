@@ -342,7 +342,7 @@ async fn cancellation_closes_sections_releases_holds_and_records_everything() {
     let pool = sqlx::PgPool::connect(&test_env().database_url).await.unwrap();
     let mut tx = crate::helpers::tenant_tx(&pool, app.tenant).await.unwrap();
     let (outbox, reports, audits): (i64, i64, i64) = sqlx::query_as(
-        "select (select count(*) from event_outbox where event_id = $1::uuid and topic = 'event.cancelled'),
+        "select (select count(*) from event_outbox where event_id = $1::uuid and routing_key = 'event.cancelled'),
                 (select count(*) from event_cancellation_reports where event_id = $1::uuid),
                 (select count(*) from event_audit_log where event_id = $1::uuid and action = 'CANCEL')",
     )

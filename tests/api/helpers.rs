@@ -69,7 +69,6 @@ pub fn base_vars(env: &TestEnv) -> HashMap<String, String> {
         ("DB_POOL_MAX", "5"),
         ("REDIS_URL", env.redis_url.as_str()),
         ("RABBITMQ_URL", env.rabbitmq_url.as_str()),
-        ("EVENT_OUTBOX_POLL_MS", "50"),
         ("JWT_PUBLIC_KEY_PATH", fixture("jwt-test-public.pem").to_str().expect("utf-8 path")),
         ("INTERNAL_HMAC_SECRET", HMAC_SECRET),
         // auth-service's tables sit in the same database, as in the platform.
