@@ -179,39 +179,36 @@ alter table events add column start_date timestamptz;
 update events e set start_date = (select min(s.starts_at) from event_schedules s
                                    where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null);
 
+-- One statement-level trigger per operation, reading the changed rows from a transition table:
+-- a bulk insert of schedules updates each event once, not once per row.
 create function events_sync_start_date() returns trigger
 language plpgsql as $$
-declare
-    r record;
 begin
-    for r in select distinct t.tenant_id, t.event_id
-               from (select new.tenant_id, new.event_id where tg_op <> 'DELETE'
-                     union all
-                     select old.tenant_id, old.event_id where tg_op <> 'INSERT') t
-    loop
-        update events e
-           set start_date = (select min(s.starts_at) from event_schedules s
-                              where s.tenant_id = r.tenant_id and s.event_id = r.event_id and s.deleted_at is null)
-         where e.tenant_id = r.tenant_id and e.id = r.event_id
-           and e.start_date is distinct from (select min(s.starts_at) from event_schedules s
-                                               where s.tenant_id = r.tenant_id and s.event_id = r.event_id
-                                                 and s.deleted_at is null);
-    end loop;
+    update events e
+       set start_date = m.first_start
+      from (select c.tenant_id, c.event_id,
+                   (select min(s.starts_at) from event_schedules s
+                     where s.tenant_id = c.tenant_id and s.event_id = c.event_id and s.deleted_at is null) as first_start
+              from (select distinct tenant_id, event_id from changed) c) m
+     where e.tenant_id = m.tenant_id and e.id = m.event_id and e.start_date is distinct from m.first_start;
     return null;
 end
 $$;
 
-create trigger event_schedules_sync_start_date after insert or update or delete on event_schedules
-    for each row execute function events_sync_start_date();
+create trigger event_schedules_sync_start_date_insert after insert on event_schedules
+    referencing new table as changed for each statement execute function events_sync_start_date();
+create trigger event_schedules_sync_start_date_update after update on event_schedules
+    referencing new table as changed for each statement execute function events_sync_start_date();
+create trigger event_schedules_sync_start_date_delete after delete on event_schedules
+    referencing old table as changed for each statement execute function events_sync_start_date();
 
--- `version` counts updates, as before; an update that only moves start_date (the trigger
--- above) is not one.
+-- `version` counts updates, as before; the update that only moves start_date is not one. It is
+-- the only update of events made from inside a trigger, so the nesting depth tells it apart
+-- (comparing whole rows as JSON cost 270 us per row: 2.7 s for a 10k-schedule load).
 create function events_increment_version() returns trigger
 language plpgsql as $$
 begin
-    if new.start_date is distinct from old.start_date
-       and (to_jsonb(new) - 'start_date' - 'updated_at' - 'version')
-           is not distinct from (to_jsonb(old) - 'start_date' - 'updated_at' - 'version') then
+    if pg_trigger_depth() > 1 then
         return new;
     end if;
     new.version := old.version + 1;
