@@ -82,6 +82,8 @@ pub struct Config {
     pub ticket_service_url: Option<Url>,
     /// The event-delivery relay to RabbitMQ (`src/jobs/relay.rs`, docs/events.md).
     pub relay: RelayConfig,
+    /// The operator's listener and credential (`src/routes/operator.rs`).
+    pub operator: OperatorConfig,
     /// `INTERNAL_HMAC_SECRET` (>= 32 chars). Without it internal routes refuse every call.
     pub internal_hmac_secret: Option<SecretString>,
     /// `EVENT_MIN_ADVANCE_HOURS` (2) and `EVENT_MAX_ADVANCE_DAYS` (365): the window in which a
@@ -128,6 +130,9 @@ pub struct DatabaseConfig {
     pub statement_timeout: Duration,
     /// `DB_CONNECT_RETRIES` (5): start-up connection attempts before giving up.
     pub connect_retries: u32,
+    /// `DB_TENANT_CONCURRENCY` (a quarter of the pool, at least 2): transactions one tenant may
+    /// run at once on a replica, so no tenant can take more than its share of the pool.
+    pub tenant_concurrency: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +174,32 @@ pub struct AuthSourceConfig {
     pub tenant_stale_max: Duration,
     /// `TOKEN_REVOCATION_RECHECK_SECONDS` (10): the longest a revoked token keeps working.
     pub revocation_recheck: Duration,
+}
+
+/// The operator's controls: a separate listener, and a credential no tenant token carries.
+#[derive(Debug, Clone)]
+pub struct OperatorConfig {
+    /// `OPERATOR_TOKEN` (at least 32 characters): the bearer credential of the operator
+    /// listener. Unset, the listener is not started and no operator control exists.
+    pub token: Option<SecretString>,
+    /// `ADMIN_HOST` (127.0.0.1) and `ADMIN_PORT` (9003): where the operator listener binds.
+    /// Loopback by default: reached with `kubectl port-forward`, never through the Service.
+    pub host: IpAddr,
+    pub port: u16,
+}
+
+impl OperatorConfig {
+    fn from_env(env: &mut Env) -> Self {
+        let token = env.raw("OPERATOR_TOKEN").map(str::to_owned);
+        if token.as_ref().is_some_and(|t| t.len() < 32) {
+            env.problem("OPERATOR_TOKEN", "must be at least 32 characters");
+        }
+        OperatorConfig {
+            token: token.map(SecretString::from),
+            host: env.parse("ADMIN_HOST", IpAddr::from([127, 0, 0, 1]), "an IP address"),
+            port: env.parse("ADMIN_PORT", 9003u16, "a port number"),
+        }
+    }
 }
 
 /// The relay that publishes the event outbox to RabbitMQ.
@@ -447,6 +478,7 @@ impl Config {
             .collect();
         let rate_limit = RateLimitConfig::from_env(&mut env);
         let relay = RelayConfig::from_env(&mut env);
+        let operator = OperatorConfig::from_env(&mut env);
         let resilience = ResilienceSettings::from_env(&mut env, &database);
         let config = Config {
             env: app_env,
@@ -466,6 +498,7 @@ impl Config {
             venue_lookup,
             ticket_service_url,
             relay,
+            operator,
             internal_hmac_secret: internal_hmac_secret.map(SecretString::from),
             reservation_cleanup_interval: Duration::from_secs(cleanup_minutes * 60),
             transitions_interval,
@@ -496,6 +529,18 @@ pub struct RateLimitConfig {
     /// `RATE_LIMIT_ALLOWLIST` (comma list of IPs): exempt clients. Loopback is *not* exempt by
     /// default (the original's was): behind a sidecar proxy every client is loopback.
     pub allowlist: Vec<IpAddr>,
+    /// `TENANT_MAX_IN_FLIGHT` (24) and `USER_MAX_IN_FLIGHT` (4): requests of one tenant / one
+    /// user in progress at once on a replica (`src/http/concurrency.rs`); always on. More wait
+    /// in a short queue rather than fail, so a low per-user limit costs a browser's six
+    /// parallel requests a little latency, not errors.
+    pub tenant_max_in_flight: u32,
+    pub user_max_in_flight: u32,
+    /// `IN_FLIGHT_WAIT_MS` (1000): how long a request beyond those limits may wait for a slot
+    /// before its 429.
+    pub in_flight_wait: std::time::Duration,
+    /// `AUTH_FAILURES_PER_MINUTE` (20): failed token verifications from one client address per
+    /// minute before its requests are refused without verifying (RSA floods).
+    pub auth_failures_per_minute: u32,
 }
 
 impl RateLimitConfig {
@@ -521,6 +566,10 @@ impl RateLimitConfig {
             search_max: env.ranged("RATE_LIMIT_SEARCH_MAX", 20, 1, 1_000_000) as u32,
             bulk_max: env.ranged("RATE_LIMIT_BULK_MAX", 10, 1, 1_000_000) as u32,
             allowlist,
+            tenant_max_in_flight: env.ranged("TENANT_MAX_IN_FLIGHT", 24, 1, 100_000) as u32,
+            user_max_in_flight: env.ranged("USER_MAX_IN_FLIGHT", 4, 1, 100_000) as u32,
+            in_flight_wait: env.millis("IN_FLIGHT_WAIT_MS", 1_000, 0, 30_000),
+            auth_failures_per_minute: env.ranged("AUTH_FAILURES_PER_MINUTE", 20, 1, 1_000_000) as u32,
         }
     }
 }
@@ -895,6 +944,7 @@ impl DatabaseConfig {
             idle_timeout: env.millis("DB_IDLE_TIMEOUT_MS", 30_000, 1_000, 3_600_000),
             statement_timeout: env.millis("DB_STATEMENT_TIMEOUT", 5_000, 100, 600_000),
             connect_retries: env.ranged("DB_CONNECT_RETRIES", 5, 1, 100) as u32,
+            tenant_concurrency: env.ranged("DB_TENANT_CONCURRENCY", u64::from((pool_max / 4).max(2)), 1, 1000) as u32,
         }
     }
 }

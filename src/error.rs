@@ -165,6 +165,11 @@ impl ApiError {
         self
     }
 
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
     pub fn with_code(mut self, code: &'static str) -> Self {
         self.code = code;
         self
@@ -251,6 +256,12 @@ impl From<sqlx::Error> for ApiError {
                     "UNSUPPORTED_CHARACTER",
                     "Text values cannot contain the NUL character (U+0000)",
                 ),
+                // Backstops for bounds the request validation should have caught: a value too
+                // long for its column, or a date or number outside what Postgres stores.
+                Some("22001") => ApiError::bad_request("VALUE_TOO_LONG", "A value is longer than allowed"),
+                Some("22003" | "22007" | "22008") => {
+                    ApiError::bad_request("VALUE_OUT_OF_RANGE", "A number or date is outside the allowed range")
+                }
                 Some("57014") => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     Kind::Timeout,

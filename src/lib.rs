@@ -13,6 +13,7 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod redact;
 pub mod routes;
 pub mod services;
 pub mod startup;

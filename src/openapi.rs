@@ -77,7 +77,6 @@ fn build() -> utoipa::openapi::OpenApi {
         routes::health::live,
         routes::health::ready,
         routes::health::startup,
-        routes::health::detailed,
         routes::metrics::render,
         routes::docs::openapi_json,
         routes::docs::page,
@@ -98,7 +97,7 @@ fn build() -> utoipa::openapi::OpenApi {
         (name = "schedules", description = "The dates of an event."),
         (name = "capacity", description = "Sections, holds (reservations) and cancellation."),
         (name = "pricing", description = "Price tiers, quotes and the ticket-type view of tiers."),
-        (name = "admin", description = "Operator controls: admin role only."),
+        (name = "admin", description = "Tenant administration: the tenant admin role, inside its own tenant."),
         (name = "internal", description = "Service-to-service calls, signed with HMAC-SHA256."),
     ),
 )]
@@ -111,7 +110,6 @@ struct RootApi;
         routes::health::live,
         routes::health::ready,
         routes::health::startup,
-        routes::health::detailed,
         routes::metrics::render,
         routes::events::list,
         routes::events::create,
@@ -121,8 +119,6 @@ struct RootApi;
         routes::events::delete,
         routes::events::publish,
         routes::events::venue_events,
-        routes::admin::list,
-        routes::admin::set,
         routes::admin::retry_registration,
         routes::admin::retry_all_registrations,
         routes::capacity::list,
@@ -240,8 +236,16 @@ const ALWAYS_PRESENT: &[(&str, &[&str])] = &[
     ("Registration", &[]),
 ];
 
-/// Returned to admins only (`services::events::present`).
+/// Returned to admins only, or to the tenant's staff only (`services::events::present`).
 const PRIVILEGED_EVENT_FIELDS: &[&str] = &[
+    "virtual_event_url",
+    "streaming_config",
+    "created_by",
+    "updated_by",
+    "status_changed_by",
+    "cancelled_by",
+    "chain_event_id",
+    "blockchain_error",
     "artist_wallet",
     "artist_percentage",
     "venue_percentage",

@@ -26,6 +26,8 @@ use crate::storage::{Cache, Db, postgres};
 
 pub struct Application {
     listener: TcpListener,
+    /// The operator's listener (`src/routes/operator.rs`), when `OPERATOR_TOKEN` is set.
+    operator: Option<TcpListener>,
     state: AppState,
     shutdown: CancellationToken,
     /// SIGHUP reloads the JWT keys; registered in `build`, so a SIGHUP that arrives once the
@@ -56,7 +58,12 @@ impl Application {
         let pool = postgres::build_pool(&config.database)?;
         postgres::wait_until_reachable(&pool, config.database.connect_retries).await?;
         postgres::check_database_is_safe(&pool).await?;
-        let db = Db::new(pool, config.database.pool_max, config.resilience.postgres.clone());
+        let db = Db::new(
+            pool,
+            config.database.pool_max,
+            config.resilience.postgres.clone(),
+            config.database.tenant_concurrency,
+        );
         let cache = Cache::new(&config.redis, config.resilience.redis.clone())?;
         let venues = HttpVenueClient::new(
             &config.venue_service_url,
@@ -96,6 +103,8 @@ impl Application {
         let broker = Arc::new(Broker::new(config.relay.url.clone(), config.resilience.rabbitmq.clone()));
         let state = AppState {
             broker,
+            in_flight: Arc::default(),
+            auth_failures: Arc::default(),
             config: Arc::new(config),
             db,
             cache,
@@ -110,12 +119,27 @@ impl Application {
             metrics,
             http,
         };
+        let operator = match &state.config.operator.token {
+            Some(_) => {
+                let addr = SocketAddr::new(state.config.operator.host, state.config.operator.port);
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot bind {addr} (ADMIN_HOST/ADMIN_PORT): {e}"))?;
+                Some(listener)
+            }
+            None => None,
+        };
         let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        Ok(Self { listener, state, shutdown: CancellationToken::new(), hangup })
+        Ok(Self { listener, operator, state, shutdown: CancellationToken::new(), hangup })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// The operator listener's port, when it runs.
+    pub fn operator_port(&self) -> Option<u16> {
+        self.operator.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port())
     }
 
     pub fn state(&self) -> &AppState {
@@ -131,7 +155,7 @@ impl Application {
     /// serving, stops accepting, drains in-flight requests, stops background jobs and closes
     /// the pool, all bounded by `MAX_SHUTDOWN_TIMEOUT_MS`.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { listener, state, shutdown, hangup } = self;
+        let Application { listener, operator, state, shutdown, hangup } = self;
         let config = state.config.clone();
         let app = router(state.clone());
 
@@ -140,6 +164,22 @@ impl Application {
         tokio::spawn(reload_keys(state.tokens.clone(), config.jwt.reload_interval, hangup, shutdown.clone()));
         state.health.mark_started();
         tracing::info!(addr = %listener.local_addr()?, "event-service listening");
+        match operator {
+            Some(operator) => {
+                tracing::info!(addr = %operator.local_addr()?, "operator controls listening");
+                let app = crate::routes::operator::router(state.clone())
+                    .fallback(http::fallback)
+                    .layer(middleware::from_fn(http::request_context))
+                    .with_state(state.clone());
+                let stop = shutdown.clone();
+                tokio::spawn(
+                    axum::serve(operator, app)
+                        .with_graceful_shutdown(async move { stop.cancelled().await })
+                        .into_future(),
+                );
+            }
+            None => tracing::info!("no OPERATOR_TOKEN: operator controls are off"),
+        }
 
         let stop_accepting = {
             let (shutdown, health) = (shutdown.clone(), state.health.clone());
@@ -193,6 +233,7 @@ pub fn router(state: AppState) -> Router {
     crate::routes::router(state.clone())
         .fallback(http::fallback)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), http::concurrency::limit_concurrency))
         .layer(middleware::from_fn_with_state(state.clone(), http::rate_limit::rate_limit))
         .layer(middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
         .layer(middleware::from_fn(move |req, next| http::request_timeout(timeout, req, next)))
@@ -219,8 +260,8 @@ async fn reload_keys(
             }
         };
         tokio::select! {
-            _ = tick.tick(), if !interval.is_zero() => tokens.keys().reload_logged("interval"),
-            Some(()) = hup => tokens.keys().reload_logged("SIGHUP"),
+            _ = tick.tick(), if !interval.is_zero() => tokens.reload_keys("interval"),
+            Some(()) = hup => tokens.reload_keys("SIGHUP"),
             () = shutdown.cancelled() => return,
         }
     }

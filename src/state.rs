@@ -35,6 +35,10 @@ pub struct AppState {
     pub tickets: TicketClient,
     /// RabbitMQ, for the event-delivery relay.
     pub broker: Arc<Broker>,
+    /// Requests in progress per tenant and per user (`http::concurrency`).
+    pub in_flight: Arc<crate::http::concurrency::InFlight>,
+    /// Failed token verifications per client address (`auth::authenticate`).
+    pub auth_failures: Arc<crate::auth::AuthFailures>,
     /// Solana JSON-RPC (two stacks: reads and sends).
     pub solana: SolanaClient,
     pub health: Arc<HealthState>,

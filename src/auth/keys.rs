@@ -114,17 +114,23 @@ impl KeyRing {
         Ok(true)
     }
 
-    /// Reload and report: the periodic task and SIGHUP both come here.
-    pub fn reload_logged(&self, why: &'static str) {
+    /// Reload and report: the periodic task and SIGHUP both come here. True when the keys
+    /// changed.
+    pub fn reload_logged(&self, why: &'static str) -> bool {
         match self.reload() {
             Ok(true) => {
                 metrics::counter!("jwt_key_reloads_total", "outcome" => "changed").increment(1);
                 tracing::info!(trigger = why, "JWT public keys reloaded: a new key set is in use");
+                true
             }
-            Ok(false) => metrics::counter!("jwt_key_reloads_total", "outcome" => "unchanged").increment(1),
+            Ok(false) => {
+                metrics::counter!("jwt_key_reloads_total", "outcome" => "unchanged").increment(1);
+                false
+            }
             Err(e) => {
                 metrics::counter!("jwt_key_reloads_total", "outcome" => "failed").increment(1);
                 tracing::error!(trigger = why, error = %e, "JWT public keys could not be reloaded; the previous keys stay in use");
+                false
             }
         }
     }

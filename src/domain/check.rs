@@ -33,6 +33,17 @@ impl Check {
         }
     }
 
+    /// Dates between the years 1900 and 9999: Postgres cannot store years before 4713 BC, and
+    /// nothing this service schedules lies outside this range.
+    pub(crate) fn date(&mut self, field: &str, value: Option<chrono::DateTime<chrono::Utc>>) {
+        use chrono::Datelike;
+        if let Some(v) = value
+            && !(1900..=9999).contains(&v.year())
+        {
+            self.fail(field, "DATE_OUT_OF_RANGE", "must be a date between the years 1900 and 9999");
+        }
+    }
+
     pub(crate) fn items(&mut self, field: &str, value: &Option<Vec<String>>, max_items: usize, max_len: usize) {
         if let Some(items) = value {
             if items.len() > max_items {

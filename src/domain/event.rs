@@ -250,6 +250,14 @@ impl EventFields {
         now: DateTime<Utc>,
     ) -> Result<Option<Timing>, Vec<FieldError>> {
         let mut c = Check::default();
+        for (field, value) in [
+            ("event_date", self.event_date),
+            ("starts_at", self.starts_at),
+            ("ends_at", self.ends_at),
+            ("doors_open", self.doors_open),
+        ] {
+            c.date(field, value);
+        }
         if mode == Mode::Create {
             if self.name.is_none() {
                 c.fail("name", "REQUIRED_FIELD", "is required");
@@ -409,9 +417,41 @@ pub fn slug(name: &str, local_date: Option<NaiveDate>) -> String {
     out
 }
 
+/// The local calendar day of `at` in `timezone` (UTC if unknown), as the UTC instants
+/// `[start, end)`; a day is 23 or 25 hours long across a DST change.
+pub fn local_day(at: DateTime<Utc>, timezone: &str) -> (DateTime<Utc>, DateTime<Utc>) {
+    let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
+    let date = at.with_timezone(&tz).date_naive();
+    let next = date.succ_opt().unwrap_or(date);
+    (first_instant(tz, date), first_instant(tz, next))
+}
+
+/// The first instant of a local day: midnight, or the first hour that exists when a DST gap
+/// skips midnight.
+fn first_instant(tz: chrono_tz::Tz, date: chrono::NaiveDate) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    (0..24)
+        .filter_map(|h| date.and_hms_opt(h, 0, 0))
+        .find_map(|local| tz.from_local_datetime(&local).earliest())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_local_day_follows_the_time_zone_and_dst() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // 01:30 UTC on 10 March 2024 is 20:30 on the 9th in New York (EST).
+        let (start, end) = local_day(at("2024-03-10T01:30:00Z"), "America/New_York");
+        assert_eq!((start, end), (at("2024-03-09T05:00:00Z"), at("2024-03-10T05:00:00Z")));
+        // 10 March 2024 is 23 hours long there (DST starts).
+        let (start, end) = local_day(at("2024-03-10T12:00:00Z"), "America/New_York");
+        assert_eq!((start, end), (at("2024-03-10T05:00:00Z"), at("2024-03-11T04:00:00Z")));
+        assert_eq!(local_day(at("2024-03-10T12:00:00Z"), "Nowhere/Town").0, at("2024-03-10T00:00:00Z"));
+    }
 
     fn now() -> DateTime<Utc> {
         "2026-11-24T12:00:00Z".parse().unwrap()

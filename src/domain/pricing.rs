@@ -253,6 +253,14 @@ impl PricingFields {
     /// update applies to.
     pub fn validate(&self, mode: Mode, current: Option<&Tier>) -> Result<(), Vec<FieldError>> {
         let mut c = Check::default();
+        for (field, value) in [
+            ("early_bird_ends_at", self.early_bird_ends_at),
+            ("last_minute_starts_at", self.last_minute_starts_at),
+            ("sales_start_at", self.sales_start_at),
+            ("sales_end_at", self.sales_end_at),
+        ] {
+            c.date(field, value);
+        }
         if mode == Mode::Create {
             if self.name.is_none() {
                 c.fail("name", "REQUIRED_FIELD", "is required");

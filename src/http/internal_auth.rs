@@ -13,9 +13,10 @@
 //!
 //! Replays: each `(service, nonce)` is claimed once with `SET NX PX 120000` in Redis (the
 //! timestamp window is ±60 s, so a nonce can be live for at most 120 s). While Redis is
-//! unavailable, nonces are claimed in a bounded in-process store instead: replays to the same
-//! instance are still rejected, but replay protection *across instances* is reduced for the
-//! duration of the outage (and for 2 minutes after it, for nonces seen only locally).
+//! unavailable, reads claim their nonces in a bounded in-process store instead: replays to the
+//! same instance are still rejected, but a read could be replayed once per other instance for the
+//! duration of the outage (and for 2 minutes after it); writes are refused (503) until Redis is
+//! back, since a replayed write is not harmless.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -223,7 +224,7 @@ async fn authorize(state: &AppState, req: Request) -> Result<Request, ApiError> 
     };
     let allowed = &state.config.allowed_internal_services;
     let checked = match verify(secret.expose_secret().as_bytes(), &signed, now_ms(), allowed) {
-        Ok(()) => claim_nonce(state, &service, &nonce).await,
+        Ok(()) => claim_nonce(state, &service, &nonce, parts.method == axum::http::Method::GET).await,
         Err(code) => Err(code),
     };
     if let Err(code) = checked {
@@ -242,7 +243,10 @@ fn now_ms() -> i64 {
 /// Set while nonces go to the local store, so the warning is logged once per outage.
 static NONCE_FALLBACK: AtomicBool = AtomicBool::new(false);
 
-async fn claim_nonce(state: &AppState, service: &str, nonce: &str) -> Result<(), RejectCode> {
+/// `read`: the call only reads. While Redis is down, nonces can only be remembered per replica,
+/// so a captured call could be replayed once against each other replica: harmless for a read,
+/// not for a write, which is refused until the shared store is back.
+async fn claim_nonce(state: &AppState, service: &str, nonce: &str, read: bool) -> Result<(), RejectCode> {
     let key = format!("internal:nonce:{service}:{nonce}");
     let ttl_ms = NONCE_TTL.as_millis() as u64;
     // SET NX is not idempotent from the caller's view (a retried success reads as a replay),
@@ -271,6 +275,11 @@ async fn claim_nonce(state: &AppState, service: &str, nonce: &str) -> Result<(),
                 tracing::info!("Redis is back; internal-call nonces are shared across instances again");
             }
             if set.is_some() { Ok(()) } else { Err(RejectCode::ReplayedNonce) }
+        }
+        Err(e) if !read => {
+            metrics::counter!("internal_auth_nonce_unavailable_total").increment(1);
+            tracing::warn!(error = %e, "Redis unavailable; a signed write cannot be checked for replays across replicas and is refused");
+            Err(RejectCode::Unavailable)
         }
         Err(e) => {
             metrics::counter!("internal_auth_nonce_fallback_total").increment(1);

@@ -86,7 +86,7 @@ pub fn classify(method: &Method, path: &str) -> Class {
 }
 
 /// Probes and scrapes must never be throttled; internal routes are HMAC-authenticated callers.
-fn is_exempt_path(path: &str) -> bool {
+pub fn is_exempt_path(path: &str) -> bool {
     path.starts_with("/api/v1/internal/")
         || path.starts_with("/internal/")
         || path.starts_with("/health")
@@ -95,7 +95,7 @@ fn is_exempt_path(path: &str) -> bool {
         || path == "/api/v1/metrics"
 }
 
-fn client_ip(req: &Request) -> Option<IpAddr> {
+pub fn client_ip(req: &Request) -> Option<IpAddr> {
     if let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
         return Some(addr.ip().to_canonical());
     }
@@ -392,6 +392,10 @@ mod tests {
             search_max: 20,
             bulk_max: 10,
             allowlist: vec!["192.0.2.9".parse().unwrap()],
+            tenant_max_in_flight: 64,
+            user_max_in_flight: 16,
+            in_flight_wait: std::time::Duration::from_secs(1),
+            auth_failures_per_minute: 20,
         };
         let mut req = forwarded("203.0.113.7");
         req.extensions_mut().insert(user(T1, "u1"));

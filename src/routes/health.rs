@@ -7,7 +7,8 @@
 //!   taking the pod out of rotation would only turn a slower service into no service.
 //! * root `/health`: the same verdict, plus the cleanup job status and, with
 //!   `include_deps=true`, external services, which are informational only.
-//! * `detailed`: pool statistics, versions and process data, for admins only.
+//! * detailed health (pool statistics, versions, process data) is the operator's:
+//!   `GET /admin/health/detailed` on the operator listener (`src/routes/operator.rs`).
 //!
 //! Error fields carry codes, never driver messages.
 
@@ -21,8 +22,6 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::auth::AuthUser;
-use crate::error::ApiResult;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -31,7 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/health/startup", get(startup))
-        .route("/health/detailed", get(detailed))
 }
 
 const SERVICE: &str = "event-service";
@@ -221,34 +219,17 @@ async fn overall(State(state): State<AppState>, Query(q): Query<OverallQuery>) -
     (code, Json(body)).into_response()
 }
 
-/// Detailed health of this replica.
-///
-/// Pool statistics, versions, breaker states and process data. Admin role only.
-#[utoipa::path(
-    get, path = "/health/detailed", operation_id = "getHealthDetailed", tag = "health",
-    security(("bearerAuth" = [])),
-    responses(
-        (status = 200, description = "Details of this replica.", body = crate::openapi::Detailed),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-    )
-)]
-async fn detailed(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
-    user.require_admin()?;
-    let (database, redis) = local_checks(&state).await;
+/// Pool statistics, versions and process data of this replica, for the operator listener
+/// (`src/routes/operator.rs`); never on the public API.
+pub async fn details(state: &AppState) -> Value {
+    let (database, redis) = local_checks(state).await;
     let pool = state.db.pool();
     let pg_version: Option<String> =
         tokio::time::timeout(DB_TIMEOUT, sqlx::query_scalar("show server_version").fetch_one(pool))
             .await
             .ok()
             .and_then(Result::ok);
-    let breakers: Value = state
-        .breakers()
-        .iter()
-        .map(|(name, handle)| ((*name).to_owned(), Value::from(handle.state().as_str())))
-        .collect::<serde_json::Map<_, _>>()
-        .into();
-    Ok(Json(json!({
+    json!({
         "service": SERVICE,
         "version": env!("CARGO_PKG_VERSION"),
         "timestamp": chrono::Utc::now(),
@@ -263,13 +244,12 @@ async fn detailed(State(state): State<AppState>, user: AuthUser) -> ApiResult<Js
             },
         },
         "redis": { "version": state.cache.server_version().await },
-        "breakers": breakers,
         "process": {
             "pid": std::process::id(),
             "uptimeSeconds": state.health.uptime().as_secs(),
             "rssBytes": rss_bytes(),
         },
-    })))
+    })
 }
 
 /// Resident set size from `/proc/self/status` (Linux); `None` elsewhere.

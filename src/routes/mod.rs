@@ -7,6 +7,7 @@ pub mod events;
 pub mod health;
 pub mod internal;
 pub mod metrics;
+pub mod operator;
 pub mod pricing;
 pub mod schedules;
 

@@ -160,7 +160,7 @@ pub async fn cancel(state: &AppState, user: &AuthUser, event_id: Uuid, req: Canc
         .await?;
     state.cache.delete(user.tenant, &[&crate::services::events::event_key(event_id)]).await;
     if let Some(venue) = result["event"]["venue_id"].as_str().and_then(|v| v.parse().ok()) {
-        state.cache.invalidate_prefix(user.tenant, &crate::services::events::venue_events_prefix(venue)).await;
+        state.cache.delete(user.tenant, &[&crate::services::events::venue_events_key(venue)]).await;
     }
     Ok(result)
 }

@@ -438,8 +438,17 @@ pub async fn reserve(
     if !(1..=60).contains(&minutes) {
         errors.push(FieldError::new("reservation_duration_minutes", "INVALID_RANGE", "must be between 1 and 60"));
     }
-    if req.seat_ids.as_ref().is_some_and(|s| s.len() != req.quantity as usize) {
-        errors.push(FieldError::new("seat_ids", "INVALID_LENGTH", "must name exactly `quantity` seats"));
+    if let Some(seats) = &req.seat_ids {
+        if seats.len() != req.quantity as usize {
+            errors.push(FieldError::new("seat_ids", "INVALID_LENGTH", "must name exactly `quantity` seats"));
+        }
+        if seats.iter().any(|s| s.is_empty() || s.chars().count() > 50 || s.chars().any(char::is_control)) {
+            errors.push(FieldError::new("seat_ids", "INVALID_SEAT_ID", "seat ids are 1-50 printable characters"));
+        }
+        let distinct: std::collections::HashSet<&String> = seats.iter().collect();
+        if distinct.len() != seats.len() {
+            errors.push(FieldError::new("seat_ids", "DUPLICATE_SEAT", "each seat may be named once"));
+        }
     }
     if !errors.is_empty() {
         return Err(ApiError::unprocessable(errors));
@@ -508,6 +517,17 @@ pub async fn reserve(
                         "not enough seats are available in this section",
                     ));
                 }
+                // Under the section's row lock (taken just above): concurrent holds on this
+                // section wait here, so a named seat is held or sold at most once.
+                if let Some(seats) = req.seat_ids.as_deref().filter(|s| !s.is_empty()) {
+                    let taken = store::seats_taken(tx, section, seats).await?;
+                    if !taken.is_empty() {
+                        return Err(ApiError::conflict(
+                            "SEATS_TAKEN",
+                            format!("seats already held or sold: {}", taken.join(", ")),
+                        ));
+                    }
+                }
                 let hold = NewHold {
                     section,
                     quantity: req.quantity,
@@ -546,12 +566,20 @@ pub async fn reserve(
     Ok(outcome)
 }
 
+/// A hold is its creator's: other users of the tenant see it only as admins or with
+/// `tickets:confirm` (the checkout). Anyone else gets 404, as for a hold that does not exist.
 pub async fn get_hold(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<Value> {
-    state
+    let hold = state
         .db
         .read(user.tenant, move |tx| async move { store::hold_json(tx, id).await }.boxed())
         .await?
-        .ok_or_else(|| ApiError::not_found("Reservation"))
+        .ok_or_else(|| ApiError::not_found("Reservation"))?;
+    let own = hold.get("created_by").and_then(Value::as_str) == Some(user.user_id.as_str());
+    if own || user.is_admin() || user.require("tickets:confirm").is_ok() {
+        Ok(hold)
+    } else {
+        Err(ApiError::not_found("Reservation"))
+    }
 }
 
 /// Confirm (sell) or release a hold. Exactly one transition leaves `active`; repeating the
@@ -591,6 +619,10 @@ pub async fn finish_hold(state: &AppState, user: &AuthUser, id: Uuid, end: HoldE
                         (HoldEnd::Confirm, "active") => {
                             // Expired but not yet swept: give the seats back now, then refuse.
                             store::end_hold(tx, id, HoldEnd::Expire).await?;
+                            return Ok(Err(ApiError::conflict("RESERVATION_EXPIRED", "the hold has expired")));
+                        }
+                        // Already swept by the cleanup job: the same answer as a moment before.
+                        (HoldEnd::Confirm, "expired") => {
                             return Ok(Err(ApiError::conflict("RESERVATION_EXPIRED", "the hold has expired")));
                         }
                         (_, other) => {

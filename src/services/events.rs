@@ -27,9 +27,11 @@ pub fn event_key(id: Uuid) -> String {
     format!("event:{id}")
 }
 
-/// The cache-key prefix of a venue's event lists (invalidated with SCAN).
-pub fn venue_events_prefix(venue_id: Uuid) -> String {
-    format!("venue:{venue_id}:events:")
+/// The cache key naming a venue's event lists: its generation (`<key>:gen`) is part of every
+/// page's key, so invalidating all pages is one `INCR` (`Cache::delete`), never a walk of the
+/// keyspace, whatever other tenants store.
+pub fn venue_events_key(venue_id: Uuid) -> String {
+    format!("venue:{venue_id}:events")
 }
 
 /// Fields only admins and internal callers may see.
@@ -46,17 +48,38 @@ const PRIVILEGED_FIELDS: &[&str] = &[
     "collection_mint",
 ];
 
-/// Shapes an event for a caller: royalty and wallet data only for admins, and the streaming
-/// key (a credential) never for anyone else either.
+/// Fields only the tenant's staff (admins, or users who may edit events) see: the virtual
+/// event's link and streaming setup (what a ticket buys), who did what (user ids), and the
+/// chain bookkeeping (the internal chain id, the registration's error).
+const STAFF_FIELDS: &[&str] = &[
+    "virtual_event_url",
+    "streaming_config",
+    "created_by",
+    "updated_by",
+    "status_changed_by",
+    "cancelled_by",
+    "chain_event_id",
+    "blockchain_error",
+];
+
+/// Shapes an event for a caller. Royalty and wallet data: admins only. The streaming key (a
+/// credential): admins only. The staff fields above: admins and holders of `events:update`;
+/// every other user of the tenant (a customer) sees the event as the public does.
 pub fn present(mut event: Value, user: &AuthUser) -> Value {
-    if !user.is_admin()
-        && let Some(obj) = event.as_object_mut()
-    {
+    if user.is_admin() {
+        return event;
+    }
+    if let Some(obj) = event.as_object_mut() {
         for field in PRIVILEGED_FIELDS {
             obj.remove(*field);
         }
         if let Some(cfg) = obj.get_mut("streaming_config").and_then(Value::as_object_mut) {
             cfg.remove("stream_key");
+        }
+        if user.require("events:update").is_err() {
+            for field in STAFF_FIELDS {
+                obj.remove(*field);
+            }
         }
     }
     event
@@ -88,13 +111,17 @@ pub async fn list(state: &AppState, tenant: TenantId, filter: ListFilter) -> Api
         .await
 }
 
-/// Venue lists are cached per page and dropped by prefix (SCAN) when any event of the venue
-/// changes.
+/// Venue lists are cached per page under the list's current generation; any change to an event
+/// of the venue moves the generation on, so older pages are never read again (they expire).
 pub async fn list_for_venue(state: &AppState, tenant: TenantId, filter: ListFilter) -> ApiResult<(Vec<Value>, i64)> {
     let venue_id = filter.venue_id.unwrap_or_default();
+    // Redis unavailable: no generation, so no caching (never a page that may be stale).
+    let Some(generation) = state.cache.generation(tenant, &venue_events_key(venue_id)).await else {
+        return list(state, tenant, filter).await;
+    };
     let key = format!(
-        "{}{}:{}:{}",
-        venue_events_prefix(venue_id),
+        "{}:g{generation}:{}:{}:{}",
+        venue_events_key(venue_id),
         filter.status.map(EventStatus::as_str).unwrap_or("all"),
         filter.limit,
         filter.offset
@@ -162,6 +189,11 @@ pub async fn create(
     if let Some(stored) = stored_response(state, user.tenant, idem.as_ref()).await? {
         return Ok(Created { status: stored.status, body: stored.body, replayed: true });
     }
+    // Royalty and wallet fields queue an on-chain registration paid by the platform wallet and
+    // direct money: they need their own permission, not just `events:create`.
+    if fields.artist_wallet.is_some() || fields.artist_percentage.is_some() || fields.venue_percentage.is_some() {
+        user.require("events:royalties")?;
+    }
     let timing =
         fields.validate(Mode::Create, state.config.event_rules, Utc::now()).map_err(ApiError::unprocessable)?;
     let tenant = user.tenant;
@@ -200,7 +232,8 @@ pub async fn create(
                     return Ok((stored, true));
                 }
                 if let Some(t) = timing
-                    && store::duplicate_exists(tx, venue_id, &name, t.starts_at, &timezone).await?
+                    && let (day_start, day_end) = crate::domain::event::local_day(t.starts_at, &timezone)
+                    && store::duplicate_exists(tx, venue_id, &name, day_start, day_end).await?
                 {
                     return Err(ApiError::conflict(
                         "DUPLICATE_EVENT",
@@ -232,7 +265,7 @@ pub async fn create(
         .await?;
     let (response, replayed) = outcome;
     if !replayed {
-        state.cache.invalidate_prefix(tenant, &venue_events_prefix(venue_id)).await;
+        state.cache.delete(tenant, &[&venue_events_key(venue_id)]).await;
     }
     Ok(Created { status: response.status, body: response.body, replayed })
 }
@@ -366,7 +399,7 @@ async fn invalidate(state: &AppState, tenant: TenantId, id: Uuid, venues: &[Uuid
     for venue in venues {
         if !seen.contains(venue) {
             seen.push(*venue);
-            state.cache.invalidate_prefix(tenant, &venue_events_prefix(*venue)).await;
+            state.cache.delete(tenant, &[&venue_events_key(*venue)]).await;
         }
     }
 }
@@ -380,13 +413,15 @@ pub async fn act(
     reason: Option<String>,
 ) -> ApiResult<Value> {
     let tenant = user.tenant;
-    let actor = user.user_id.clone();
+    let (actor, user) = (user.user_id.clone(), user.clone());
     let event = state
         .db
         .write(tenant, move |tx| {
-            let (actor, reason) = (actor.clone(), reason.clone());
+            let (actor, reason, user) = (actor.clone(), reason.clone(), user.clone());
             async move {
                 let current = store::lock(tx, id).await?;
+                // The same rule as update, delete and cancel (the original let anyone publish).
+                ensure_owner_or_admin(&user, current.created_by.as_deref())?;
                 if current.status.apply(action).is_none() {
                     return Err(store::invalid_transition(current.status, action));
                 }

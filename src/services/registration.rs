@@ -176,7 +176,7 @@ impl Registrar {
     /// Polls the outbox until shutdown. A row in progress is finished (each attempt is bounded)
     /// before the loop stops.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!(worker = %self.worker_id, wallet = %self.wallet.pubkey(), rpc = %self.solana.url(),
+        tracing::info!(worker = %self.worker_id, wallet = %self.wallet.pubkey(), rpc = %crate::redact::url_host(self.solana.url()),
             "on-chain registration worker started");
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -618,6 +618,15 @@ impl Registrar {
                 failed(format!("gave up after {} attempts; last error: {reason}", claim.attempts))
             }
             other => other.clone(),
+        };
+        // Reasons are stored where tenant users and operators read them, and logged: an RPC
+        // error quotes the provider's URL, which may carry its API key.
+        let outcome = match outcome {
+            Outcome::Failed { reason } => Outcome::Failed { reason: crate::redact::urls(&reason) },
+            Outcome::Retry { reason, after, counts } => {
+                Outcome::Retry { reason: crate::redact::urls(&reason), after, counts }
+            }
+            other => other,
         };
         let backoff = match &outcome {
             Outcome::Retry { after, .. } => backoff(&self.config, claim.attempts, *after),

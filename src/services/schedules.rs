@@ -103,6 +103,21 @@ impl ScheduleFields {
         let mut fail = |field: &str, code: &'static str, message: &str| {
             errors.push(FieldError::new(field, code, message));
         };
+        for (field, value) in [
+            ("starts_at", self.starts_at),
+            ("ends_at", self.ends_at),
+            ("doors_open_at", self.doors_open_at),
+            ("check_in_opens_at", self.check_in_opens_at),
+            ("check_in_closes_at", self.check_in_closes_at),
+        ] {
+            use chrono::Datelike;
+            if value.is_some_and(|v| !(1900..=9999).contains(&v.year())) {
+                fail(field, "DATE_OUT_OF_RANGE", "must be a date between the years 1900 and 9999");
+            }
+        }
+        if self.recurrence_end_date.is_some_and(|d| !(1900..=9999).contains(&chrono::Datelike::year(&d))) {
+            fail("recurrence_end_date", "DATE_OUT_OF_RANGE", "must be a date between the years 1900 and 9999");
+        }
         if mode == Mode::Create {
             if self.starts_at.is_none() {
                 fail("starts_at", "REQUIRED_FIELD", "is required");
@@ -193,7 +208,7 @@ pub async fn writable_parent(tx: &mut TenantTx, user: &AuthUser, event_id: Uuid)
 async fn invalidate(state: &AppState, tenant: TenantId, event_id: Uuid, venue_id: Uuid) {
     state.cache.delete(tenant, &[&crate::services::events::event_key(event_id)]).await;
     // The prefix of `services::events::list_for_venue`.
-    state.cache.invalidate_prefix(tenant, &crate::services::events::venue_events_prefix(venue_id)).await;
+    state.cache.delete(tenant, &[&crate::services::events::venue_events_key(venue_id)]).await;
 }
 
 // Use cases --------------------------------------------------------------------------------------

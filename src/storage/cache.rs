@@ -2,8 +2,9 @@
 //!
 //! Redis is optional: every call goes through the Redis resilience stack, and any failure
 //! (down, slow, breaker open) is a cache miss for reads and a logged no-op for writes, so the
-//! service keeps serving from Postgres. Every key is built by [`tenant_key`]; invalidation
-//! walks one tenant's prefix with `SCAN` (never `KEYS`), and nothing flushes a database.
+//! service keeps serving from Postgres. Every key is built by [`tenant_key`]; invalidation is a
+//! generation bump (`INCR`) per key, never a walk of the keyspace, and nothing flushes a
+//! database.
 
 use std::time::{Duration, Instant};
 
@@ -38,18 +39,6 @@ const GUARDED_SET: &str = "if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] the
 /// KEYS = pairs of [value, generation]. Generations outlive the values by a day.
 const INVALIDATE: &str = "for i = 1, #KEYS, 2 do redis.call('INCR', KEYS[i + 1]) \
     redis.call('EXPIRE', KEYS[i + 1], 86400) redis.call('UNLINK', KEYS[i]) end return 1";
-
-/// Escapes glob metacharacters so a prefix matches literally in `SCAN MATCH`.
-fn glob_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
 
 #[derive(Clone)]
 pub struct Cache {
@@ -209,42 +198,6 @@ impl Cache {
         }
     }
 
-    /// Deletes every key of one tenant that starts with `prefix`, walking with `SCAN`.
-    pub async fn invalidate_prefix(&self, tenant: TenantId, prefix: &str) {
-        let pattern = format!("{}*", glob_escape(&tenant_key(tenant, prefix)));
-        let result = self
-            .stack
-            .call("invalidate", Idempotency::Safe, || {
-                let mut conn = self.conn.clone();
-                let pattern = &pattern;
-                async move {
-                    let mut cursor: u64 = 0;
-                    loop {
-                        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                            .arg(cursor)
-                            .arg("MATCH")
-                            .arg(pattern)
-                            .arg("COUNT")
-                            .arg(200)
-                            .query_async(&mut conn)
-                            .await?;
-                        if !keys.is_empty() {
-                            conn.unlink::<_, ()>(&keys).await?;
-                        }
-                        if next == 0 {
-                            return Ok::<_, RedisError>(());
-                        }
-                        cursor = next;
-                    }
-                }
-            })
-            .await;
-        record("invalidate", if result.is_ok() { "ok" } else { "error" });
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "cache prefix invalidation skipped; entries expire by TTL");
-        }
-    }
-
     /// A `PING` for readiness, bounded by `timeout`; bypasses the breaker so probes report
     /// the real state of Redis.
     pub async fn ping(&self, timeout: Duration) -> Result<Duration, &'static str> {
@@ -302,9 +255,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_carry_the_tenant_and_patterns_match_literally() {
+    fn keys_carry_the_tenant_as_a_hash_tag() {
         let t: TenantId = "6f1c1f3e-8a52-4c57-9a51-3f7d2b1c0a11".parse().unwrap();
         assert_eq!(tenant_key(t, "event:1"), "tenant:{6f1c1f3e-8a52-4c57-9a51-3f7d2b1c0a11}:event:1");
-        assert_eq!(glob_escape("a*b?[c]"), "a\\*b\\?\\[c\\]");
     }
 }

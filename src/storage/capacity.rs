@@ -189,6 +189,22 @@ pub async fn lock_counters(tx: &mut TenantTx, id: Uuid) -> ApiResult<Counters> {
 }
 
 /// Holds: the section is reduced and the hold written, or nothing happens.
+/// Which of `seats` an active (unexpired) hold or a sale of the section already names.
+pub async fn seats_taken(tx: &mut TenantTx, section: Uuid, seats: &[String]) -> ApiResult<Vec<String>> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "select distinct s from event_reservations r, unnest(r.seat_ids) s
+          where r.tenant_id = $1 and r.capacity_id = $2 and r.seat_ids && $3::text[] and s = any($3)
+            and (r.status = 'confirmed' or (r.status = 'active' and r.expires_at > now()))
+          order by 1",
+    )
+    .bind(tenant)
+    .bind(section)
+    .bind(seats)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
 pub struct NewHold {
     pub section: Uuid,
     pub quantity: i32,

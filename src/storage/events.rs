@@ -59,16 +59,17 @@ pub struct ListFilter {
 
 pub async fn list_json(tx: &mut TenantTx, f: &ListFilter) -> ApiResult<(Vec<Value>, i64)> {
     let tenant = *tx.tenant().as_uuid();
-    // `search` is a literal substring: LIKE wildcards in it are escaped.
-    let pattern =
-        f.search.as_ref().map(|s| format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    // `search` is a literal, case-insensitive substring of the stored, bounded `search_text`
+    // (name, short description, the description's first 1000 characters). `strpos` searches in
+    // linear time; `LIKE '%…%'` with a long pattern can take quadratic time per row.
+    let pattern = f.search.as_ref().map(|s| s.to_lowercase());
     let predicate = "e.tenant_id = $1 and e.deleted_at is null
         and ($2::text is null or e.status = $2)
         and ($3::text is null or e.visibility = $3)
         and ($4::uuid is null or e.primary_category_id = $4 or $4 = any(e.secondary_category_ids))
         and ($5::uuid is null or e.venue_id = $5)
         and ($6::bool is null or e.is_featured = $6)
-        and ($7::text is null or e.name ilike $7 or e.description ilike $7 or e.short_description ilike $7)";
+        and ($7::text is null or strpos(e.search_text, $7) > 0)";
     let order = format!("e.{} {}, e.id", f.sort_column, if f.descending { "desc" } else { "asc" });
     let sql = format!("select {EVENT_JSON} where {predicate} order by {order} limit $8 offset $9");
     let status = f.status.map(EventStatus::as_str);
@@ -97,27 +98,29 @@ pub async fn list_json(tx: &mut TenantTx, f: &ListFilter) -> ApiResult<(Vec<Valu
     Ok((events, total))
 }
 
-/// Is there an event of this name at this venue on this local day (in `timezone`)?
+/// Is there an event of this name at this venue starting within `[day_start, day_end)` (the
+/// local day, computed by the caller)? Only column-to-constant comparisons, so under row-level
+/// security it is an index lookup (`events_name_key_idx`), whatever the venue holds.
 pub async fn duplicate_exists(
     tx: &mut TenantTx,
     venue_id: Uuid,
     name: &str,
-    starts_at: DateTime<Utc>,
-    timezone: &str,
+    day_start: DateTime<Utc>,
+    day_end: DateTime<Utc>,
 ) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
     Ok(sqlx::query_scalar(
         "select exists (
             select 1 from events e
               join event_schedules s on s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
-             where e.tenant_id = $1 and e.venue_id = $2 and e.deleted_at is null and lower(e.name) = lower($3)
-               and (s.starts_at at time zone $5)::date = ($4::timestamptz at time zone $5)::date)",
+             where e.tenant_id = $1 and e.venue_id = $2 and e.deleted_at is null and e.name_key = lower(btrim($3))
+               and s.starts_at >= $4 and s.starts_at < $5)",
     )
     .bind(tenant)
     .bind(venue_id)
     .bind(name)
-    .bind(starts_at)
-    .bind(timezone)
+    .bind(day_start)
+    .bind(day_end)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -419,7 +422,7 @@ pub async fn transition(
     let to = from.apply(action).ok_or_else(|| invalid_transition(from, action))?;
     let tenant = *tx.tenant().as_uuid();
     let changed = sqlx::query(
-        "update events set status = $4, status_changed_at = now(), status_changed_by = $5, status_reason = $6,
+        "update events set status = $4, status_changed_at = now(), status_changed_by = $5, status_reason = left($6, 500),
                 published_at = case when $4 = 'PUBLISHED' then coalesce(published_at, now()) else published_at end,
                 cancelled_at = case when $4 = 'CANCELLED' then now() else cancelled_at end,
                 cancelled_by = case when $4 = 'CANCELLED' then $5 else cancelled_by end,

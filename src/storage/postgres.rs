@@ -51,11 +51,19 @@ pub struct Db {
     pool: PgPool,
     stack: Dependency<ApiError>,
     max_connections: u32,
+    tenants: std::sync::Arc<TenantBulkheads>,
 }
 
 impl Db {
-    pub fn new(pool: PgPool, max_connections: u32, stack_config: DependencyConfig) -> Self {
-        Self { pool, stack: Dependency::new(stack_config, PgClassifier), max_connections }
+    /// `per_tenant`: how many transactions one tenant may run at once (`DB_TENANT_CONCURRENCY`).
+    pub fn new(pool: PgPool, max_connections: u32, stack_config: DependencyConfig, per_tenant: u32) -> Self {
+        let wait = stack_config.attempt_timeout;
+        Self {
+            pool,
+            stack: Dependency::new(stack_config, PgClassifier),
+            max_connections,
+            tenants: std::sync::Arc::new(TenantBulkheads::new(per_tenant, wait)),
+        }
     }
 
     /// Read-only work for one tenant. Transient failures are retried per the stack's policy.
@@ -89,6 +97,9 @@ impl Db {
         // layer never repeats writes; instead the attempt itself re-runs the transaction on
         // serialization failures and deadlocks, where Postgres guarantees it rolled back.
         let idempotency = if op == "read" { Idempotency::Safe } else { Idempotency::Unsafe };
+        // One tenant's work may hold only its share of the pool; waiting for that share
+        // happens before the resilience stack, so it is never a Postgres failure.
+        let _permit = self.tenants.acquire(tenant).await?;
         let result = self
             .stack
             .call(op, idempotency, || async move {
@@ -159,6 +170,49 @@ fn is_rolled_back_conflict(err: &ApiError) -> bool {
     )
 }
 
+/// Per-tenant bulkheads in front of the pool: at most `permits` transactions of one tenant run
+/// at once on this replica, so a tenant flooding expensive queries queues behind its own
+/// share while other tenants find free connections. A request that cannot get its tenant's
+/// share within `wait` is refused with 429 `TENANT_CONCURRENCY_LIMIT` (the tenant's load, not a
+/// sick Postgres, so it never touches the breaker).
+struct TenantBulkheads {
+    permits: u32,
+    wait: std::time::Duration,
+    map: std::sync::Mutex<std::collections::HashMap<TenantId, std::sync::Arc<tokio::sync::Semaphore>>>,
+}
+
+impl TenantBulkheads {
+    fn new(permits: u32, wait: std::time::Duration) -> Self {
+        Self { permits: permits.max(1), wait, map: std::sync::Mutex::default() }
+    }
+
+    async fn acquire(&self, tenant: TenantId) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+        let semaphore = {
+            let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if map.len() > 10_000 {
+                // Forget idle tenants (nobody holds a permit or waits).
+                map.retain(|_, s| std::sync::Arc::strong_count(s) > 1);
+            }
+            map.entry(tenant)
+                .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(self.permits as usize)))
+                .clone()
+        };
+        match tokio::time::timeout(self.wait, semaphore.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                metrics::counter!("db_tenant_bulkhead_rejections_total").increment(1);
+                Err(ApiError::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    crate::error::Kind::RateLimited,
+                    "TENANT_CONCURRENCY_LIMIT",
+                    "Too many concurrent requests for this tenant; retry shortly",
+                )
+                .with_retry_after(std::time::Duration::from_secs(1)))
+            }
+        }
+    }
+}
+
 /// Requests waiting for a pooled connection right now (`db_pool_waiting_requests`): sqlx does
 /// not expose its queue, so the wait is counted here, around the only place that acquires for
 /// tenant work. A guard, so a cancelled wait is uncounted too.
@@ -189,12 +243,32 @@ async fn begin_tenant_tx(pool: &PgPool, tenant: TenantId) -> ApiResult<TenantTx>
     let begun = pool.begin().await;
     drop(waiting);
     metrics::histogram!("db_pool_acquire_duration_seconds").record(started.elapsed().as_secs_f64());
-    let mut tx = begun?;
+    let mut tx = match begun {
+        // sqlx reports both a saturated pool and one that cannot connect as a pool timeout; a
+        // pool below its size could not connect: Postgres is unreachable.
+        Err(e @ sqlx::Error::PoolTimedOut) if pool.size() < pool.options().get_max_connections() => {
+            let mut err = ApiError::from(e);
+            err.source = err.source.map(|s| s.context(PoolUnreachable));
+            return Err(err);
+        }
+        other => other?,
+    };
     sqlx::query("select set_config('app.current_tenant_id', $1, true)")
         .bind(tenant.to_string())
         .execute(&mut *tx)
         .await?;
     Ok(TenantTx { tx, tenant })
+}
+
+/// Marks a pool timeout while the pool could not even fill up: Postgres is unreachable, not
+/// merely busy.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUnreachable;
+
+impl std::fmt::Display for PoolUnreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no connection to Postgres could be made")
+    }
 }
 
 /// Marks an error raised by COMMIT: the transaction may or may not have been committed.
@@ -212,8 +286,15 @@ impl std::fmt::Display for CommitFailed {
 /// | error | breaker | retry |
 /// |---|---|---|
 /// | I/O, `PoolClosed`, SQLSTATE 08xxx, 57P01/57P03 (server going away) | failure | yes |
-/// | `PoolTimedOut` (saturation) | failure | no: retrying saturation amplifies it |
-/// | 57014 statement timeout, 53300 too many connections | failure | no |
+/// | `PoolTimedOut` with the pool below its size (it cannot connect) | failure | no |
+/// | `PoolTimedOut` with the pool full (our own pool saturated) | ignored | no: retrying saturation amplifies it |
+/// | 57014 statement timeout | ignored | no |
+/// | 53300 too many connections | failure | no |
+///
+/// A breaker is shared by every tenant, so it must open for a sick Postgres, not for a greedy
+/// tenant: a saturated pool and a slow statement are what one tenant's expensive queries cause
+/// (they are bounded by the per-tenant bulkheads and `statement_timeout`), while a Postgres that
+/// is down or going away shows as connection errors, which still count.
 /// | 40001 / 40P01 serialization failure, deadlock | ignored | yes (whole transaction) |
 /// | any failure of COMMIT | as above | no: the outcome is unknown |
 /// | constraint violations, not found, domain errors | ignored | no |
@@ -234,11 +315,15 @@ impl Classify<ApiError> for PgClassifier {
             sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
                 yes(BreakerOutcome::Failure)
             }
-            sqlx::Error::PoolTimedOut => no(BreakerOutcome::Failure),
+            sqlx::Error::PoolTimedOut if source.downcast_ref::<PoolUnreachable>().is_some() => {
+                no(BreakerOutcome::Failure)
+            }
+            sqlx::Error::PoolTimedOut => no(BreakerOutcome::Ignore),
             sqlx::Error::Database(e) => match e.code().as_deref().unwrap_or("") {
                 c if c.starts_with("08") => yes(BreakerOutcome::Failure),
                 "57P01" | "57P02" | "57P03" => yes(BreakerOutcome::Failure),
-                "57014" | "53300" | "53200" => no(BreakerOutcome::Failure),
+                "57014" => no(BreakerOutcome::Ignore),
+                "53300" | "53200" => no(BreakerOutcome::Failure),
                 "40001" | "40P01" => yes(BreakerOutcome::Ignore),
                 _ => no(BreakerOutcome::Ignore),
             },

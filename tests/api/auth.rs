@@ -62,7 +62,8 @@ async fn auth_service_tokens_are_accepted_by_kid_with_the_issuer_as_audience() {
     // No role claim: auth-service's default `customer`, an ordinary user without admin powers.
     let customer = sign_with_kid(&auth_service_claims(app.tenant, None), "jwt-test-private.pem", Some("current"));
     assert_eq!(app.get_as("/api/v1/events", &customer).await.status(), 200);
-    let (status, _) = problem(app.get_as("/api/v1/admin/breakers", &customer).await).await;
+    let path = format!("/api/v1/admin/blockchain/events/{}/retry", Uuid::new_v4());
+    let (status, _) = problem(app.send(reqwest::Method::POST, &path, &customer, None, None).await).await;
     assert_eq!(status, 403);
 
     // Not yet valid (`nbf` in the future) and the nil tenant are refused.
@@ -112,7 +113,7 @@ async fn a_key_rotation_is_picked_up_without_a_restart() {
 
     // A half-written key file at reload keeps the keys in use.
     std::fs::write(&current, "-----BEGIN PUBLIC KEY-----\ntruncated").unwrap();
-    app.state.tokens.keys().reload_logged("test");
+    app.state.tokens.reload_keys("test");
     assert_eq!(app.get_as("/api/v1/events", &new).await.status(), 200);
 }
 

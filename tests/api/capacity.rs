@@ -216,6 +216,11 @@ async fn two_hundred_concurrent_holds_on_fifty_seats_sell_exactly_fifty() {
     let app = spawn_app_with(|vars| {
         vars.insert("ENABLE_RATE_LIMITING".into(), "false".into());
         vars.insert("DB_POOL_MAX".into(), "20".into());
+        // One user's 200 requests at once: this test is about overselling, not about the
+        // per-tenant and per-user concurrency limits (tests/api/fairness.rs).
+        vars.insert("DB_TENANT_CONCURRENCY".into(), "20".into());
+        vars.insert("USER_MAX_IN_FLIGHT".into(), "1000".into());
+        vars.insert("TENANT_MAX_IN_FLIGHT".into(), "1000".into());
     })
     .await;
     let token = app.token("admin");

@@ -104,11 +104,16 @@ async fn include_deps_reports_external_services_without_changing_the_status() {
 }
 
 #[tokio::test]
-async fn detailed_health_is_for_admins_only() {
+async fn detailed_health_is_the_operators_not_a_tenant_admins() {
     let app = spawn_app().await;
-    assert_eq!(app.get("/health/detailed").await.status(), 401);
-    assert_eq!(app.get_as("/health/detailed", &app.token("user")).await.status(), 403);
-    let response = app.get_as("/api/v1/health/detailed", &app.token("admin")).await;
+    let admin = app.token("admin");
+    for path in ["/health/detailed", "/api/v1/health/detailed"] {
+        assert_eq!(app.get_as(path, &admin).await.status(), 404, "{path} is not on the public API");
+    }
+    let denied = app.operator(reqwest::Method::GET, "/admin/health/detailed", Some(&admin), None).await;
+    assert_eq!(denied.status(), 401, "a tenant admin's token is not the operator credential");
+    let response =
+        app.operator(reqwest::Method::GET, "/admin/health/detailed", Some(crate::helpers::OPERATOR_TOKEN), None).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert!(body["database"]["pool"]["max"].is_u64(), "{body}");

@@ -71,6 +71,13 @@ pub fn base_vars(env: &TestEnv) -> HashMap<String, String> {
         ("RABBITMQ_URL", env.rabbitmq_url.as_str()),
         ("JWT_PUBLIC_KEY_PATH", fixture("jwt-test-public.pem").to_str().expect("utf-8 path")),
         ("INTERNAL_HMAC_SECRET", HMAC_SECRET),
+        // Tests fire many concurrent requests from one user to test races; the per-user and
+        // per-tenant concurrency limits are tested on their own (tests/api/fairness.rs).
+        ("USER_MAX_IN_FLIGHT", "256"),
+        ("TENANT_MAX_IN_FLIGHT", "256"),
+        // The operator's listener on a port of its own.
+        ("OPERATOR_TOKEN", OPERATOR_TOKEN),
+        ("ADMIN_PORT", "0"),
         // auth-service's tables sit in the same database, as in the platform.
         ("AUTH_DATABASE_URL", env.database_url.as_str()),
         ("VENUE_SERVICE_URL", "http://127.0.0.1:9"),
@@ -131,6 +138,8 @@ pub fn reply(reply: platform_fakes::Reply) -> ResponseTemplate {
 
 pub struct TestApp {
     pub address: String,
+    /// The operator listener (`http://127.0.0.1:<port>`).
+    pub operator_address: String,
     /// The venue-service this app talks to: a wiremock server answering with [`Self::venues`].
     pub venue_server: MockServer,
     /// The venue-service fake's state (register venues, count calls).
@@ -172,11 +181,13 @@ pub async fn spawn_app_as(tenant: TenantId, customize: impl FnOnce(&mut HashMap<
     event_service::telemetry::init(&vars["LOG_LEVEL"], event_service::config::LogFormat::Pretty);
     let app = Application::build(config_from(vars)).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let operator_address = format!("http://127.0.0.1:{}", app.operator_port().unwrap_or_default());
     let state = app.state().clone();
     let shutdown = app.shutdown_token();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        operator_address,
         venue_server,
         venues,
         client: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
@@ -194,6 +205,49 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// A call to the operator listener with the operator credential (`None`: no credential).
+    pub async fn operator(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, format!("{}{path}", self.operator_address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// A signed internal GET of this app's tenant, as the platform's shared client sends it.
+    pub async fn internal_get(&self, path: &str) -> reqwest::Response {
+        let ts = chrono::Utc::now().timestamp_millis();
+        let nonce = Uuid::new_v4().to_string();
+        let (_, signature) = event_service::http::internal_auth::sign(
+            HMAC_SECRET.as_bytes(),
+            "event-service",
+            ts,
+            &nonce,
+            "GET",
+            path,
+            b"",
+        );
+        self.client
+            .get(self.url(path))
+            .header("x-internal-service", "event-service")
+            .header("x-internal-timestamp", ts.to_string())
+            .header("x-internal-nonce", nonce)
+            .header("x-internal-signature", signature)
+            .header("x-tenant-id", self.tenant.to_string())
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -302,7 +356,7 @@ pub fn scheduled_event_body(name: &str) -> serde_json::Value {
 
 /// Claims like the auth-service's, signed with the key the test app trusts.
 pub fn token_for(tenant: TenantId, role: &str) -> String {
-    let permissions = ["events:create", "events:update", "events:delete", "events:publish"];
+    let permissions = ["events:create", "events:update", "events:delete", "events:publish", "events:royalties"];
     token_with(tenant, role, &Uuid::new_v4().to_string(), &permissions)
 }
 
@@ -335,6 +389,9 @@ pub fn sign_with_kid(claims: &serde_json::Value, key_file: &str, kid: Option<&st
     header.kid = kid.map(str::to_owned);
     jsonwebtoken::encode(&header, claims, &key).expect("token signs")
 }
+
+/// The operator credential of the test apps (`src/routes/operator.rs`).
+pub const OPERATOR_TOKEN: &str = "test-operator-token-with-at-least-32-chars";
 
 /// The secret the test apps and the platform fakes share.
 pub const HMAC_SECRET: &str = "test-internal-hmac-secret-with-32-chars!";

@@ -80,45 +80,45 @@ async fn fault_postgres_stopped_requests_fail_fast_with_503_the_breaker_opens_an
 }
 
 #[tokio::test]
-async fn operators_can_force_a_breaker_open_disable_it_and_close_it_again() {
+async fn the_operator_can_force_a_breaker_open_disable_it_and_close_it_but_no_tenant_admin_can() {
     let app = crate::helpers::spawn_app().await;
     let admin = app.token("admin");
-    let set = |name: &'static str, state: &'static str| {
-        let (app, admin) = (&app, admin.clone());
+    let operator = crate::helpers::OPERATOR_TOKEN;
+    let set = |name: &'static str, state: &'static str, token: Option<&'static str>| {
+        let app = &app;
         async move {
-            app.send(
-                reqwest::Method::PUT,
-                &format!("/api/v1/admin/breakers/{name}"),
-                &admin,
-                Some(&serde_json::json!({ "state": state })),
-                None,
-            )
-            .await
+            let body = serde_json::json!({ "state": state });
+            app.operator(reqwest::Method::PUT, &format!("/admin/breakers/{name}"), token, Some(&body)).await
         }
     };
-    assert_eq!(
-        app.send(
+    // A tenant admin's token is not the operator credential, on either listener.
+    let admin_token: &'static str = Box::leak(admin.clone().into_boxed_str());
+    assert_eq!(set("postgres", "forced_open", Some(admin_token)).await.status(), 401);
+    assert_eq!(set("postgres", "forced_open", None).await.status(), 401);
+    let public = app
+        .send(
             reqwest::Method::PUT,
             "/api/v1/admin/breakers/postgres",
-            &app.token("user"),
+            &admin,
             Some(&serde_json::json!({"state": "forced_open"})),
-            None
+            None,
         )
-        .await
-        .status(),
-        403
-    );
-    assert_eq!(set("postgres", "forced_open").await.status(), 200);
+        .await;
+    assert_eq!(public.status(), 404, "breaker controls are not on the public API");
+    assert_eq!(app.state.db.breaker().state(), BreakerState::Closed);
+
+    assert_eq!(set("postgres", "forced_open", Some(operator)).await.status(), 200);
     let started = Instant::now();
     let shed = app.get_as("/api/v1/events", &admin).await;
     assert_eq!(shed.status(), 503, "forced open sheds at once");
     assert!(started.elapsed() < Duration::from_millis(200));
     assert_eq!(app.state.db.breaker().state(), BreakerState::ForcedOpen);
-    assert_eq!(set("postgres", "disabled").await.status(), 200);
+    assert_eq!(set("postgres", "disabled", Some(operator)).await.status(), 200);
     assert_eq!(app.get_as("/api/v1/events", &admin).await.status(), 200);
-    assert_eq!(set("postgres", "closed").await.status(), 200);
+    assert_eq!(set("postgres", "closed", Some(operator)).await.status(), 200);
     assert_eq!(app.state.db.breaker().state(), BreakerState::Closed);
-    assert_eq!(set("nonexistent", "closed").await.status(), 404);
-    let listed: Value = app.get_as("/api/v1/admin/breakers", &admin).await.json().await.unwrap();
+    assert_eq!(set("nonexistent", "closed", Some(operator)).await.status(), 404);
+    let listed: Value =
+        app.operator(reqwest::Method::GET, "/admin/breakers", Some(operator), None).await.json().await.unwrap();
     assert_eq!(listed["breakers"]["redis"], "closed");
 }
