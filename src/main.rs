@@ -57,6 +57,7 @@ async fn serve() -> ExitCode {
         Err(e) => return config_failure(&e),
     };
     telemetry::init(&config.log_level, config.log_format);
+    telemetry::log_panics();
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {

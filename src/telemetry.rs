@@ -13,3 +13,19 @@ pub fn init(level: &str, format: LogFormat) {
         LogFormat::Pretty => builder.compact().try_init(),
     };
 }
+
+/// Routes panic reports through `tracing` instead of plain text on stderr, so they are
+/// structured (JSON in production) and carry the current span, e.g. the request id of a
+/// panicking handler. Installed by `serve` only: tests keep the default hook's output.
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("a non-string panic payload");
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        tracing::error!(panic.message = message, panic.location = %location, "panic");
+    }));
+}

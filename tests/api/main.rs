@@ -9,6 +9,7 @@ mod helpers;
 mod internal;
 mod jobs;
 mod openapi;
+mod panic;
 mod pricing;
 mod resilience;
 mod rls;
