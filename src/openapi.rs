@@ -80,6 +80,7 @@ fn build() -> utoipa::openapi::OpenApi {
         routes::metrics::render,
         routes::docs::openapi_json,
         routes::docs::page,
+        routes::docs::asset,
     ),
     tags(
         (name = "health", description = "Probes: served at the root and under `/api/v1`."),
