@@ -1,65 +1,76 @@
-# event-service container image: build on rust:<version>-bookworm, run on debian:bookworm-slim
-# as a non-root user. See deploy/compose/README.md for the local stack that uses it.
+# syntax=docker/dockerfile:1
+# event-service container images: build on rust:<version>-<debian>, run on debian:<debian>-slim
+# as a non-root user. See deploy/compose/README.md for the local stack that uses them.
 #
-#   docker build -t tickettoken/event-service .
+#   docker build -t tickettoken/event-service .                        # production: the service only
+#   docker build --target venue-stub -t tickettoken/venue-stub:dev .   # the dev stand-in (compose)
 #   docker run --rm tickettoken/event-service --help
 #
-# Dependency caching without extra tools: first build the locked dependency graph against stub
-# sources (one layer, reused while Cargo.toml/Cargo.lock do not change), then copy the real
-# sources and build again. When a workspace member or an explicitly declared target
-# ([[bin]], [[bench]], [[test]], [[example]] in a Cargo.toml) is added, add its manifest or its stub
-# file below, or cargo refuses to load the manifests in the first build.
+# Needs BuildKit (the default builder of Docker 23+): the cargo registry and the target directory
+# are cache mounts, so a rebuild compiles only what changed, without a dependency-stub layer.
+# Only what the build reads is copied, so editing docs, scripts or deploy files rebuilds nothing.
 
 ARG RUST_VERSION=1.95
-ARG DEBIAN_RELEASE=bookworm
+# Debian 13: regular security support until 2028.
+ARG DEBIAN_RELEASE=trixie
 
-FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
+FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS source
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /app
 ENV CARGO_TERM_COLOR=never
+# The workspace: manifests, lock file and build script, each member's sources (crates/resilience
+# also needs its declared bench file; tools/platform-fakes is the contract code venue-stub serves),
+# migrations/ (sqlx::migrate! embeds them) and assets/ (the docs page, include_bytes!).
+# tools/chain-sim is outside the workspace and has its own Dockerfile.
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY src/ src/
+COPY crates/ crates/
+COPY tools/platform-fakes/ tools/platform-fakes/
+COPY tools/venue-stub/ tools/venue-stub/
+COPY migrations/ migrations/
+COPY assets/ assets/
 
-# 1. Dependencies only. Stubs: the root package's lib and bin, the resilience lib, and the
-#    resilience bench that its Cargo.toml declares explicitly (cargo checks that its file exists
-#    even when benches are not built). tests/ is not in the build context (.dockerignore), and
-#    the root package declares no test targets, so nothing else is needed.
-COPY Cargo.toml Cargo.lock ./
-COPY crates/resilience/Cargo.toml crates/resilience/Cargo.toml
-COPY tools/venue-stub/Cargo.toml tools/venue-stub/Cargo.toml
-COPY crates/chain/Cargo.toml crates/chain/Cargo.toml
-RUN mkdir -p src crates/resilience/src crates/resilience/benches tools/venue-stub/src crates/chain/src \
-    && echo 'fn main() {}' > src/main.rs \
-    && : > src/lib.rs \
-    && : > crates/resilience/src/lib.rs \
-    && : > crates/chain/src/lib.rs \
-    && echo 'fn main() {}' > crates/resilience/benches/overhead.rs \
-    && echo 'fn main() {}' > tools/venue-stub/src/main.rs \
-    && cargo build --release --locked --bin event-service --bin venue-stub
+FROM source AS build
+RUN --mount=type=cache,id=event-service-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,id=event-service-target,target=/app/target,sharing=locked \
+    cargo build --release --locked --bin event-service \
+    && install -m 0755 target/release/event-service /usr/local/bin/event-service \
+    && case "$(event-service --help)" in *healthcheck*) ;; *) exit 1 ;; esac
 
-# 2. The real sources. migrations/ must be here: sqlx::migrate! embeds it at compile time.
-#    COPY keeps the files' modification times, which are older than the stub build's outputs;
-#    without the touch cargo would consider the workspace crates fresh and ship the stub
-#    (the --help check fails the build if that ever happens: the stub prints nothing).
-COPY . .
-RUN find src crates tools -name '*.rs' -exec touch {} + \
-    && cargo build --release --locked --bin event-service --bin venue-stub \
-    && ./target/release/event-service --help | grep -q healthcheck
+FROM source AS build-venue-stub
+RUN --mount=type=cache,id=event-service-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,id=event-service-target,target=/app/target,sharing=locked \
+    cargo build --release --locked -p venue-stub \
+    && install -m 0755 target/release/venue-stub /usr/local/bin/venue-stub
 
-FROM debian:${DEBIAN_RELEASE}-slim AS runtime
-
+FROM debian:${DEBIAN_RELEASE}-slim AS runtime-base
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # TLS is rustls (no OpenSSL at run time); the CA bundle is for https calls to other services.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
-
+# Not version-pinned: the package comes from the pinned Debian release, whose security updates
+# it should pick up on every build; an exact version pin would fail once Debian replaces it.
+# hadolint ignore=DL3008
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    rm -f /etc/apt/apt.conf.d/docker-clean \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates
 # A fixed, unprivileged uid/gid so volume permissions and runAsUser policies can name it.
 RUN groupadd --gid 10001 event-service \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin --no-log-init event-service
-
-COPY --from=builder /app/target/release/event-service /usr/local/bin/event-service
-# The venue-service stand-in for the local compose stack (entrypoint override there).
-COPY --from=builder /app/target/release/venue-stub /usr/local/bin/venue-stub
-
 USER 10001
+
+# The venue-service stand-in of the local compose stack. Not part of the production image.
+FROM runtime-base AS venue-stub
+COPY --from=build-venue-stub /usr/local/bin/venue-stub /usr/local/bin/venue-stub
+ENV VENUE_STUB_HOST=0.0.0.0 \
+    VENUE_STUB_PORT=3002
+EXPOSE 3002
+ENTRYPOINT ["venue-stub"]
+
+# The production image, and the default target: the service binary only.
+FROM runtime-base AS runtime
+COPY --from=build /usr/local/bin/event-service /usr/local/bin/event-service
 ENV APP_ENV=production \
     HOST=0.0.0.0 \
     PORT=3003 \
@@ -72,6 +83,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["event-service", "healthcheck"]
 
 # Exec form: the service is PID 1 and receives SIGTERM itself (graceful drain, bounded by
-# MAX_SHUTDOWN_TIMEOUT_MS + PRESTOP_DELAY_MS). `migrate` and `healthcheck` are the other commands.
+# MAX_SHUTDOWN_TIMEOUT_MS + PRESTOP_DELAY_MS). `migrate`, `healthcheck` and `config` are the
+# other commands.
 ENTRYPOINT ["event-service"]
 CMD ["serve"]

@@ -5,11 +5,11 @@
 //! variable, and the process exits before it serves anything. Secrets are `SecretString`, so
 //! neither `Debug` nor a log line can print them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use resilience::{BreakerConfig, DependencyConfig, RetryConfig};
@@ -271,12 +271,42 @@ pub struct MigrateConfig {
     pub admin_url: SecretString,
     /// `DATABASE_URL` (optional here): its user is granted `event_service_app`.
     pub app_url: Option<SecretString>,
+    /// `LOG_LEVEL` and `LOG_FORMAT`, as for `serve`.
+    pub log_level: String,
+    pub log_format: LogFormat,
 }
 
-/// Reads variables from a map (tests) or the process environment.
+/// A variable the configuration reads, as `Env` recorded it while reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    pub name: String,
+    /// The value used when it is unset; `None` when there is none (optional, required, or
+    /// derived from other variables).
+    pub default: Option<String>,
+    /// Start-up fails without it.
+    pub required: bool,
+    /// Never printed: a password, a secret, or a URL that may carry one.
+    pub secret: bool,
+}
+
+/// Reads variables from a map (tests) or the process environment, and records every name it
+/// reads (with its default and whether it is a secret), so `catalogue` can list the
+/// configuration from the very code that reads it.
 pub struct Env {
     vars: HashMap<String, String>,
     problems: Vec<ConfigProblem>,
+    /// Shared with `Recording`, which outlives this `Env` (`Config::from_env` consumes it).
+    read: Arc<Mutex<BTreeMap<String, Variable>>>,
+}
+
+/// The variables an `Env` read, still available after the `Env` was consumed.
+#[derive(Clone, Default)]
+pub struct Recording(Arc<Mutex<BTreeMap<String, Variable>>>);
+
+impl Recording {
+    pub fn variables(&self) -> BTreeMap<String, Variable> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
 impl Env {
@@ -285,10 +315,32 @@ impl Env {
     }
 
     pub fn from_map(vars: HashMap<String, String>) -> Self {
-        Self { vars, problems: Vec::new() }
+        Self { vars, problems: Vec::new(), read: Arc::default() }
+    }
+
+    /// A handle on what this `Env` reads, to look at after it is consumed.
+    pub fn recording(&self) -> Recording {
+        Recording(self.read.clone())
+    }
+
+    /// Records that `name` is read (once; the first default given wins).
+    fn note(&self, name: &str, default: Option<String>, required: bool, secret: bool) {
+        let mut read = self.read.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = read.entry(name.to_owned()).or_insert_with(|| Variable {
+            name: name.to_owned(),
+            default: None,
+            required: false,
+            secret: false,
+        });
+        if entry.default.is_none() {
+            entry.default = default;
+        }
+        entry.required |= required;
+        entry.secret |= secret || is_secret_name(name);
     }
 
     fn raw(&self, name: &str) -> Option<&str> {
+        self.note(name, None, false, false);
         self.vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
@@ -297,10 +349,12 @@ impl Env {
     }
 
     fn string(&self, name: &'static str, default: &str) -> String {
+        self.note(name, Some(default.to_owned()), false, false);
         self.raw(name).unwrap_or(default).to_owned()
     }
 
     fn required(&mut self, name: &'static str) -> Option<String> {
+        self.note(name, None, true, false);
         let value = self.raw(name).map(str::to_owned);
         if value.is_none() {
             self.problem(name, "is required but not set");
@@ -308,7 +362,8 @@ impl Env {
         value
     }
 
-    fn parse<T: std::str::FromStr>(&mut self, name: &'static str, default: T, what: &str) -> T {
+    fn parse<T: std::str::FromStr + fmt::Display>(&mut self, name: &'static str, default: T, what: &str) -> T {
+        self.note(name, Some(default.to_string()), false, false);
         match self.raw(name) {
             None => default,
             Some(v) => match v.parse() {
@@ -334,6 +389,7 @@ impl Env {
     }
 
     fn url(&mut self, name: &'static str, default: Option<&str>, schemes: &[&str]) -> Option<Url> {
+        self.note(name, default.map(str::to_owned), default.is_none(), false);
         let raw = match (self.raw(name), default) {
             (Some(v), _) => v.to_owned(),
             (None, Some(d)) => d.to_owned(),
@@ -359,6 +415,70 @@ impl Env {
     fn finish<T>(self, value: T) -> Result<T, ConfigError> {
         if self.problems.is_empty() { Ok(value) } else { Err(ConfigError(self.problems)) }
     }
+}
+
+/// Names that hold secrets whatever their value looks like: a `_`-separated word of them is
+/// PASSWORD, SECRET, TOKEN or PRIVATE (so `INTERNAL_HMAC_SECRET`, not `TICKETTOKEN_PROGRAM_ID`).
+fn is_secret_name(name: &str) -> bool {
+    name.split('_').any(|word| matches!(word, "PASSWORD" | "SECRET" | "TOKEN" | "PRIVATE"))
+}
+
+/// Everything the service's configuration reads (`serve` and `migrate`), found by running the
+/// parsing code itself, so the list cannot drift from it: first over `vars` (whose values can
+/// change defaults, e.g. `LOG_FORMAT` with `APP_ENV`), then over environments that take the
+/// branches `vars` may not (the `DB_*` parts instead of `DATABASE_URL`, `REDIS_*` instead of
+/// `REDIS_URL`). Also returns the problems of `serve`'s configuration from `vars`.
+pub fn catalogue(vars: &HashMap<String, String>) -> (BTreeMap<String, Variable>, Vec<ConfigProblem>) {
+    let branch = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    };
+    let branches = [
+        vars.clone(),
+        HashMap::new(),
+        branch(&[("DB_HOST", "h"), ("DB_NAME", "n"), ("DB_USER", "u")]),
+        branch(&[
+            ("DATABASE_URL", "postgres://h/n"),
+            ("REDIS_URL", "redis://h"),
+            ("DATABASE_ADMIN_URL", "postgres://h/n"),
+        ]),
+    ];
+    let mut variables: BTreeMap<String, Variable> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (i, env) in branches.into_iter().enumerate() {
+        let (serve, migrate) = (Env::from_map(env.clone()), Env::from_map(env));
+        let recordings = [serve.recording(), migrate.recording()];
+        let result = Config::from_env(serve);
+        let _ = MigrateConfig::from_env(migrate);
+        if i == 0 {
+            problems = result.err().map(|e| e.0).unwrap_or_default();
+        }
+        for (name, read) in recordings.iter().flat_map(Recording::variables) {
+            let known = variables.entry(name).or_insert_with(|| read.clone());
+            known.default = known.default.take().or(read.default);
+            known.required |= read.required;
+            known.secret |= read.secret;
+        }
+    }
+    (variables, problems)
+}
+
+/// `LOG_LEVEL` and `LOG_FORMAT` (json in production, pretty elsewhere) of `migrate`; the same
+/// names, defaults and checks as `serve`'s in `Config::from_env`.
+fn logging(env: &mut Env, production: bool) -> (String, LogFormat) {
+    let log_level = env.string("LOG_LEVEL", "info");
+    if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+        env.problem("LOG_LEVEL", format!("is not a valid level or filter: {log_level:?}"));
+    }
+    let default_format = if production { "json" } else { "pretty" };
+    let log_format = match env.string("LOG_FORMAT", default_format).to_ascii_lowercase().as_str() {
+        "json" => LogFormat::Json,
+        "pretty" | "text" => LogFormat::Pretty,
+        other => {
+            env.problem("LOG_FORMAT", format!("must be json or pretty, got {other:?}"));
+            LogFormat::Json
+        }
+    };
+    (log_level, log_format)
 }
 
 impl Config {
@@ -593,6 +713,8 @@ impl JwtConfig {
         let current = origin(env, "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_PATH");
         let previous = origin(env, "JWT_PUBLIC_KEY_PREVIOUS", "JWT_PUBLIC_KEY_PREVIOUS_PATH");
         if current.is_none() {
+            // One of the two is required; the catalogue lists the file form as the required one.
+            env.note("JWT_PUBLIC_KEY_PATH", None, true, false);
             env.problem("JWT_PUBLIC_KEY_PATH", "is required (or JWT_PUBLIC_KEY with the PEM itself)");
         }
         let issuer = env.string("JWT_ISSUER", "tickettoken");
@@ -1000,14 +1122,24 @@ impl MigrateConfig {
         if let Some(url) = &app_url {
             check_secret_url(&mut env, "DATABASE_URL", url, &["postgres", "postgresql"]);
         }
-        let config =
-            MigrateConfig { admin_url: SecretString::from(admin_url), app_url: app_url.map(SecretString::from) };
+        let production = env
+            .raw("APP_ENV")
+            .or_else(|| env.raw("NODE_ENV"))
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "production" | "prod"));
+        let (log_level, log_format) = logging(&mut env, production);
+        let config = MigrateConfig {
+            admin_url: SecretString::from(admin_url),
+            app_url: app_url.map(SecretString::from),
+            log_level,
+            log_format,
+        };
         env.finish(config)
     }
 }
 
 /// Validates a URL that may hold a password without ever echoing it.
 fn check_secret_url(env: &mut Env, name: &'static str, url: &str, schemes: &[&str]) {
+    env.note(name, None, false, true);
     if url.is_empty() {
         return;
     }

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod clients;
 pub mod config;
+pub mod config_report;
 pub mod domain;
 pub mod error;
 pub mod http;

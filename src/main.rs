@@ -1,15 +1,23 @@
-//! The `event-service` binary: `serve` (default), `migrate`, `healthcheck`.
+//! The `event-service` binary: `serve` (default), `migrate`, `healthcheck`, `config`.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use event_service::config::{Config, ConfigError, Env, LogFormat, MigrateConfig};
+use event_service::config::{Config, ConfigError, Env, MigrateConfig};
 use event_service::startup::Application;
-use event_service::{storage, telemetry};
+use event_service::{config_report, storage, telemetry};
 
 #[derive(Parser)]
-#[command(version, about = "TicketToken event-service")]
+#[command(
+    version,
+    about = "TicketToken event-service",
+    after_help = "Configuration comes from environment variables only. `event-service config` lists every \
+                  one, with its default and the value the current environment gives it (secrets \
+                  redacted). Unknown variables with the service's prefixes (DB_, REDIS_, JWT_, \
+                  RESILIENCE_, SOLANA_, ...) are warned about, and refused when APP_ENV=production."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -23,6 +31,9 @@ enum Command {
     Migrate,
     /// Probe this instance's /health/live (for the container HEALTHCHECK; no curl needed).
     Healthcheck,
+    /// List every environment variable with its default and effective value (secrets redacted);
+    /// exits 78 if the configuration would not start.
+    Config,
 }
 
 /// EX_CONFIG from sysexits.h: configuration errors are distinguishable from crashes.
@@ -42,6 +53,7 @@ fn main() -> ExitCode {
             Command::Serve => serve().await,
             Command::Migrate => migrate().await,
             Command::Healthcheck => healthcheck().await,
+            Command::Config => config(),
         }
     })
 }
@@ -52,11 +64,16 @@ fn config_failure(err: &ConfigError) -> ExitCode {
 }
 
 async fn serve() -> ExitCode {
-    let config = match Config::from_env(Env::from_process()) {
+    let vars: HashMap<String, String> = std::env::vars().collect();
+    let config = match Config::from_env(Env::from_map(vars.clone())) {
         Ok(c) => c,
         Err(e) => return config_failure(&e),
     };
     telemetry::init(&config.log_level, config.log_format);
+    telemetry::log_panics();
+    if let Err(e) = config_report::check_unknown_variables(&vars) {
+        return config_failure(&e);
+    }
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
@@ -96,12 +113,15 @@ async fn wait_for_signal() {
 }
 
 async fn migrate() -> ExitCode {
-    let config = match MigrateConfig::from_env(Env::from_process()) {
+    let vars: HashMap<String, String> = std::env::vars().collect();
+    let config = match MigrateConfig::from_env(Env::from_map(vars.clone())) {
         Ok(c) => c,
         Err(e) => return config_failure(&e),
     };
-    let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".to_owned());
-    telemetry::init(&level, LogFormat::Pretty);
+    telemetry::init(&config.log_level, config.log_format);
+    if let Err(e) = config_report::check_unknown_variables(&vars) {
+        return config_failure(&e);
+    }
     match storage::migrate::run(&config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -129,4 +149,15 @@ async fn healthcheck() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `event-service config`: the listing on stdout; the problems `serve` would refuse to start
+/// with on stderr, and exit 78 if there are any.
+fn config() -> ExitCode {
+    let vars: HashMap<String, String> = std::env::vars().collect();
+    let (known, problems) = event_service::config::catalogue(&vars);
+    print!("{}", config_report::render(&vars, &known));
+    let unknown = config_report::check_unknown_variables(&vars).err().map(|e| e.0).unwrap_or_default();
+    let problems: Vec<_> = problems.into_iter().chain(unknown).collect();
+    if problems.is_empty() { ExitCode::SUCCESS } else { config_failure(&ConfigError(problems)) }
 }

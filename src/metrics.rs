@@ -5,6 +5,7 @@
 //! tenant id or a raw path.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use axum::http::Method;
@@ -47,4 +48,35 @@ pub fn record_pool(pool: &sqlx::PgPool, max: u32) {
     metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(size.saturating_sub(idle)));
     metrics::gauge!("db_pool_max_connections").set(f64::from(max));
     metrics::gauge!("db_pool_waiting_requests").set(crate::storage::postgres::waiting_for_connection() as f64);
+}
+
+/// What this replica's readiness probe last answered: `health_ready` (1 ready or degraded, 0
+/// not ready), and `health_readiness_transitions_total{to}` on every change, so a replica that
+/// flaps between scrapes still shows it. Draining at shutdown is not recorded: it is intended.
+pub fn record_readiness(ready: bool) {
+    const UNKNOWN: u8 = 2;
+    static LAST: AtomicU8 = AtomicU8::new(UNKNOWN);
+    let now = u8::from(ready);
+    metrics::gauge!("health_ready").set(f64::from(now));
+    let before = LAST.swap(now, Ordering::Relaxed);
+    if before != UNKNOWN && before != now {
+        let to = if ready { "ready" } else { "not_ready" };
+        metrics::counter!("health_readiness_transitions_total", "to" => to).increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn readiness_changes_are_counted_and_repeats_are_not() {
+        let handle = super::handle();
+        for ready in [true, true, false, false, true, false] {
+            super::record_readiness(ready);
+        }
+        let text = handle.render();
+        let value = |series: &str| text.lines().find_map(|l| l.strip_prefix(series)).map(str::trim).map(str::to_owned);
+        assert_eq!(value("health_readiness_transitions_total{to=\"not_ready\"} ").as_deref(), Some("2"), "{text}");
+        assert_eq!(value("health_readiness_transitions_total{to=\"ready\"} ").as_deref(), Some("1"), "{text}");
+        assert_eq!(value("health_ready ").as_deref(), Some("0"), "{text}");
+    }
 }

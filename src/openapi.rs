@@ -80,6 +80,7 @@ fn build() -> utoipa::openapi::OpenApi {
         routes::metrics::render,
         routes::docs::openapi_json,
         routes::docs::page,
+        routes::docs::asset,
         routes::internal::event,
         routes::internal::pda,
         routes::internal::scan_stats,

@@ -10,6 +10,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::TokenVerifier;
 use crate::auth::revocation::Revocations;
@@ -224,19 +225,26 @@ impl Application {
     }
 }
 
-/// The full router with its middleware, outermost last:
-/// request context (id, span, log line, metrics) → request timeout → authentication → rate
-/// limit (per tenant and user, so after authentication) → body limit → routes.
+/// The full router: the service's routes inside `with_middleware`.
 pub fn router(state: AppState) -> Router {
+    with_middleware(crate::routes::router(state.clone()).fallback(http::fallback), state)
+}
+
+/// The middleware around `routes`, outermost last:
+/// request context (id, span, log line, metrics) → panic catcher → request timeout →
+/// authentication → rate limit (per tenant and user, so after authentication) → body limit.
+/// The panic catcher sits inside the request context, so a panicking handler still answers a
+/// 500 problem with the request id, logged and counted like any other response.
+pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     let body_limit = state.config.body_limit;
-    crate::routes::router(state.clone())
-        .fallback(http::fallback)
+    routes
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), http::concurrency::limit_concurrency))
         .layer(middleware::from_fn_with_state(state.clone(), http::rate_limit::rate_limit))
         .layer(middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
         .layer(middleware::from_fn(move |req, next| http::request_timeout(timeout, req, next)))
+        .layer(CatchPanicLayer::custom(http::panic_response))
         .layer(middleware::from_fn(http::request_context))
         .with_state(state)
 }

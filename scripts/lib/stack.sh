@@ -9,6 +9,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/event-service-target}"
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+source "$REPO_ROOT/scripts/lib/toolchain.sh"
 
 # The directory holding initdb/pg_ctl/postgres (Debian keeps them off PATH).
 pg_bin_dir() {

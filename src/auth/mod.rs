@@ -244,14 +244,14 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             && state.auth_failures.exceeded(ip, limit)
         {
             metrics::counter!("auth_failure_limit_rejections_total").increment(1);
-            return ApiError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                crate::error::Kind::RateLimited,
+            // Seconds until this address's minute ends, when its count starts again.
+            let retry_after = 60 - (chrono::Utc::now().timestamp().rem_euclid(60)) as u64;
+            return crate::http::rate_limit::rate_limited_response(
                 "AUTH_FAILURES_LIMITED",
-                "Too many failed authentications from this address; retry later",
-            )
-            .with_retry_after(std::time::Duration::from_secs(60))
-            .into_response();
+                "Too many failed authentications from this address; retry later".to_owned(),
+                limit,
+                retry_after,
+            );
         }
         let user = match bearer_token(header).and_then(|token| state.tokens.verify(token)) {
             Ok(user) => user,

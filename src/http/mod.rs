@@ -8,6 +8,7 @@ pub mod query;
 pub mod rate_limit;
 pub mod request_id;
 
+use std::any::Any;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -48,11 +49,25 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     let elapsed = started.elapsed();
     crate::metrics::record_http(&method, &route, status.as_u16(), elapsed);
 
+    let panicked = response.extensions().get::<Panicked>().is_some();
+    if panicked {
+        metrics::counter!("http_panics_total", "route" => route.clone()).increment(1);
+    }
+
     let logged = response.extensions().get::<LoggedError>();
     let code = logged.map(|e| e.code).unwrap_or("");
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     let _enter = span.enter();
-    if status.is_server_error() {
+    if panicked {
+        let cause = logged.and_then(|e| e.cause.as_deref()).unwrap_or("");
+        tracing::error!(
+            status = status.as_u16(),
+            duration_ms,
+            error.code = code,
+            error.cause = cause,
+            "handler panicked"
+        );
+    } else if status.is_server_error() {
         let cause = logged.and_then(|e| e.cause.as_deref()).unwrap_or("");
         tracing::error!(
             status = status.as_u16(),
@@ -67,6 +82,23 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     } else {
         tracing::info!(status = status.as_u16(), duration_ms, error.code = code, "request served");
     }
+    response
+}
+
+/// Marks a response that `panic_response` made, for `request_context` to count.
+#[derive(Clone, Copy, Debug)]
+struct Panicked;
+
+/// What a panicking handler (or middleware inside the panic catcher) answers: a generic 500
+/// problem. The panic message goes to the log line only, never to the client. It runs while
+/// the request's future is polled, so the request id is in scope for `instance`.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = match panic.downcast::<String>() {
+        Ok(message) => *message,
+        Err(panic) => panic.downcast_ref::<&str>().copied().unwrap_or("a non-string panic payload").to_owned(),
+    };
+    let mut response = ApiError::internal(anyhow::anyhow!("handler panicked: {message}")).into_response();
+    response.extensions_mut().insert(Panicked);
     response
 }
 

@@ -242,13 +242,20 @@ fn set_headers(headers: &mut HeaderMap, limit: u32, remaining: u64, window: &Win
 /// Built here because `ApiError` carries no such fields.
 fn too_many_requests(class: Class, limit: u32, window: &Window) -> Response {
     let retry_after = window.retry_after_secs();
+    let detail = format!("Too many {} requests; retry in {retry_after} s", class.as_str());
+    rate_limited_response("RATE_LIMITED", detail, limit, retry_after)
+}
+
+/// Every 429 this service sends has the one documented shape (`RateLimitProblem`), whichever
+/// limiter refused: the request budgets here, or the failed-authentication limiter.
+pub(crate) fn rate_limited_response(code: &'static str, detail: String, limit: u32, retry_after: u64) -> Response {
     let body = serde_json::json!({
         "type": "https://api.tickettoken.com/errors/rate-limited",
         "title": "Too Many Requests",
         "status": 429,
-        "detail": format!("Too many {} requests; retry in {retry_after} s", class.as_str()),
+        "detail": detail,
         "instance": format!("urn:uuid:{}", request_id::current().unwrap_or_default()),
-        "code": "RATE_LIMITED",
+        "code": code,
         "limit": limit,
         "remaining": 0,
         "retryAfter": retry_after,
@@ -259,7 +266,7 @@ fn too_many_requests(class: Class, limit: u32, window: &Window) -> Response {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
     // So the request log line carries the code, as for every ApiError.
-    response.extensions_mut().insert(LoggedError { code: "RATE_LIMITED", cause: None });
+    response.extensions_mut().insert(LoggedError { code, cause: None });
     response
 }
 

@@ -105,8 +105,8 @@ fn publish(state: &AppState, s: &Status, interval: Duration) {
     }));
 }
 
-/// The loop: wait, claim, run, record; exponential backoff on top of the interval while
-/// runs fail (1 s, 2 s, .. up to 60 s extra).
+/// The loop: wait, claim, run, record (`jobs::tick`); exponential backoff on top of the
+/// interval while runs fail (1 s, 2 s, .. up to 60 s extra).
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let interval = state.config.reservation_cleanup_interval;
     let mut status = Status::default();
@@ -117,19 +117,14 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
         }
-        let result = match super::claim(&state.db, JOB, interval).await {
-            Ok(false) => {
+        let result = match super::tick(&state, JOB, interval, RUN_DEADLINE, run_once(&state, BATCH)).await {
+            super::Tick::NotClaimed => {
                 // Another replica has this interval.
                 delay = interval;
                 continue;
             }
-            Ok(true) => match tokio::time::timeout(RUN_DEADLINE, run_once(&state, BATCH)).await {
-                Ok(r) => r,
-                Err(_) => {
-                    Err(crate::error::ApiError::unavailable("CLEANUP_DEADLINE", "run exceeded its deadline", None))
-                }
-            },
-            Err(e) => Err(e),
+            super::Tick::ClaimFailed(e) => Err(e),
+            super::Tick::Ran(result) => result,
         };
         match result {
             Ok(released) => {
@@ -138,13 +133,11 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
                 status.total_released += released as u64;
                 status.consecutive_failures = 0;
                 status.last_error = None;
-                metrics::counter!("jobs_runs_total", "job" => JOB, "outcome" => "succeeded").increment(1);
                 delay = interval;
             }
             Err(e) => {
                 status.consecutive_failures += 1;
                 status.last_error = Some(e.code);
-                metrics::counter!("jobs_runs_total", "job" => JOB, "outcome" => "failed").increment(1);
                 let backoff = Duration::from_secs(1 << (status.consecutive_failures - 1).min(6)).min(MAX_BACKOFF);
                 tracing::warn!(error = %e, failures = status.consecutive_failures, backoff_ms = backoff.as_millis() as u64, "reservation cleanup failed");
                 delay = interval + backoff;

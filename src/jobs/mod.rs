@@ -14,7 +14,7 @@ use futures::FutureExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::services::registration::{self, Registrar};
 use crate::state::AppState;
 use crate::storage::Db;
@@ -59,6 +59,7 @@ pub fn spawn_all(state: &AppState, shutdown: CancellationToken) -> Jobs {
         }
         .boxed()
     }));
+    set.spawn(job_stats(state.clone(), shutdown.clone()));
     let registration = &state.config.registration;
     match (&registration.enabled, &registration.wallet) {
         (true, Some(wallet)) => {
@@ -106,9 +107,10 @@ pub async fn claim(db: &Db, job: &'static str, interval: Duration) -> ApiResult<
     .await
 }
 
+/// Records the outcome of a claimed run on its `background_job_runs` row.
 async fn finish(db: &Db, job: &'static str, result: &ApiResult<usize>) {
     let (status, error, affected) = match result {
-        Ok(n) => ("succeeded", None, *n as i32),
+        Ok(n) => ("succeeded", None, i32::try_from(*n).unwrap_or(i32::MAX)),
         Err(e) => ("failed", Some(e.code), 0),
     };
     let recorded = db
@@ -131,6 +133,43 @@ async fn finish(db: &Db, job: &'static str, result: &ApiResult<usize>) {
     }
 }
 
+/// What one tick of a job loop did.
+#[derive(Debug)]
+pub enum Tick {
+    /// Another replica has this interval.
+    NotClaimed,
+    /// The claim itself failed (Postgres down, or its breaker open); nothing ran.
+    ClaimFailed(ApiError),
+    /// This replica ran the job, and recorded the outcome on the job's `background_job_runs` row.
+    Ran(ApiResult<usize>),
+}
+
+/// The one way a job runs: claim the interval, run `work` bounded by `deadline`, count the
+/// outcome in `jobs_runs_total{job_name, outcome}`, and record it (`last_status`,
+/// `last_finished_at`, `last_error`, `last_affected`), so a row left `running` means a run
+/// that really did not finish.
+pub async fn tick<W>(state: &AppState, job: &'static str, interval: Duration, deadline: Duration, work: W) -> Tick
+where
+    W: Future<Output = ApiResult<usize>>,
+{
+    match claim(&state.db, job, interval).await {
+        Ok(true) => {}
+        Ok(false) => return Tick::NotClaimed,
+        Err(e) => {
+            metrics::counter!("jobs_runs_total", "job_name" => job, "outcome" => "skipped").increment(1);
+            return Tick::ClaimFailed(e);
+        }
+    }
+    let result = match tokio::time::timeout(deadline, work).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError::unavailable("JOB_DEADLINE", "the run exceeded its deadline", None)),
+    };
+    let outcome = if result.is_ok() { "succeeded" } else { "failed" };
+    metrics::counter!("jobs_runs_total", "job_name" => job, "outcome" => outcome).increment(1);
+    finish(&state.db, job, &result).await;
+    Tick::Ran(result)
+}
+
 /// Runs `work` once per `interval` (across replicas) until shutdown. A run is bounded by the
 /// interval itself, so a stuck run cannot overlap the next claim.
 async fn run_every<F>(state: AppState, shutdown: CancellationToken, job: &'static str, interval: Duration, work: F)
@@ -144,25 +183,61 @@ where
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match claim(&state.db, job, interval).await {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                // Postgres is down or its breaker is open: skip this tick, the stack backs off.
-                tracing::debug!(job, error = %e, "job claim skipped");
-                metrics::counter!("jobs_runs_total", "job" => job, "outcome" => "skipped").increment(1);
-                continue;
-            }
+        match self::tick(&state, job, interval, interval, work(state.clone())).await {
+            Tick::Ran(Err(e)) => tracing::warn!(job, error = %e, "job run failed"),
+            // Postgres is down or its breaker is open: skip this tick, the stack backs off.
+            Tick::ClaimFailed(e) => tracing::debug!(job, error = %e, "job claim skipped"),
+            Tick::Ran(Ok(_)) | Tick::NotClaimed => {}
         }
-        let result = match tokio::time::timeout(interval, work(state.clone())).await {
-            Ok(r) => r,
-            Err(_) => Err(crate::error::ApiError::unavailable("JOB_DEADLINE", "the run exceeded its interval", None)),
-        };
-        let outcome = if result.is_ok() { "succeeded" } else { "failed" };
-        metrics::counter!("jobs_runs_total", "job" => job, "outcome" => outcome).increment(1);
-        if let Err(e) = &result {
-            tracing::warn!(job, error = %e, "job run failed");
-        }
-        finish(&state.db, job, &result).await;
     }
+}
+
+/// How often every replica samples `background_job_runs` into the `jobs_*` gauges.
+const JOB_STATS_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Publishes each job's last run from `background_job_runs`, the table all replicas share:
+/// `jobs_last_started_timestamp_seconds`, `jobs_last_finished_timestamp_seconds` and
+/// `jobs_running` (1 while the last run has not recorded an outcome), per `job_name`. A run
+/// whose replica died mid-way is visible only here, so the "job did not finish" alert reads
+/// these rather than anything a single replica counts.
+async fn job_stats(state: AppState, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(JOB_STATS_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = publish_job_stats(&state.db).await {
+            tracing::debug!(error = %e, "job stats not sampled");
+        }
+    }
+}
+
+/// One `background_job_runs` row: name, started and finished (epoch seconds), status.
+type JobRow = (String, Option<f64>, Option<f64>, Option<String>);
+
+pub async fn publish_job_stats(db: &Db) -> ApiResult<()> {
+    let rows: Vec<JobRow> = db
+        .system("job_stats", |pool| async move {
+            Ok(sqlx::query_as(
+                "select job_name, extract(epoch from last_started_at)::float8,
+                        extract(epoch from last_finished_at)::float8, last_status
+                   from background_job_runs",
+            )
+            .fetch_all(&pool)
+            .await?)
+        })
+        .await?;
+    for (job, started, finished, status) in rows {
+        let running = if status.as_deref() == Some("running") { 1.0 } else { 0.0 };
+        metrics::gauge!("jobs_running", "job_name" => job.clone()).set(running);
+        if let Some(at) = started {
+            metrics::gauge!("jobs_last_started_timestamp_seconds", "job_name" => job.clone()).set(at);
+        }
+        if let Some(at) = finished {
+            metrics::gauge!("jobs_last_finished_timestamp_seconds", "job_name" => job).set(at);
+        }
+    }
+    Ok(())
 }

@@ -1,18 +1,24 @@
 //! The API description (`crate::openapi`) and an interactive page rendering it. Both are
 //! public: they describe the API, they do not open it.
-
-use std::sync::OnceLock;
+//!
+//! The page is Swagger UI, vendored and pinned (`assets/swagger-ui/`, `scripts/vendor-swagger-ui`)
+//! and embedded in the binary: it loads nothing from another origin, works offline, and its
+//! Content-Security-Policy allows this origin only.
 
 use axum::Router;
-use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::extract::Path;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use utoipa_scalar::Scalar;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api-docs/openapi.json", get(openapi_json)).route("/api-docs", get(page))
+    Router::new()
+        .route("/api-docs/openapi.json", get(openapi_json))
+        .route("/api-docs", get(page))
+        .route("/api-docs/swagger-ui/{file}", get(asset))
 }
 
 /// Gets this OpenAPI document.
@@ -29,10 +35,16 @@ async fn openapi_json() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], crate::openapi::spec_json())
 }
 
+/// Only this origin: the page, its script and style, and the document it fetches. Inline
+/// scripts are refused, so the start-up code is a file of its own (`init.js`).
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'none'; \
+                   frame-ancestors 'none'";
+
 /// Shows this document as an interactive page.
 ///
-/// The page (Scalar) embeds the document and loads Scalar's script from its CDN in the
-/// reader's browser; the server downloads nothing.
+/// Swagger UI, served by this service from files embedded in its binary; the page loads
+/// nothing from any other origin.
 #[utoipa::path(
     get, path = "/api-docs", operation_id = "getApiDocs", tag = "docs",
     responses(
@@ -42,24 +54,96 @@ async fn openapi_json() -> impl IntoResponse {
         (status = 429, response = crate::openapi::TooManyRequests),
     )
 )]
-async fn page() -> Html<&'static str> {
-    static HTML: OnceLock<String> = OnceLock::new();
-    Html(HTML.get_or_init(|| Scalar::new(crate::openapi::spec().clone()).custom_html(PAGE).to_html()))
+async fn page() -> Response {
+    with_headers(PAGE.as_bytes(), "text/html; charset=utf-8", "no-cache")
 }
 
-/// utoipa-scalar's page with a title; `$spec` is replaced by the document.
+/// Gets a file of the documentation page (Swagger UI's script and style, and the page's start-up script).
+#[utoipa::path(
+    get, path = "/api-docs/swagger-ui/{file}", operation_id = "getApiDocsAsset", tag = "docs",
+    params(("file" = String, Path, description = "`swagger-ui-bundle.js`, `swagger-ui.css` or `init.js`.")),
+    responses(
+        (status = 200, description = "The file.", content(
+            (String = "text/javascript"),
+            (String = "text/css"),
+        )),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+    )
+)]
+async fn asset(Path(file): Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        // The names carry no version, so browsers revalidate after an hour rather than never.
+        Some((_, bytes, content_type)) => with_headers(bytes, content_type, "public, max-age=3600"),
+        None => ApiError::not_found("File").into_response(),
+    }
+}
+
+fn with_headers(body: &'static [u8], content_type: &'static str, cache: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// `(name, bytes, content type)` of every file under `/api-docs/swagger-ui/`.
+const ASSETS: &[(&str, &[u8], &str)] = &[
+    ("swagger-ui-bundle.js", include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js"), JS),
+    ("swagger-ui.css", include_bytes!("../../assets/swagger-ui/swagger-ui.css"), "text/css; charset=utf-8"),
+    ("init.js", INIT.as_bytes(), JS),
+];
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// Relative URLs, so the page also works behind a gateway that adds a path prefix: from
+/// `<prefix>/api-docs` they resolve to `<prefix>/api-docs/...`.
 const PAGE: &str = r#"<!doctype html>
-<html>
+<html lang="en">
 <head>
-    <title>TicketToken event-service API</title>
-    <meta charset="utf-8"/>
-    <meta name="viewport" content="width=device-width, initial-scale=1"/>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>TicketToken event-service API</title>
+  <link rel="icon" href="data:,">
+  <link rel="stylesheet" href="api-docs/swagger-ui/swagger-ui.css">
 </head>
 <body>
-<script id="api-reference" type="application/json">
-$spec
-</script>
-<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
+  <div id="swagger-ui"></div>
+  <script src="api-docs/swagger-ui/swagger-ui-bundle.js"></script>
+  <script src="api-docs/swagger-ui/init.js"></script>
 </body>
 </html>
 "#;
+
+/// `validatorUrl: null`: Swagger UI would otherwise send the document's URL to
+/// validator.swagger.io for a badge.
+const INIT: &str = r##"window.ui = SwaggerUIBundle({
+  url: "api-docs/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  validatorUrl: null,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout",
+});
+"##;
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    /// The embedded files are the ones `scripts/vendor-swagger-ui` recorded from the npm package.
+    #[test]
+    fn embedded_swagger_ui_files_match_their_recorded_sha256() {
+        let sums = include_str!("../../assets/swagger-ui/SHA256SUMS");
+        for (name, bytes, _) in &super::ASSETS[..2] {
+            let recorded = sums
+                .lines()
+                .find_map(|l| l.strip_suffix(name).map(str::trim))
+                .unwrap_or_else(|| panic!("{name} is not in SHA256SUMS"));
+            assert_eq!(hex::encode(Sha256::digest(bytes)), recorded, "{name}");
+        }
+    }
+}

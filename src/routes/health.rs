@@ -146,6 +146,9 @@ async fn ready(State(state): State<AppState>) -> Response {
         (CheckStatus::Up, CheckStatus::Up) => ("ready", StatusCode::OK),
         _ => ("degraded", StatusCode::OK),
     };
+    if status != "draining" {
+        crate::metrics::record_readiness(code == StatusCode::OK);
+    }
     let body = json!({
         "status": status,
         "timestamp": chrono::Utc::now(),

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use event_service::jobs::{claim, transitions};
+use event_service::error::ApiError;
+use event_service::jobs::{Tick, claim, cleanup, publish_job_stats, tick, transitions};
 use reqwest::Method;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, as_tenant, scheduled_event_body, spawn_app, test_env};
+use crate::helpers::{TestApp, as_tenant, eventually, scheduled_event_body, spawn_app, test_env};
 
 async fn history(app: &TestApp, event: &str) -> Vec<(String, String)> {
     let pool = sqlx::PgPool::connect(&test_env().database_url).await.unwrap();
@@ -111,4 +112,74 @@ async fn expired_idempotency_keys_are_purged_and_live_ones_kept() {
     let left: Vec<String> =
         sqlx::query_scalar("select idempotency_key from idempotency_keys").fetch_all(&mut *tx).await.unwrap();
     assert_eq!(left, ["live"]);
+}
+
+/// `(last_status, last_error, last_affected, finished at or after it started)` of a job's row.
+async fn job_row(job: &str) -> Option<(String, Option<String>, i32, bool)> {
+    let pool = sqlx::PgPool::connect(&test_env().database_url).await.unwrap();
+    sqlx::query_as(
+        "select last_status, last_error, last_affected, coalesce(last_finished_at >= last_started_at, false)
+           from background_job_runs where job_name = $1",
+    )
+    .bind(job)
+    .fetch_optional(&pool)
+    .await
+    .unwrap()
+}
+
+fn test_job() -> &'static str {
+    Box::leak(format!("test-job-{}", Uuid::new_v4()).into_boxed_str())
+}
+
+#[tokio::test]
+async fn the_reservation_cleanup_job_records_that_its_run_finished() {
+    // The app's cleanup loop claims a run at start-up (unless another test app ran it within
+    // the last minute); either way the row must not stay `running` once a run is over.
+    let _app = spawn_app().await;
+    let finished = eventually(Duration::from_secs(15), || async {
+        matches!(job_row(cleanup::JOB).await, Some((status, None, _, true)) if status == "succeeded")
+    })
+    .await;
+    assert!(finished, "last run of {} not recorded: {:?}", cleanup::JOB, job_row(cleanup::JOB).await);
+}
+
+#[tokio::test]
+async fn a_job_run_records_its_outcome_and_the_gauges_show_it() {
+    let app = spawn_app().await;
+    let hour = Duration::from_secs(3600);
+    let (ok, failed, unfinished) = (test_job(), test_job(), test_job());
+
+    let ran = tick(&app.state, ok, hour, hour, async { Ok(7) }).await;
+    assert!(matches!(ran, Tick::Ran(Ok(7))), "{ran:?}");
+    assert_eq!(job_row(ok).await, Some(("succeeded".to_owned(), None, 7, true)));
+    assert!(matches!(tick(&app.state, ok, hour, hour, async { Ok(1) }).await, Tick::NotClaimed));
+
+    let work = async { Err(ApiError::unavailable("TEST_FAILURE", "the work failed", None)) };
+    assert!(matches!(tick(&app.state, failed, hour, hour, work).await, Tick::Ran(Err(_))));
+    assert_eq!(job_row(failed).await, Some(("failed".to_owned(), Some("TEST_FAILURE".to_owned()), 0, true)));
+
+    let hung = tick(&app.state, unfinished, hour, Duration::from_millis(50), futures::future::pending()).await;
+    assert!(matches!(hung, Tick::Ran(Err(ref e)) if e.code == "JOB_DEADLINE"), "{hung:?}");
+
+    // A claim whose run never records an outcome (its replica died) shows as running.
+    let died = test_job();
+    assert!(claim(&app.state.db, died, hour).await.unwrap());
+    publish_job_stats(&app.state.db).await.unwrap();
+    let metrics = app.state.metrics.render();
+    let gauge = |name: &str, job: &str| {
+        let prefix = format!("{name}{{job_name=\"{job}\"}} ");
+        metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.trim().parse::<f64>().unwrap())
+    };
+    assert_eq!(gauge("jobs_running", ok), Some(0.0), "{metrics}");
+    assert_eq!(gauge("jobs_running", failed), Some(0.0));
+    assert_eq!(gauge("jobs_running", died), Some(1.0));
+    assert!(gauge("jobs_last_finished_timestamp_seconds", ok) >= gauge("jobs_last_started_timestamp_seconds", ok));
+    assert!(gauge("jobs_last_started_timestamp_seconds", died).is_some());
+    assert_eq!(gauge("jobs_last_finished_timestamp_seconds", died), None);
+    let count = |outcome: &str, job: &str| {
+        let prefix = format!("jobs_runs_total{{job_name=\"{job}\",outcome=\"{outcome}\"}} ");
+        metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.trim().to_owned())
+    };
+    assert_eq!(count("succeeded", ok).as_deref(), Some("1"), "{metrics}");
+    assert_eq!(count("failed", failed).as_deref(), Some("1"));
 }

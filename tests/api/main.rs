@@ -12,6 +12,7 @@ mod internal;
 mod jobs;
 mod messages;
 mod openapi;
+mod panic;
 mod platform;
 mod pricing;
 mod resilience;

@@ -149,11 +149,31 @@ async fn request_bodies_are_closed_and_errors_are_problem_json() {
 }
 
 #[tokio::test]
-async fn the_docs_page_embeds_the_document() {
+async fn the_docs_page_and_everything_it_loads_come_from_this_service() {
     let app = spawn_app().await;
     let response = app.get("/api-docs").await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().expect("ascii").starts_with("text/html"));
+    let csp = response.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+    assert!(csp.starts_with("default-src 'none'; script-src 'self';"), "{csp}");
     let html = response.text().await.expect("body");
-    assert!(html.contains("\"TicketToken event-service\""), "the page carries the spec");
+    assert!(!html.contains("//"), "no absolute or scheme-relative URL in the page: {html}");
+
+    // Every script and stylesheet the page names, resolved against /api-docs.
+    let urls: Vec<&str> = html.split(['"', '\'']).filter(|part| part.starts_with("api-docs/")).collect();
+    assert_eq!(urls.len(), 3, "{html}");
+    for url in urls {
+        let asset = app.get(&format!("/{url}")).await;
+        assert_eq!(asset.status(), 200, "{url}");
+        let kind = asset.headers()["content-type"].to_str().expect("ascii").to_owned();
+        assert!(kind.starts_with(if url.ends_with(".css") { "text/css" } else { "text/javascript" }), "{url}: {kind}");
+        let body = asset.text().await.expect("body");
+        if url.ends_with("init.js") {
+            assert!(body.contains("url: \"api-docs/openapi.json\"") && body.contains("validatorUrl: null"), "{body}");
+        } else {
+            assert!(body.len() > 100_000, "{url} is the vendored Swagger UI file");
+        }
+    }
+    let (status, _) = crate::helpers::problem(app.get("/api-docs/swagger-ui/nope.js").await).await;
+    assert_eq!(status, 404);
 }

@@ -253,6 +253,9 @@ async fn bad_token_floods_are_throttled_per_address_before_any_verification() {
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
     let (status, p) = problem(app.get_as("/api/v1/events", &forged).await).await;
     assert_eq!((status, p["code"].as_str()), (429, Some("AUTH_FAILURES_LIMITED")));
+    // The same documented 429 shape as the request budgets' (the fuzzer checks it against the schema).
+    assert_eq!((p["limit"].as_u64(), p["remaining"].as_u64()), (Some(5), Some(0)));
+    assert!(p["retryAfter"].as_u64().is_some_and(|s| (1..=60).contains(&s)), "{p}");
 }
 
 /// A `tracing` writer into a shared buffer: the service's log, as a test can read it.
