@@ -94,6 +94,9 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after: Option<Duration>,
+    /// For a 429: the limit that was hit. The body then carries `limit`, `remaining` (0) and
+    /// `retryAfter`, the one documented 429 shape whichever limiter refused.
+    pub limit: Option<u32>,
     /// The cause, for the log only.
     pub source: Option<anyhow::Error>,
 }
@@ -106,7 +109,16 @@ impl std::fmt::Display for ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: Kind, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, kind, code, detail: detail.into(), errors: Vec::new(), retry_after: None, source: None }
+        Self {
+            status,
+            kind,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+            limit: None,
+            source: None,
+        }
     }
 
     /// 400 for a request that does not match the schema.
@@ -141,6 +153,15 @@ impl ApiError {
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, Kind::Conflict, code, detail)
+    }
+
+    /// 429 from a limiter: `limit` is what was hit, `retry_after` when to come back.
+    pub fn too_many(code: &'static str, detail: impl Into<String>, limit: u32, retry_after: Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            limit: Some(limit),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, Kind::RateLimited, code, detail)
+        }
     }
 
     pub fn unavailable(code: &'static str, detail: impl Into<String>, retry_after: Option<Duration>) -> Self {
@@ -192,6 +213,12 @@ struct ProblemBody<'a> {
     code: &'static str,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remaining: Option<u32>,
+    #[serde(rename = "retryAfter", skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
 }
 
 /// What the request-log middleware needs to log an error once, at the edge.
@@ -203,6 +230,8 @@ pub struct LoggedError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Whole seconds, rounded up: "0" would invite an immediate retry storm.
+        let retry_secs = self.retry_after.map(|after| (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1));
         let body = ProblemBody {
             type_: format!("https://api.tickettoken.com/errors/{}", self.kind.slug()),
             title: self.kind.title(),
@@ -211,16 +240,17 @@ impl IntoResponse for ApiError {
             instance: format!("urn:uuid:{}", request_id::current().unwrap_or_default()),
             code: self.code,
             errors: &self.errors,
+            limit: self.limit,
+            remaining: self.limit.map(|_| 0),
+            retry_after: self.limit.and(retry_secs),
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, bytes).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(after) = self.retry_after {
-            // Whole seconds, rounded up: "0" would invite an immediate retry storm.
-            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        if let Some(secs) = retry_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response.extensions_mut().insert(LoggedError { code: self.code, cause: self.source.map(|e| format!("{e:#}")) });
         response

@@ -397,7 +397,7 @@ pub struct FieldError {
     pub code: String,
 }
 
-/// The rate limiter's 429: a problem plus the limit that was hit.
+/// Every 429: a problem plus the limit that was hit, whichever limiter refused.
 #[derive(ToSchema)]
 pub struct RateLimitProblem {
     #[schema(rename = "type", pattern = "^https://api\\.tickettoken\\.com/errors/rate-limited$")]
@@ -408,12 +408,15 @@ pub struct RateLimitProblem {
     pub detail: String,
     #[schema(pattern = "^urn:uuid:")]
     pub instance: String,
-    /// `RATE_LIMITED`.
+    /// `RATE_LIMITED` (the per-minute budgets), `CONCURRENCY_LIMITED` (requests of this user or
+    /// tenant in progress), `TENANT_CONCURRENCY_LIMIT` (the tenant's database connections),
+    /// `AUTH_FAILURES_LIMITED` (failed authentications from this address).
     pub code: String,
-    /// Requests allowed per window for this class (read, write, search, bulk).
+    /// The limit that was hit: requests per window for this class (read, write, search, bulk),
+    /// requests in progress, connections, or failed authentications per minute.
     pub limit: u32,
     pub remaining: u32,
-    /// Seconds until the window resets.
+    /// Seconds until a retry may succeed (the window's reset for the budgets).
     #[schema(rename = "retryAfter")]
     pub retry_after: u64,
 }

@@ -246,12 +246,13 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             metrics::counter!("auth_failure_limit_rejections_total").increment(1);
             // Seconds until this address's minute ends, when its count starts again.
             let retry_after = 60 - (chrono::Utc::now().timestamp().rem_euclid(60)) as u64;
-            return crate::http::rate_limit::rate_limited_response(
+            return ApiError::too_many(
                 "AUTH_FAILURES_LIMITED",
-                "Too many failed authentications from this address; retry later".to_owned(),
+                "Too many failed authentications from this address; retry later",
                 limit,
-                retry_after,
-            );
+                std::time::Duration::from_secs(retry_after),
+            )
+            .into_response();
         }
         let user = match bearer_token(header).and_then(|token| state.tokens.verify(token)) {
             Ok(user) => user,

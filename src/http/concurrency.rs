@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, Kind};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Waiters per slot: with the default limits a user's 20 parallel requests are 4 running and 16
@@ -102,13 +102,13 @@ pub async fn limit_concurrency(State(state): State<AppState>, req: Request, next
         (user_permit, _) => {
             let scope = if user_permit.is_none() { "user" } else { "tenant" };
             metrics::counter!("concurrency_limit_rejections_total", "scope" => scope).increment(1);
-            ApiError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                Kind::RateLimited,
+            let limit = if scope == "user" { config.user_max_in_flight } else { config.tenant_max_in_flight };
+            ApiError::too_many(
                 "CONCURRENCY_LIMITED",
                 format!("Too many requests of this {scope} in progress; retry shortly"),
+                limit,
+                Duration::from_secs(1),
             )
-            .with_retry_after(Duration::from_secs(1))
             .into_response()
         }
     }

@@ -21,16 +21,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use axum::extract::{ConnectInfo, OriginalUri, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use resilience::Idempotency;
 
 use crate::auth::AuthUser;
 use crate::config::RateLimitConfig;
-use crate::error::LoggedError;
-use crate::http::request_id;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 const PREFIX: &str = "event-service-rate-limit";
@@ -239,35 +239,10 @@ fn set_headers(headers: &mut HeaderMap, limit: u32, remaining: u64, window: &Win
 }
 
 /// The original's 429 body: problem fields plus `limit`, `remaining` and `retryAfter` (seconds).
-/// Built here because `ApiError` carries no such fields.
 fn too_many_requests(class: Class, limit: u32, window: &Window) -> Response {
     let retry_after = window.retry_after_secs();
     let detail = format!("Too many {} requests; retry in {retry_after} s", class.as_str());
-    rate_limited_response("RATE_LIMITED", detail, limit, retry_after)
-}
-
-/// Every 429 this service sends has the one documented shape (`RateLimitProblem`), whichever
-/// limiter refused: the request budgets here, or the failed-authentication limiter.
-pub(crate) fn rate_limited_response(code: &'static str, detail: String, limit: u32, retry_after: u64) -> Response {
-    let body = serde_json::json!({
-        "type": "https://api.tickettoken.com/errors/rate-limited",
-        "title": "Too Many Requests",
-        "status": 429,
-        "detail": detail,
-        "instance": format!("urn:uuid:{}", request_id::current().unwrap_or_default()),
-        "code": code,
-        "limit": limit,
-        "remaining": 0,
-        "retryAfter": retry_after,
-    });
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, body.to_string()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
-    // So the request log line carries the code, as for every ApiError.
-    response.extensions_mut().insert(LoggedError { code, cause: None });
-    response
+    ApiError::too_many("RATE_LIMITED", detail, limit, Duration::from_secs(retry_after)).into_response()
 }
 
 fn local_limiter() -> &'static LocalLimiter {
@@ -312,6 +287,9 @@ impl LocalLimiter {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::StatusCode;
+    use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+
     use super::*;
     use crate::auth::Role;
     use crate::domain::TenantId;

@@ -201,13 +201,12 @@ impl TenantBulkheads {
             Ok(Ok(permit)) => Ok(permit),
             _ => {
                 metrics::counter!("db_tenant_bulkhead_rejections_total").increment(1);
-                Err(ApiError::new(
-                    axum::http::StatusCode::TOO_MANY_REQUESTS,
-                    crate::error::Kind::RateLimited,
+                Err(ApiError::too_many(
                     "TENANT_CONCURRENCY_LIMIT",
                     "Too many concurrent requests for this tenant; retry shortly",
-                )
-                .with_retry_after(std::time::Duration::from_secs(1)))
+                    self.permits,
+                    std::time::Duration::from_secs(1),
+                ))
             }
         }
     }
