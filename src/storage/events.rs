@@ -12,9 +12,11 @@ use crate::domain::{EventAction, EventStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::TenantTx;
 
-/// The event row plus what the original's GET added: first schedule, capacity totals.
+/// The event row plus what the original's GET added: first schedule, capacity totals. The
+/// generated lookup columns (`name_key`, `search_text`) are the service's own indexes, not part
+/// of the event.
 const EVENT_JSON: &str = "
-    to_jsonb(e) || jsonb_build_object(
+    (to_jsonb(e) - 'name_key' - 'search_text') || jsonb_build_object(
         'event_date', s.starts_at, 'starts_at', s.starts_at, 'ends_at', s.ends_at, 'doors_open', s.doors_open_at,
         'schedule', to_jsonb(s),
         'capacity', c.total, 'available_capacity', c.available,

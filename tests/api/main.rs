@@ -23,3 +23,4 @@ mod shared_db;
 mod startup;
 mod tenancy;
 mod venue;
+mod wire;
