@@ -746,7 +746,7 @@ impl fmt::Debug for PlatformWallet {
     }
 }
 
-/// On-chain registration through the outbox (`src/services/registration.rs`).
+/// On-chain registration through the outbox (`src/jobs/registration/`).
 #[derive(Debug, Clone)]
 pub struct RegistrationConfig {
     /// `SOLANA_REGISTRATION_ENABLED` (true). When false this replica runs no registration

@@ -104,7 +104,6 @@ impl Application {
         let broker = Arc::new(Broker::new(config.relay.url.clone(), config.resilience.rabbitmq.clone()));
         let state = AppState {
             broker,
-            in_flight: Arc::default(),
             auth_failures: Arc::default(),
             config: Arc::new(config),
             db,
@@ -240,9 +239,12 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     routes
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), http::concurrency::limit_concurrency))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(http::concurrency::InFlightLimits::new(&state.config.rate_limit)),
+            http::concurrency::limit_concurrency,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), http::rate_limit::rate_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), http::authenticate::authenticate))
         .layer(middleware::from_fn(move |req, next| http::request_timeout(timeout, req, next)))
         .layer(CatchPanicLayer::custom(http::panic_response))
         .layer(middleware::from_fn(http::request_context))

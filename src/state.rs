@@ -35,10 +35,8 @@ pub struct AppState {
     pub tickets: TicketClient,
     /// RabbitMQ, for the event-delivery relay.
     pub broker: Arc<Broker>,
-    /// Requests in progress per tenant and per user (`http::concurrency`).
-    pub in_flight: Arc<crate::http::concurrency::InFlight>,
-    /// Failed token verifications per client address (`auth::authenticate`).
-    pub auth_failures: Arc<crate::auth::AuthFailures>,
+    /// Failed token verifications per client address (`http::authenticate`).
+    pub auth_failures: Arc<crate::auth::failures::AuthFailures>,
     /// Solana JSON-RPC (two stacks: reads and sends).
     pub solana: SolanaClient,
     pub health: Arc<HealthState>,

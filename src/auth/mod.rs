@@ -11,22 +11,19 @@
 //! `customer`. After the signature: the token's `jti` must not be revoked ([`revocation`]) and
 //! its tenant must be `active` ([`tenants`]).
 
+pub mod failures;
 pub mod keys;
 pub mod revocation;
 pub mod tenants;
 
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::Method;
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use crate::config::JwtConfig;
 use crate::domain::TenantId;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 use keys::{KeyRing, Selected};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,99 +196,6 @@ impl TokenVerifier {
 
 fn is_signature_error(e: &jsonwebtoken::errors::Error) -> bool {
     matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature)
-}
-
-/// Failed token verifications per client address, per minute (this replica): after
-/// `AUTH_FAILURES_PER_MINUTE` of them an address's token-bearing requests are refused with 429
-/// before any RSA verification, so a flood of bad tokens cannot buy CPU.
-#[derive(Default)]
-pub struct AuthFailures {
-    map: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
-}
-
-impl AuthFailures {
-    fn minute() -> i64 {
-        chrono::Utc::now().timestamp() / 60
-    }
-
-    fn exceeded(&self, ip: std::net::IpAddr, limit: u32) -> bool {
-        let map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(&ip).is_some_and(|(minute, n)| *minute == Self::minute() && *n >= limit)
-    }
-
-    fn record(&self, ip: std::net::IpAddr) {
-        let minute = Self::minute();
-        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() > 100_000 {
-            map.retain(|_, (m, _)| *m == minute);
-        }
-        let entry = map.entry(ip).or_insert((minute, 0));
-        if entry.0 != minute {
-            *entry = (minute, 0);
-        }
-        entry.1 += 1;
-    }
-}
-
-/// Verifies a bearer token when one is sent and puts the [`AuthUser`] in the request
-/// extensions, where the extractor and the rate limiter find it. A request without a token
-/// passes (probes need none); a bad, revoked or suspended-tenant token is rejected here.
-pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if let Some(header) = req.headers().get(axum::http::header::AUTHORIZATION) {
-        let ip = crate::http::rate_limit::client_ip(&req);
-        let limit = state.config.rate_limit.auth_failures_per_minute;
-        if let Some(ip) = ip
-            && state.auth_failures.exceeded(ip, limit)
-        {
-            metrics::counter!("auth_failure_limit_rejections_total").increment(1);
-            // Seconds until this address's minute ends, when its count starts again.
-            let retry_after = 60 - (chrono::Utc::now().timestamp().rem_euclid(60)) as u64;
-            return ApiError::too_many(
-                "AUTH_FAILURES_LIMITED",
-                "Too many failed authentications from this address; retry later",
-                limit,
-                std::time::Duration::from_secs(retry_after),
-            )
-            .into_response();
-        }
-        let user = match bearer_token(header).and_then(|token| state.tokens.verify(token)) {
-            Ok(user) => user,
-            Err(e) => {
-                if let Some(ip) = ip {
-                    state.auth_failures.record(ip);
-                }
-                return e.into_response();
-            }
-        };
-        if let Some(claimed) = req.headers().get("x-tenant-id") {
-            let agrees = claimed.to_str().ok().and_then(|v| v.parse::<TenantId>().ok()) == Some(user.tenant);
-            if !agrees {
-                return ApiError::forbidden("X-Tenant-ID does not match the token's tenant")
-                    .with_code("TENANT_MISMATCH")
-                    .into_response();
-            }
-        }
-        tracing::Span::current().record("tenant.id", tracing::field::display(user.tenant));
-        let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-        if let Err(e) = state.revocations.check(&user, safe).await {
-            return e.into_response();
-        }
-        if let Err(e) = state.tenants.require_active(user.tenant).await {
-            return e.into_response();
-        }
-        req.extensions_mut().insert(user);
-    }
-    next.run(req).await
-}
-
-fn bearer_token(header: &axum::http::HeaderValue) -> ApiResult<&str> {
-    header
-        .to_str()
-        .ok()
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("Authorization must be a Bearer token"))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AuthUser {

@@ -13,19 +13,65 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use resilience::Idempotency;
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
 use url::{Host, Position, Url};
 use uuid::Uuid;
 
 use crate::domain::TenantId;
-use crate::http::{internal_auth, request_id};
+use crate::http::request_id;
 
 /// Our identity towards other services (`X-Service-ID`, `x-internal-service`). venue-service's
 /// and ticket-service's default allow-lists both name it.
 pub const SERVICE_NAME: &str = "event-service";
+
+pub const HEADER_SERVICE: &str = "x-internal-service";
+pub const HEADER_TIMESTAMP: &str = "x-internal-timestamp";
+pub const HEADER_NONCE: &str = "x-internal-nonce";
+pub const HEADER_SIGNATURE: &str = "x-internal-signature";
+pub const HEADER_BODY_HASH: &str = "x-internal-body-hash";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Hex SHA-256 of the body, or "" for an empty body (the platform's convention).
+pub fn body_hash(body: &[u8]) -> String {
+    if body.is_empty() { String::new() } else { hex::encode(Sha256::digest(body)) }
+}
+
+pub(crate) fn mac(
+    secret: &[u8],
+    service: &str,
+    timestamp: &str,
+    nonce: &str,
+    method: &str,
+    path: &str,
+    hash: &str,
+) -> HmacSha256 {
+    // HMAC takes keys of any length, so this cannot fail.
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length");
+    mac.update(format!("{service}:{timestamp}:{nonce}:{method}:{path}:{hash}").as_bytes());
+    mac
+}
+
+/// Signs an outbound call: returns `(body_hash, signature)` for the `x-internal-body-hash` and
+/// `x-internal-signature` headers. `method` is upper case, `path` includes any query string.
+pub fn sign(
+    secret: &[u8],
+    service: &str,
+    timestamp_ms: i64,
+    nonce: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (String, String) {
+    let hash = body_hash(body);
+    let signature = mac(secret, service, &timestamp_ms.to_string(), nonce, method, path, &hash).finalize();
+    (hash, hex::encode(signature.into_bytes()))
+}
 
 /// A plain reqwest client for one dependency: the resilience stack owns timeouts and retries.
 /// - `retry(never())`: reqwest >= 0.12.23 retries protocol-level NACKs (e.g. HTTP/2
@@ -116,7 +162,7 @@ impl OutboundCall {
         }
         if let Some(secret) = secret {
             let nonce = nonce.to_string();
-            let (body_hash, signature) = internal_auth::sign(
+            let (body_hash, signature) = sign(
                 secret.expose_secret().as_bytes(),
                 SERVICE_NAME,
                 now_ms,
@@ -125,13 +171,13 @@ impl OutboundCall {
                 self.path_and_query(),
                 &self.body,
             );
-            put(internal_auth::HEADER_SERVICE, SERVICE_NAME);
-            put(internal_auth::HEADER_TIMESTAMP, &now_ms.to_string());
-            put(internal_auth::HEADER_NONCE, &nonce);
-            put(internal_auth::HEADER_SIGNATURE, &signature);
+            put(HEADER_SERVICE, SERVICE_NAME);
+            put(HEADER_TIMESTAMP, &now_ms.to_string());
+            put(HEADER_NONCE, &nonce);
+            put(HEADER_SIGNATURE, &signature);
             // Like the platform's signer: the body hash header only when there is a body.
             if !body_hash.is_empty() {
-                put(internal_auth::HEADER_BODY_HASH, &body_hash);
+                put(HEADER_BODY_HASH, &body_hash);
             }
         }
         headers
@@ -208,6 +254,7 @@ fn is_loopback(url: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::internal_auth;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 

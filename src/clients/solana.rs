@@ -7,7 +7,7 @@
 //! * **sends** (`solana_send`) have their own breaker and are never retried by the stack: a send
 //!   cut off by a timeout may still have been accepted. Whether to send again is decided by the
 //!   registration worker, after it has checked whether the event account exists
-//!   (`services/registration.rs`).
+//!   (`jobs/registration/`).
 //!
 //! Both stacks bound each attempt (10 s by default) and the whole call; `solana-rpc-client`'s own
 //! internal 429 retry happens inside one attempt and is cut off with it. Its unbounded

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::Mode;
 use crate::domain::EventStatus;
 use crate::domain::check::Check;
 use crate::error::FieldError;
@@ -157,10 +158,10 @@ pub struct EventFields {
     #[schema(pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")]
     pub artist_wallet: Option<String>,
     /// 0-100 with at most 2 decimals; with `venue_percentage` at most 100. Create only.
-    #[schema(schema_with = crate::openapi::percentage_input)]
+    #[schema(schema_with = crate::domain::schema::percentage_input)]
     pub artist_percentage: Option<Decimal>,
     /// 0-100 with at most 2 decimals; with `artist_percentage` at most 100. Create only.
-    #[schema(schema_with = crate::openapi::percentage_input)]
+    #[schema(schema_with = crate::domain::schema::percentage_input)]
     pub venue_percentage: Option<Decimal>,
     pub resaleable: Option<bool>,
     #[schema(max_length = 70)]
@@ -198,12 +199,6 @@ impl Default for EventRules {
     fn default() -> Self {
         Self { min_advance: Duration::hours(2), max_advance: Duration::days(365) }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Create,
-    Update,
 }
 
 /// The start, end and doors of the event's first schedule, after validation.

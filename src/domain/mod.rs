@@ -6,6 +6,15 @@ pub mod event_status;
 pub mod ids;
 pub mod messages;
 pub mod pricing;
+pub mod schedule;
+pub mod schema;
 
 pub use event_status::{EventAction, EventStatus};
+
+/// Which request a body belongs to: creation requires what update leaves optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Create,
+    Update,
+}
 pub use ids::TenantId;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::Mode;
 use crate::domain::check::Check;
 use crate::error::FieldError;
 
@@ -88,36 +89,36 @@ pub struct PricingFields {
     pub description: Option<String>,
     #[schema(max_length = 50)]
     pub tier: Option<String>,
-    #[schema(schema_with = crate::openapi::money_input)]
+    #[schema(schema_with = crate::domain::schema::money_input)]
     pub base_price: Option<Decimal>,
-    #[schema(schema_with = crate::openapi::money_input)]
+    #[schema(schema_with = crate::domain::schema::money_input)]
     pub service_fee: Option<Decimal>,
-    #[schema(schema_with = crate::openapi::money_input)]
+    #[schema(schema_with = crate::domain::schema::money_input)]
     pub facility_fee: Option<Decimal>,
     /// 0-1 with at most 4 decimals.
-    #[schema(schema_with = crate::openapi::tax_rate_input)]
+    #[schema(schema_with = crate::domain::schema::tax_rate_input)]
     pub tax_rate: Option<Decimal>,
     /// Dynamic pricing needs `min_price <= base_price <= max_price` and both factors.
     pub is_dynamic: Option<bool>,
-    #[schema(schema_with = crate::openapi::money_input)]
+    #[schema(schema_with = crate::domain::schema::money_input)]
     pub min_price: Option<Decimal>,
-    #[schema(schema_with = crate::openapi::money_input)]
+    #[schema(schema_with = crate::domain::schema::money_input)]
     pub max_price: Option<Decimal>,
     /// `demand_factor` and `time_factor`: numbers (or numeric strings) from 0 to 10.
     pub price_adjustment_rules: Option<Map<String, Value>>,
     /// Less than `base_price`.
-    #[schema(schema_with = crate::openapi::money_input)]
+    #[schema(schema_with = crate::domain::schema::money_input)]
     pub early_bird_price: Option<Decimal>,
     /// Before `sales_start_at`.
     pub early_bird_ends_at: Option<DateTime<Utc>>,
-    #[schema(schema_with = crate::openapi::money_input)]
+    #[schema(schema_with = crate::domain::schema::money_input)]
     pub last_minute_price: Option<Decimal>,
     pub last_minute_starts_at: Option<DateTime<Utc>>,
     /// Given together with `group_discount_percentage`.
     #[schema(minimum = 1, maximum = 1000)]
     pub group_size_min: Option<i32>,
     /// 0-100 with at most 2 decimals; given together with `group_size_min`.
-    #[schema(schema_with = crate::openapi::percentage_input)]
+    #[schema(schema_with = crate::domain::schema::percentage_input)]
     pub group_discount_percentage: Option<Decimal>,
     /// ISO 4217, upper case (default `USD`).
     #[schema(pattern = "^[A-Z]{3}$")]
@@ -153,7 +154,7 @@ pub struct TicketTypeFields {
     /// Also accepted as `price`. Cannot change once tickets of the event were sold (400
     /// `PRICE_LOCKED_AFTER_SALES`).
     #[serde(alias = "price")]
-    #[schema(schema_with = crate::openapi::money_input)]
+    #[schema(schema_with = crate::domain::schema::money_input)]
     pub base_price: Option<Decimal>,
     #[schema(max_length = 10000)]
     pub description: Option<String>,
@@ -191,12 +192,6 @@ impl From<TicketTypeFields> for PricingFields {
             ..PricingFields::default()
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Create,
-    Update,
 }
 
 /// Checks only pricing bodies need.

@@ -21,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::AuthUser;
+use crate::config::RateLimitConfig;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Waiters per slot: with the default limits a user's 20 parallel requests are 4 running and 16
 /// parked, and a 21st is refused at once (cheaply: no database work).
@@ -36,7 +36,7 @@ struct Gate {
 
 /// In-flight counters by key, forgotten when idle.
 #[derive(Default)]
-pub struct InFlight {
+struct InFlight {
     map: Mutex<HashMap<String, Arc<Gate>>>,
 }
 
@@ -76,25 +76,36 @@ impl InFlight {
     }
 }
 
-pub async fn limit_concurrency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The limits and their counters; the middleware's own state (one per router), so the
+/// application state does not depend on the HTTP layer.
+pub struct InFlightLimits {
+    gates: InFlight,
+    user: u32,
+    tenant: u32,
+    wait: Duration,
+}
+
+impl InFlightLimits {
+    pub fn new(config: &RateLimitConfig) -> Self {
+        Self {
+            gates: InFlight::default(),
+            user: config.user_max_in_flight,
+            tenant: config.tenant_max_in_flight,
+            wait: config.in_flight_wait,
+        }
+    }
+}
+
+pub async fn limit_concurrency(State(limits): State<Arc<InFlightLimits>>, req: Request, next: Next) -> Response {
     let Some(user) = req.extensions().get::<AuthUser>().cloned() else { return next.run(req).await };
     let uri = req.extensions().get::<OriginalUri>().map_or(req.uri(), |o| &o.0);
     if crate::http::rate_limit::is_exempt_path(uri.path()) {
         return next.run(req).await;
     }
-    let config = &state.config.rate_limit;
     // The user's slot first: a user waiting for its own slot must not hold one of the tenant's.
-    let user_permit = state
-        .in_flight
-        .enter(format!("u:{}:{}", user.tenant, user.user_id), config.user_max_in_flight, config.in_flight_wait)
-        .await;
+    let user_permit = limits.gates.enter(format!("u:{}:{}", user.tenant, user.user_id), limits.user, limits.wait).await;
     let tenant = match user_permit {
-        Some(_) => {
-            state
-                .in_flight
-                .enter(format!("t:{}", user.tenant), config.tenant_max_in_flight, config.in_flight_wait)
-                .await
-        }
+        Some(_) => limits.gates.enter(format!("t:{}", user.tenant), limits.tenant, limits.wait).await,
         None => None,
     };
     match (user_permit, tenant) {
@@ -102,7 +113,7 @@ pub async fn limit_concurrency(State(state): State<AppState>, req: Request, next
         (user_permit, _) => {
             let scope = if user_permit.is_none() { "user" } else { "tenant" };
             metrics::counter!("concurrency_limit_rejections_total", "scope" => scope).increment(1);
-            let limit = if scope == "user" { config.user_max_in_flight } else { config.tenant_max_in_flight };
+            let limit = if scope == "user" { limits.user } else { limits.tenant };
             ApiError::too_many(
                 "CONCURRENCY_LIMITED",
                 format!("Too many requests of this {scope} in progress; retry shortly"),

@@ -29,21 +29,18 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use resilience::Idempotency;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
+// The wire format is shared with the signing side (`clients/outbound.rs`), which owns it.
+use crate::clients::outbound::mac;
+pub use crate::clients::outbound::{
+    HEADER_BODY_HASH, HEADER_NONCE, HEADER_SERVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP, body_hash, sign,
+};
 use crate::error::{ApiError, Kind};
 use crate::state::AppState;
-
-type HmacSha256 = Hmac<Sha256>;
-
-pub const HEADER_SERVICE: &str = "x-internal-service";
-pub const HEADER_TIMESTAMP: &str = "x-internal-timestamp";
-pub const HEADER_NONCE: &str = "x-internal-nonce";
-pub const HEADER_SIGNATURE: &str = "x-internal-signature";
-pub const HEADER_BODY_HASH: &str = "x-internal-body-hash";
 
 /// Accepted clock difference, in both directions (the platform-wide value).
 const MAX_SKEW_MS: i64 = 60_000;
@@ -120,34 +117,6 @@ pub struct SignedRequest<'a> {
     /// Path and query as received; see the module docs.
     pub path: &'a str,
     pub body: &'a [u8],
-}
-
-/// Hex SHA-256 of the body, or "" for an empty body (the platform's convention).
-pub fn body_hash(body: &[u8]) -> String {
-    if body.is_empty() { String::new() } else { hex::encode(Sha256::digest(body)) }
-}
-
-fn mac(secret: &[u8], service: &str, timestamp: &str, nonce: &str, method: &str, path: &str, hash: &str) -> HmacSha256 {
-    // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length");
-    mac.update(format!("{service}:{timestamp}:{nonce}:{method}:{path}:{hash}").as_bytes());
-    mac
-}
-
-/// Signs an outbound call: returns `(body_hash, signature)` for the `x-internal-body-hash` and
-/// `x-internal-signature` headers. `method` is upper case, `path` includes any query string.
-pub fn sign(
-    secret: &[u8],
-    service: &str,
-    timestamp_ms: i64,
-    nonce: &str,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> (String, String) {
-    let hash = body_hash(body);
-    let signature = mac(secret, service, &timestamp_ms.to_string(), nonce, method, path, &hash).finalize();
-    (hash, hex::encode(signature.into_bytes()))
 }
 
 /// Every check that needs neither Redis nor the clock's side effects. The order matters:

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every route: the request context middleware, the fallback, and
 //! the JSON extractor.
 
+pub mod authenticate;
 pub mod concurrency;
 pub mod internal_auth;
 pub mod json;

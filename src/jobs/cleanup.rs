@@ -22,6 +22,7 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::storage::TenantTx;
 use crate::storage::capacity::{HoldEnd, end_hold};
+use crate::storage::jobs as jobs_store;
 
 pub const JOB: &str = "reservation-cleanup";
 pub const BATCH: i32 = 500;
@@ -49,14 +50,9 @@ pub async fn run_once(state: &AppState, batch: i32) -> ApiResult<usize> {
 
 /// One batch: (holds found, holds this replica released).
 async fn run_batch(state: &AppState, batch: i32) -> ApiResult<(usize, usize)> {
-    let expired: Vec<(Uuid, Uuid)> = state
+    let expired = state
         .db
-        .system("expired_reservations", move |pool| async move {
-            Ok(sqlx::query_as("select tenant_id, reservation_id from system_expired_reservations($1)")
-                .bind(batch)
-                .fetch_all(&pool)
-                .await?)
-        })
+        .system("expired_reservations", move |pool| async move { jobs_store::expired_reservations(&pool, batch).await })
         .await?;
     let found = expired.len();
     let mut released = 0;

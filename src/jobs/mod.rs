@@ -5,6 +5,7 @@
 //! crash cannot apply anything twice.
 
 pub mod cleanup;
+pub mod registration;
 pub mod relay;
 pub mod transitions;
 
@@ -15,9 +16,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ApiError, ApiResult};
-use crate::services::registration::{self, Registrar};
 use crate::state::AppState;
 use crate::storage::Db;
+use crate::storage::jobs as jobs_store;
+use registration::Registrar;
 
 /// The running jobs; `shutdown` waits for them to finish their current iteration.
 pub struct Jobs {
@@ -88,23 +90,7 @@ async fn outbox_stats(state: AppState, shutdown: CancellationToken) {
 /// Claims `job` for this interval; true when this replica should run it now.
 pub async fn claim(db: &Db, job: &'static str, interval: Duration) -> ApiResult<bool> {
     let seconds = interval.as_secs_f64();
-    db.system("job_claim", move |pool| async move {
-        let claimed: Option<String> = sqlx::query_scalar(
-            "insert into background_job_runs (job_name, last_started_at, last_status, runs)
-             values ($1, now(), 'running', 1)
-             on conflict (job_name) do update
-                set last_started_at = now(), last_status = 'running', runs = background_job_runs.runs + 1
-              where background_job_runs.last_started_at is null
-                 or background_job_runs.last_started_at <= now() - make_interval(secs => $2)
-             returning job_name",
-        )
-        .bind(job)
-        .bind(seconds)
-        .fetch_optional(&pool)
-        .await?;
-        Ok(claimed.is_some())
-    })
-    .await
+    db.system("job_claim", move |pool| async move { jobs_store::claim_run(&pool, job, seconds).await }).await
 }
 
 /// Records the outcome of a claimed run on its `background_job_runs` row.
@@ -113,19 +99,9 @@ async fn finish(db: &Db, job: &'static str, result: &ApiResult<usize>) {
         Ok(n) => ("succeeded", None, i32::try_from(*n).unwrap_or(i32::MAX)),
         Err(e) => ("failed", Some(e.code), 0),
     };
-    let recorded = db
-        .system("job_finish", move |pool| async move {
-            sqlx::query(
-                "update background_job_runs set last_finished_at = now(), last_status = $2, last_error = $3,
-                        last_affected = $4 where job_name = $1",
-            )
-            .bind(job)
-            .bind(status)
-            .bind(error)
-            .bind(affected)
-            .execute(&pool)
-            .await?;
-            Ok(())
+    let recorded =
+        db.system("job_finish", move |pool| async move {
+            jobs_store::finish_run(&pool, job, status, error, affected).await
         })
         .await;
     if let Err(e) = recorded {
@@ -214,21 +190,8 @@ async fn job_stats(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// One `background_job_runs` row: name, started and finished (epoch seconds), status.
-type JobRow = (String, Option<f64>, Option<f64>, Option<String>);
-
 pub async fn publish_job_stats(db: &Db) -> ApiResult<()> {
-    let rows: Vec<JobRow> = db
-        .system("job_stats", |pool| async move {
-            Ok(sqlx::query_as(
-                "select job_name, extract(epoch from last_started_at)::float8,
-                        extract(epoch from last_finished_at)::float8, last_status
-                   from background_job_runs",
-            )
-            .fetch_all(&pool)
-            .await?)
-        })
-        .await?;
+    let rows = db.system("job_stats", |pool| async move { jobs_store::runs(&pool).await }).await?;
     for (job, started, finished, status) in rows {
         let running = if status.as_deref() == Some("running") { 1.0 } else { 0.0 };
         metrics::gauge!("jobs_running", "job_name" => job.clone()).set(running);

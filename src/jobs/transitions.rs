@@ -17,6 +17,7 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::storage::TenantTx;
 use crate::storage::events as store;
+use crate::storage::jobs as jobs_store;
 
 pub const BATCH: i64 = 1000;
 
@@ -40,14 +41,9 @@ fn transition(
 }
 
 pub async fn run_once(state: &AppState, batch: i64) -> ApiResult<Report> {
-    let due: Vec<(Uuid, Uuid, String, String)> = state
+    let due = state
         .db
-        .system("due_transitions", move |pool| async move {
-            Ok(sqlx::query_as("select tenant_id, event_id, status, action from system_due_event_transitions($1)")
-                .bind(batch as i32)
-                .fetch_all(&pool)
-                .await?)
-        })
+        .system("due_transitions", move |pool| async move { jobs_store::due_transitions(&pool, batch as i32).await })
         .await?;
     let mut report = Report { due: due.len(), ..Report::default() };
     for (tenant, event, status, action) in due {
@@ -74,10 +70,7 @@ pub async fn run_once(state: &AppState, batch: i64) -> ApiResult<Report> {
     report.purged_keys = state
         .db
         .system("purge_idempotency_keys", move |pool| async move {
-            Ok(sqlx::query_scalar::<_, i32>("select system_purge_expired_idempotency_keys($1)")
-                .bind(batch as i32)
-                .fetch_one(&pool)
-                .await? as usize)
+            Ok(jobs_store::purge_idempotency_keys(&pool, batch as i32).await? as usize)
         })
         .await?;
     if report.due > 0 || report.purged_keys > 0 {

@@ -74,7 +74,7 @@ impl Check {
 
 async fn check_database(state: &AppState) -> Check {
     let started = Instant::now();
-    let result = match tokio::time::timeout(DB_TIMEOUT, sqlx::query("select 1").execute(state.db.pool())).await {
+    let result = match tokio::time::timeout(DB_TIMEOUT, crate::storage::postgres::ping(state.db.pool())).await {
         Ok(Ok(_)) => Ok(started.elapsed()),
         Ok(Err(sqlx::Error::Database(e))) => Err(sqlstate_code(e.code().as_deref())),
         Ok(Err(sqlx::Error::PoolTimedOut)) => Err("POOL_TIMEOUT"),
@@ -227,11 +227,10 @@ async fn overall(State(state): State<AppState>, Query(q): Query<OverallQuery>) -
 pub async fn details(state: &AppState) -> Value {
     let (database, redis) = local_checks(state).await;
     let pool = state.db.pool();
-    let pg_version: Option<String> =
-        tokio::time::timeout(DB_TIMEOUT, sqlx::query_scalar("show server_version").fetch_one(pool))
-            .await
-            .ok()
-            .and_then(Result::ok);
+    let pg_version: Option<String> = tokio::time::timeout(DB_TIMEOUT, crate::storage::postgres::server_version(pool))
+        .await
+        .ok()
+        .and_then(Result::ok);
     json!({
         "service": SERVICE,
         "version": env!("CARGO_PKG_VERSION"),

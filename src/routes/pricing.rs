@@ -149,7 +149,7 @@ struct CalculateBody {
     quantity: i64,
     /// Default true.
     apply_group_discount: Option<bool>,
-    #[schema(schema_with = crate::openapi::unsupported_promo_code)]
+    #[schema(schema_with = crate::domain::schema::unsupported_promo_code)]
     promo_code: Option<String>,
 }
 

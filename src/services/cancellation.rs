@@ -13,6 +13,7 @@ use crate::domain::EventAction;
 use crate::domain::messages::{self, Cancellation, Origin};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::state::AppState;
+use crate::storage::cancellation as cancellation_store;
 use crate::storage::capacity::{self as capacity_store, HoldEnd};
 use crate::storage::event_outbox;
 use crate::storage::events as store;
@@ -84,59 +85,34 @@ pub async fn cancel(state: &AppState, user: &AuthUser, event_id: Uuid, req: Canc
                 if current.status.apply(EventAction::Cancel).is_none() {
                     return Err(store::invalid_transition(current.status, EventAction::Cancel));
                 }
-                store::transition(tx, event_id, current.status, EventAction::Cancel, Some(&reason), &actor.user_id).await?;
-                let tenant = *tx.tenant().as_uuid();
-                let holds: Vec<(Uuid, i32)> = sqlx::query_as(
-                    "select id, quantity from event_reservations where tenant_id = $1 and event_id = $2 and status = 'active' for update",
-                )
-                .bind(tenant)
-                .bind(event_id)
-                .fetch_all(tx.conn())
-                .await?;
+                store::transition(tx, event_id, current.status, EventAction::Cancel, Some(&reason), &actor.user_id)
+                    .await?;
+                let holds = cancellation_store::lock_active_holds(tx, event_id).await?;
                 let mut seats_released = 0;
                 for (hold, quantity) in &holds {
                     if capacity_store::end_hold(tx, *hold, HoldEnd::Release).await?.is_some() {
                         seats_released += quantity;
                     }
                 }
-                let sections_closed = sqlx::query(
-                    "update event_capacity set is_active = false where tenant_id = $1 and event_id = $2 and is_active and deleted_at is null",
-                )
-                .bind(tenant)
-                .bind(event_id)
-                .execute(tx.conn())
-                .await?
-                .rows_affected() as i32;
+                let sections_closed = cancellation_store::close_sections(tx, event_id).await? as i32;
                 let sold = current.sold as i32;
                 let details = json!({
                     "reason": reason, "refund_policy": refund.as_str(), "notify_customers": notify,
                     "holds_released": holds.len(), "seats_released": seats_released,
                     "sections_closed": sections_closed, "tickets_sold": sold, "previous_status": current.status,
                 });
-                sqlx::query("insert into event_audit_log (tenant_id, event_id, action, actor, details) values ($1, $2, 'CANCEL', $3, $4)")
-                    .bind(tenant)
-                    .bind(event_id)
-                    .bind(&actor.user_id)
-                    .bind(&details)
-                    .execute(tx.conn())
-                    .await?;
-                sqlx::query(
-                    "insert into event_cancellation_reports (tenant_id, event_id, reason, refund_policy, notify_customers,
-                            cancelled_by, holds_released, seats_released, sections_closed, tickets_sold)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(tenant)
-                .bind(event_id)
-                .bind(&reason)
-                .bind(refund.as_str())
-                .bind(notify)
-                .bind(&actor.user_id)
-                .bind(holds.len() as i32)
-                .bind(seats_released)
-                .bind(sections_closed)
-                .bind(sold)
-                .execute(tx.conn())
-                .await?;
+                let report = cancellation_store::Report {
+                    reason: &reason,
+                    refund_policy: refund.as_str(),
+                    notify_customers: notify,
+                    cancelled_by: &actor.user_id,
+                    holds_released: holds.len() as i32,
+                    seats_released,
+                    sections_closed,
+                    tickets_sold: sold,
+                    details: &details,
+                };
+                cancellation_store::record(tx, event_id, &report).await?;
                 let event = store::find_json(tx, event_id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
                 let origin = Origin { tenant: tx.tenant(), actor: &actor.user_id, at: chrono::Utc::now() };
                 let message = messages::cancelled(

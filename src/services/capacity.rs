@@ -1,7 +1,6 @@
 //! Capacity sections and holds.
 
 use futures::FutureExt;
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -11,7 +10,7 @@ use crate::domain::EventStatus;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::services::events::verify_venue;
 use crate::state::AppState;
-use crate::storage::capacity::{self as store, HoldEnd, NewHold, NewSection, RowLock};
+use crate::storage::capacity::{self as store, HoldEnd, NewHold, NewSection, RowLock, SectionUpdate};
 use crate::storage::idempotency::{self, Fingerprint, StoredResponse};
 
 /// `rows x seats_per_row` must equal the section's `total_capacity`.
@@ -249,16 +248,13 @@ pub async fn create(
                     }
                 }
                 if let Some(schedule) = fields.schedule_id {
-                    let ok: bool = sqlx::query_scalar(
-                        "select exists (select 1 from event_schedules where tenant_id = $1 and id = $2 and event_id = $3 and deleted_at is null)",
-                    )
-                    .bind(tx.tenant().as_uuid())
-                    .bind(schedule)
-                    .bind(event_id)
-                    .fetch_one(tx.conn())
-                    .await?;
+                    let ok = store::schedule_of_event(tx, event_id, schedule).await?;
                     if !ok {
-                        return Err(ApiError::unprocessable(vec![FieldError::new("schedule_id", "INVALID_REFERENCE", "no such schedule of this event")]));
+                        return Err(ApiError::unprocessable(vec![FieldError::new(
+                            "schedule_id",
+                            "INVALID_REFERENCE",
+                            "no such schedule of this event",
+                        )]));
                     }
                 }
                 let section = NewSection {
@@ -336,7 +332,10 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
                 if let Some(v) = fields.version
                     && v != c.version
                 {
-                    return Err(ApiError::conflict("VERSION_CONFLICT", format!("the section is at version {}, not {v}", c.version)));
+                    return Err(ApiError::conflict(
+                        "VERSION_CONFLICT",
+                        format!("the section is at version {}, not {v}", c.version),
+                    ));
                 }
                 let total = fields.total_capacity.unwrap_or(c.total);
                 let buffer = fields.buffer_capacity.unwrap_or(c.buffer);
@@ -351,33 +350,27 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
                 if let Some(rc) = &fields.row_config
                     && i64::from(rc.rows) * i64::from(rc.seats_per_row) != i64::from(total)
                 {
-                    return Err(ApiError::unprocessable(vec![FieldError::new("row_config", "ROWS_MISMATCH", "rows x seats_per_row must equal total_capacity")]));
+                    return Err(ApiError::unprocessable(vec![FieldError::new(
+                        "row_config",
+                        "ROWS_MISMATCH",
+                        "rows x seats_per_row must equal total_capacity",
+                    )]));
                 }
-                let tenant = *tx.tenant().as_uuid();
-                sqlx::query(
-                    "update event_capacity set section_name = coalesce($3, section_name), section_code = coalesce($4, section_code),
-                            tier = coalesce($5, tier), total_capacity = $6, buffer_capacity = $7, available_capacity = $8,
-                            row_config = coalesce($9, row_config), seat_map = coalesce($10, seat_map),
-                            is_active = coalesce($11, is_active), is_visible = coalesce($12, is_visible),
-                            minimum_purchase = coalesce($13, minimum_purchase), maximum_purchase = coalesce($14, maximum_purchase)
-                      where tenant_id = $1 and id = $2",
-                )
-                .bind(tenant)
-                .bind(id)
-                .bind(fields.section_name.as_deref().map(str::trim))
-                .bind(&fields.section_code)
-                .bind(&fields.tier)
-                .bind(total)
-                .bind(buffer)
-                .bind(available)
-                .bind(fields.row_config.as_ref().and_then(|r| serde_json::to_value(r).ok()))
-                .bind(fields.seat_map.as_ref().and_then(|m| serde_json::to_value(m).ok()))
-                .bind(fields.is_active)
-                .bind(fields.is_visible)
-                .bind(fields.minimum_purchase)
-                .bind(fields.maximum_purchase)
-                .execute(tx.conn())
-                .await?;
+                let update = SectionUpdate {
+                    section_name: fields.section_name.as_deref().map(str::trim),
+                    section_code: fields.section_code.as_deref(),
+                    tier: fields.tier.as_deref(),
+                    total,
+                    buffer,
+                    available,
+                    row_config: fields.row_config.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+                    seat_map: fields.seat_map.as_ref().and_then(|m| serde_json::to_value(m).ok()),
+                    is_active: fields.is_active,
+                    is_visible: fields.is_visible,
+                    minimum_purchase: fields.minimum_purchase,
+                    maximum_purchase: fields.maximum_purchase,
+                };
+                store::update_section(tx, id, &update).await?;
                 let json = store::section_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
                 Ok((json, event_id))
             }
@@ -473,13 +466,7 @@ pub async fn reserve(
                         format!("tickets are not on sale while the event is {status}"),
                     ));
                 }
-                let bounds: (i32, Option<i32>) = sqlx::query_as(
-                    "select minimum_purchase, maximum_purchase from event_capacity where tenant_id = $1 and id = $2",
-                )
-                .bind(tx.tenant().as_uuid())
-                .bind(section)
-                .fetch_one(tx.conn())
-                .await?;
+                let bounds = store::purchase_limits(tx, section).await?;
                 if req.quantity < bounds.0 || bounds.1.is_some_and(|max| req.quantity > max) {
                     return Err(ApiError::unprocessable(vec![FieldError::new(
                         "quantity",
@@ -491,22 +478,13 @@ pub async fn reserve(
                 let (locked_price, locked_price_data) = match req.pricing_id {
                     None => (None, None),
                     Some(pricing) => {
-                        let row: Option<(Decimal, Value)> = sqlx::query_as(
-                            "select coalesce(current_price, base_price),
-                                    jsonb_build_object('pricing_id', id, 'locked_price', coalesce(current_price, base_price)::text,
-                                        'service_fee', service_fee::text, 'facility_fee', facility_fee::text,
-                                        'tax_rate', tax_rate::text,
-                                        'currency', currency, 'locked_at', now())
-                               from event_pricing
-                              where tenant_id = $1 and id = $2 and event_id = $3 and deleted_at is null and is_active",
-                        )
-                        .bind(tx.tenant().as_uuid())
-                        .bind(pricing)
-                        .bind(event_id)
-                        .fetch_optional(tx.conn())
-                        .await?;
+                        let row = store::price_to_lock(tx, event_id, pricing).await?;
                         let (price, data) = row.ok_or_else(|| {
-                            ApiError::unprocessable(vec![FieldError::new("pricing_id", "INVALID_REFERENCE", "no active price tier of this event")])
+                            ApiError::unprocessable(vec![FieldError::new(
+                                "pricing_id",
+                                "INVALID_REFERENCE",
+                                "no active price tier of this event",
+                            )])
                         })?;
                         (Some(price), Some(data))
                     }

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::clients::venue::{Venue, VenueError};
-use crate::domain::event::{EventFields, Mode, slug};
+use crate::domain::Mode;
+use crate::domain::event::{EventFields, slug};
 use crate::domain::messages::{self, Changes, Origin};
 use crate::domain::{EventAction, EventStatus, TenantId};
 use crate::error::{ApiError, ApiResult, FieldError};

@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
+use crate::domain::Mode;
 use crate::domain::TenantId;
-use crate::domain::pricing::{Mode, PriceInputs, PricingFields, Quote, Tier, quote};
+use crate::domain::pricing::{PriceInputs, PricingFields, Quote, Tier, quote};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::services::events::Created;
 use crate::services::schedules::{readable_parent, writable_parent};

@@ -333,3 +333,93 @@ pub async fn end_hold(tx: &mut TenantTx, id: Uuid, end: HoldEnd) -> ApiResult<Op
         .await?;
     Ok(Some(event))
 }
+
+/// Whether `schedule` is a live schedule of `event_id` (a section may belong to one).
+pub async fn schedule_of_event(tx: &mut TenantTx, event_id: Uuid, schedule: Uuid) -> ApiResult<bool> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "select exists (select 1 from event_schedules
+                         where tenant_id = $1 and id = $2 and event_id = $3 and deleted_at is null)",
+    )
+    .bind(tenant)
+    .bind(schedule)
+    .bind(event_id)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// A section's new values; `None` keeps the stored one. The counters are computed by the caller
+/// under the section's row lock.
+pub struct SectionUpdate<'a> {
+    pub section_name: Option<&'a str>,
+    pub section_code: Option<&'a str>,
+    pub tier: Option<&'a str>,
+    pub total: i32,
+    pub buffer: i32,
+    pub available: i32,
+    pub row_config: Option<Value>,
+    pub seat_map: Option<Value>,
+    pub is_active: Option<bool>,
+    pub is_visible: Option<bool>,
+    pub minimum_purchase: Option<i32>,
+    pub maximum_purchase: Option<i32>,
+}
+
+pub async fn update_section(tx: &mut TenantTx, id: Uuid, u: &SectionUpdate<'_>) -> ApiResult<()> {
+    let tenant = *tx.tenant().as_uuid();
+    sqlx::query(
+        "update event_capacity set section_name = coalesce($3, section_name), section_code = coalesce($4, section_code),
+                tier = coalesce($5, tier), total_capacity = $6, buffer_capacity = $7, available_capacity = $8,
+                row_config = coalesce($9, row_config), seat_map = coalesce($10, seat_map),
+                is_active = coalesce($11, is_active), is_visible = coalesce($12, is_visible),
+                minimum_purchase = coalesce($13, minimum_purchase), maximum_purchase = coalesce($14, maximum_purchase)
+          where tenant_id = $1 and id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(u.section_name)
+    .bind(u.section_code)
+    .bind(u.tier)
+    .bind(u.total)
+    .bind(u.buffer)
+    .bind(u.available)
+    .bind(&u.row_config)
+    .bind(&u.seat_map)
+    .bind(u.is_active)
+    .bind(u.is_visible)
+    .bind(u.minimum_purchase)
+    .bind(u.maximum_purchase)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// A section's purchase limits: `(minimum, maximum)`.
+pub async fn purchase_limits(tx: &mut TenantTx, section: Uuid) -> ApiResult<(i32, Option<i32>)> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_as("select minimum_purchase, maximum_purchase from event_capacity where tenant_id = $1 and id = $2")
+        .bind(tenant)
+        .bind(section)
+        .fetch_one(tx.conn())
+        .await?)
+}
+
+/// The price a hold locks from an active tier of the event, with the locked terms as the hold
+/// stores them (money as exact decimal strings, as in pricing responses). `None`: no such tier.
+pub async fn price_to_lock(tx: &mut TenantTx, event_id: Uuid, pricing: Uuid) -> ApiResult<Option<(Decimal, Value)>> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_as(
+        "select coalesce(current_price, base_price),
+                jsonb_build_object('pricing_id', id, 'locked_price', coalesce(current_price, base_price)::text,
+                    'service_fee', service_fee::text, 'facility_fee', facility_fee::text,
+                    'tax_rate', tax_rate::text,
+                    'currency', currency, 'locked_at', now())
+           from event_pricing
+          where tenant_id = $1 and id = $2 and event_id = $3 and deleted_at is null and is_active",
+    )
+    .bind(tenant)
+    .bind(pricing)
+    .bind(event_id)
+    .fetch_optional(tx.conn())
+    .await?)
+}

@@ -484,3 +484,14 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
     }
     Ok(())
 }
+
+/// The readiness probe's round trip: `select 1`, no tenant, no transaction. The driver's error
+/// is returned as is, so the probe can report its code.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1").execute(pool).await.map(|_| ())
+}
+
+/// `show server_version`, for the operator's detailed health.
+pub async fn server_version(pool: &PgPool) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("show server_version").fetch_one(pool).await
+}

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::domain::schedule::{CurrentTimes, ScheduleFields};
 use crate::error::ApiResult;
-use crate::services::schedules::ScheduleFields;
 use crate::storage::TenantTx;
 
 /// What child routes need to know about their (live) event.
@@ -85,6 +85,18 @@ pub struct Current {
     pub check_in_opens_at: Option<DateTime<Utc>>,
     pub check_in_closes_at: Option<DateTime<Utc>>,
     pub version: i32,
+}
+
+impl Current {
+    pub fn times(&self) -> CurrentTimes {
+        CurrentTimes {
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            doors_open_at: self.doors_open_at,
+            check_in_opens_at: self.check_in_opens_at,
+            check_in_closes_at: self.check_in_closes_at,
+        }
+    }
 }
 
 pub async fn lock(tx: &mut TenantTx, event_id: Uuid, id: Uuid) -> ApiResult<Option<Current>> {
@@ -171,4 +183,16 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, f: &ScheduleFields) -> ApiResul
     .execute(tx.conn())
     .await?;
     Ok(())
+}
+
+/// Tickets sold for the event across its sections.
+pub async fn tickets_sold(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<i64> {
+    let tenant = *tx.tenant().as_uuid();
+    Ok(sqlx::query_scalar(
+        "select coalesce(sum(sold_count), 0)::bigint from event_capacity where tenant_id = $1 and event_id = $2",
+    )
+    .bind(tenant)
+    .bind(event_id)
+    .fetch_one(tx.conn())
+    .await?)
 }

@@ -1,0 +1,44 @@
+//! Schema helpers for request fields whose JSON form the derive cannot describe: exact decimals
+//! accepted as numbers or numeric strings, and fields only `null` may fill. They live with the
+//! domain types that use them (`#[schema(schema_with = ...)]`), so the domain does not depend on
+//! the API document.
+
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+
+/// An exact decimal in a request: a JSON number (`12.5`) or a numeric string (`"12.50"`).
+fn decimal_input(max: f64, decimals: u32, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Number, Type::String, Type::Null]))
+        .minimum(Some(0))
+        .maximum(Some(max))
+        .description(Some(format!(
+            "{description} with at most {decimals} decimals, as a JSON number or a numeric string (the \
+             service checks the bounds on both)."
+        )))
+        .build()
+}
+
+/// Money: 0 to 9999999.99.
+pub fn money_input() -> Object {
+    decimal_input(9_999_999.99, 2, "An amount from 0 to 9999999.99")
+}
+
+/// A percentage: 0 to 100.
+pub fn percentage_input() -> Object {
+    decimal_input(100.0, 2, "A percentage from 0 to 100")
+}
+
+/// A tax rate: 0 to 1.
+pub fn tax_rate_input() -> Object {
+    decimal_input(1.0, 4, "A rate from 0 to 1")
+}
+
+/// `promo_code` of a quote: only `null` is accepted (422 `PROMO_CODES_UNSUPPORTED`).
+pub fn unsupported_promo_code() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Null)
+        .description(Some(
+            "Promotion codes are not supported: any value is refused with 422 `PROMO_CODES_UNSUPPORTED`.",
+        ))
+        .build()
+}

@@ -1,0 +1,404 @@
+//! On-chain event registration through the transactional outbox.
+//!
+//! `POST /events` never talks to Solana: when an event needs registration (it has a schedule and
+//! an `artist_wallet`) the same transaction writes a `blockchain_outbox` row and the event is
+//! `pending`. This worker turns rows into `synced` (with the event PDA and signature) or `failed`
+//! (with a reason an operator can act on; `POST /api/v1/admin/blockchain/events/{id}/retry`
+//! re-queues it). The loop, the lease and the recording of outcomes are here; the chain steps
+//! are in `chain.rs`, the SQL in `storage/blockchain_outbox.rs`.
+//!
+//! # Exactly once
+//!
+//! The event PDA is derived from the tenant-bound venue seed and the event's persisted `u64`
+//! chain id (`crates/chain/src/seeds.rs`), so the program itself refuses a second account for the
+//! same event ("already in use"). On top of that, the worker never sends blindly:
+//!
+//! 1. A row is claimed with `FOR UPDATE SKIP LOCKED` and a lease (`system_claim_blockchain_outbox`);
+//!    every later write is fenced on `locked_by`, so a worker that lost its lease writes nothing.
+//! 2. The instruction bytes are fixed at the first attempt and stored in the row, so every attempt
+//!    and every existence check compares the same content.
+//! 3. A signed transaction is stored *before* it is sent. While its blockhash is valid its fate is
+//!    unknown, so it is re-sent as is (same signature: a duplicate is a no-op). Only once the
+//!    blockhash has expired can it never land; then the event account is checked, and only if it
+//!    is missing is a new transaction signed with a fresh blockhash.
+//! 4. An existing event account with the expected content (or "already in use" followed by that
+//!    check) counts as success.
+//!
+//! # Failure handling
+//!
+//! Transient failures (RPC down or hung, 5xx/429, node unhealthy, venue-service unavailable, an
+//! unconfirmed send) go back to `pending` with exponential backoff, up to
+//! `SOLANA_REGISTRATION_MAX_ATTEMPTS`. An open breaker hands the row back without using up an
+//! attempt. Permanent failures (venue of another tenant, parameters the program would reject,
+//! program errors from preflight) fail the row at once with the reason.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chain::{CreateEventParams, Pubkey};
+use chrono::Utc;
+use futures::FutureExt;
+use resilience::{BreakerState, ResilienceError};
+use solana_hash::Hash;
+use solana_transaction::Transaction;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::clients::solana::{RpcCallError, SolanaClient};
+use crate::clients::venue::VenueError;
+use crate::config::{PlatformWallet, RegistrationConfig};
+use crate::domain::TenantId;
+use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::storage::blockchain_outbox::{self as outbox, Claim, Work};
+
+mod chain_steps;
+
+use chain_steps::build_params;
+
+/// Signing a new transaction after an expired blockhash happens at most this often per attempt.
+const MAX_RESIGNS_PER_ATTEMPT: u32 = 3;
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The event account exists with the expected content. `already` when this attempt found it
+    /// rather than created it.
+    Synced { event_pda: Pubkey, signature: Option<String>, already: bool },
+    /// Will not succeed by retrying.
+    Failed { reason: String },
+    /// Try again later. `counts` is false when nothing was attempted (breaker open).
+    Retry { reason: String, after: Option<Duration>, counts: bool },
+    /// Another worker owns the row now (our lease ran out): write nothing.
+    LostLease,
+}
+
+impl Outcome {
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Synced { already: false, .. } => "synced",
+            Self::Synced { already: true, .. } => "already_registered",
+            Self::Failed { .. } => "failed",
+            Self::Retry { .. } => "retry",
+            Self::LostLease => "lost_lease",
+        }
+    }
+}
+
+fn failed(reason: impl Into<String>) -> Outcome {
+    Outcome::Failed { reason: reason.into() }
+}
+
+fn retry(reason: impl Into<String>) -> Outcome {
+    Outcome::Retry { reason: reason.into(), after: None, counts: true }
+}
+
+/// Our own database failed mid-attempt: hand the row back without using up an attempt (it
+/// says nothing about the chain).
+fn database_unavailable(e: &crate::error::ApiError) -> Outcome {
+    Outcome::Retry { reason: format!("database: {e}"), after: None, counts: false }
+}
+
+/// An RPC error that ends the attempt.
+fn from_rpc(what: &str, err: ResilienceError<RpcCallError>) -> Outcome {
+    match err {
+        ResilienceError::BreakerOpen { breaker, retry_after } => Outcome::Retry {
+            reason: format!("{what}: circuit breaker {breaker} is open"),
+            after: Some(retry_after),
+            counts: false,
+        },
+        ResilienceError::BulkheadFull { .. } => {
+            Outcome::Retry { reason: format!("{what}: too many concurrent calls"), after: None, counts: false }
+        }
+        ResilienceError::Inner(e) => retry(format!("{what}: {e}")),
+        other => retry(format!("{what}: {other}")),
+    }
+}
+
+/// The registration worker of this replica.
+#[derive(Clone)]
+pub struct Registrar {
+    state: AppState,
+    solana: SolanaClient,
+    wallet: PlatformWallet,
+    config: RegistrationConfig,
+    worker_id: String,
+}
+
+impl Registrar {
+    pub fn new(state: AppState, solana: SolanaClient, wallet: PlatformWallet) -> Self {
+        let config = state.config.registration.clone();
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "event-service".to_owned());
+        let worker_id = format!("{host}:{}", Uuid::new_v4().simple());
+        Self { state, solana, wallet, config, worker_id }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// Polls the outbox until shutdown. A row in progress is finished (each attempt is bounded)
+    /// before the loop stops.
+    pub async fn run(self, shutdown: CancellationToken) {
+        tracing::info!(worker = %self.worker_id, wallet = %self.wallet.pubkey(), rpc = %crate::redact::url_host(self.solana.url()),
+            "on-chain registration worker started");
+        let mut tick = tokio::time::interval(self.config.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            publish_outbox_stats(&self.state).await;
+            if let Err(e) = self.run_once(&shutdown).await {
+                tracing::debug!(error = %e, "registration poll skipped");
+            }
+        }
+    }
+
+    /// Claims due rows and processes them one by one; returns how many were claimed. Rows not
+    /// started yet are handed back at once (without using up an attempt) when a breaker rejects
+    /// a call or shutdown begins, so they do not wait for their lease to run out.
+    pub async fn run_once(&self, shutdown: &CancellationToken) -> ApiResult<usize> {
+        // An operator forced a breaker open: leave the rows alone. (A breaker that opened by
+        // itself reads as open until a call probes it, so calls must keep coming.)
+        let forced = |s: BreakerState| s == BreakerState::ForcedOpen;
+        if forced(self.solana.read_breaker().state()) || forced(self.solana.send_breaker().state()) {
+            return Ok(0);
+        }
+        let claims = self.claim().await?;
+        let n = claims.len();
+        let mut hand_back: Option<Outcome> = None;
+        for claim in claims {
+            if hand_back.is_none() && shutdown.is_cancelled() {
+                hand_back = Some(Outcome::Retry { reason: "shutting down".to_owned(), after: None, counts: false });
+            }
+            let outcome = match &hand_back {
+                Some(o) => o.clone(),
+                None => {
+                    let bound = self.config.lease.mul_f64(0.75);
+                    let outcome = match tokio::time::timeout(bound, self.attempt(&claim)).await {
+                        Ok(o) => o,
+                        Err(_) => retry(format!("the attempt exceeded {bound:?}")),
+                    };
+                    if matches!(outcome, Outcome::Retry { counts: false, .. }) {
+                        hand_back = Some(outcome.clone());
+                    }
+                    metrics::counter!("blockchain_registrations_total", "outcome" => outcome.label()).increment(1);
+                    outcome
+                }
+            };
+            if let Err(e) = self.finish(&claim, &outcome).await {
+                // The lease runs out and another attempt picks the row up; nothing is lost.
+                tracing::warn!(event_id = %claim.event_id, error = %e, "could not record the registration outcome");
+            }
+        }
+        Ok(n)
+    }
+
+    async fn claim(&self) -> ApiResult<Vec<Claim>> {
+        let (worker, batch, lease) =
+            (self.worker_id.clone(), self.config.batch as i32, self.config.lease.as_secs().max(1) as i32);
+        let tenants = self.config.tenants.clone();
+        self.state
+            .db
+            .system("outbox_claim", move |pool| {
+                let (worker, tenants) = (worker.clone(), tenants.clone());
+                async move { outbox::claim(&pool, &worker, batch, lease, tenants.as_deref()).await }
+            })
+            .await
+    }
+
+    /// One attempt at one row.
+    pub async fn attempt(&self, claim: &Claim) -> Outcome {
+        let tenant = TenantId::from_uuid(claim.tenant_id);
+        let work = match self.load(tenant, claim.outbox_id).await {
+            Ok(Some(w)) => w,
+            Ok(None) => return Outcome::LostLease,
+            Err(e) => return database_unavailable(&e),
+        };
+        if work.status != "processing" || work.locked_by.as_deref() != Some(self.worker_id.as_str()) {
+            return Outcome::LostLease;
+        }
+        if work.deleted {
+            return failed("the event was deleted before it was registered");
+        }
+        let Some(venue_id) = work.venue_id else {
+            return failed("the event has no venue");
+        };
+
+        // The venue must belong to the event's tenant: the tenant-bound seed would otherwise
+        // point at a venue account the tenant has no right to use.
+        match self.state.venues.venue(tenant, venue_id).await {
+            Ok(v) if v.tenant_id == claim.tenant_id => {}
+            Ok(_) | Err(VenueError::NotFound | VenueError::Forbidden) => {
+                return failed(format!("venue {venue_id} does not belong to this tenant"));
+            }
+            Err(VenueError::Unavailable { retry_after }) => {
+                return Outcome::Retry {
+                    reason: "venue-service unavailable".to_owned(),
+                    after: retry_after,
+                    counts: true,
+                };
+            }
+        }
+
+        let program = self.config.program_id;
+        let (params, venue_pda) = match (&work.instruction_data, &work.venue_pda) {
+            (Some(data), Some(venue)) => {
+                match (CreateEventParams::from_instruction_data(data), Pubkey::from_str(venue)) {
+                    (Some(p), Ok(v)) => (p, v),
+                    _ => return failed("the stored instruction could not be read"),
+                }
+            }
+            _ => {
+                let params = match build_params(&work, self.config.lamports_per_price_unit) {
+                    Ok(p) => p,
+                    Err(reason) => return failed(reason),
+                };
+                if let Err(errors) = params.validate(Utc::now().timestamp()) {
+                    let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    return failed(format!("the program would reject the event: {}", reasons.join("; ")));
+                }
+                let (venue_pda, _) = chain::venue_pda(&program, &chain::venue_seed(&claim.tenant_id, &venue_id));
+                let (event_pda, _) = chain::event_pda(&program, &venue_pda, params.event_id);
+                match self.store_params(claim, &params, &venue_pda, &event_pda).await {
+                    Ok(true) => {}
+                    Ok(false) => return Outcome::LostLease,
+                    Err(e) => return database_unavailable(&e),
+                }
+                (params, venue_pda)
+            }
+        };
+        let pending = match (&work.pending_tx, &work.pending_blockhash) {
+            (Some(tx), Some(hash)) => match (bincode::deserialize::<Transaction>(tx), Hash::from_str(hash)) {
+                (Ok(tx), Ok(hash)) => Some((tx, hash)),
+                _ => None,
+            },
+            _ => None,
+        };
+        self.register(claim, &params, &venue_pda, pending).await
+    }
+
+    async fn load(&self, tenant: TenantId, outbox_id: Uuid) -> ApiResult<Option<Work>> {
+        self.state.db.read(tenant, move |tx| async move { outbox::load(tx, outbox_id).await }.boxed()).await
+    }
+
+    /// Fixes the instruction at the first attempt. False when another worker owns the row now.
+    async fn store_params(
+        &self,
+        claim: &Claim,
+        params: &CreateEventParams,
+        venue_pda: &Pubkey,
+        event_pda: &Pubkey,
+    ) -> ApiResult<bool> {
+        let (id, worker) = (claim.outbox_id, self.worker_id.clone());
+        let (data, venue, event) = (params.instruction_data(), venue_pda.to_string(), event_pda.to_string());
+        self.state
+            .db
+            .write(TenantId::from_uuid(claim.tenant_id), move |tx| {
+                let (worker, data, venue, event) = (worker.clone(), data.clone(), venue.clone(), event.clone());
+                async move { outbox::store_params(tx, id, &worker, &data, &venue, &event).await }.boxed()
+            })
+            .await
+    }
+
+    /// Stores the signed transaction before it is sent. False when another worker owns the row.
+    async fn store_pending(&self, claim: &Claim, tx: &Transaction, blockhash: &Hash) -> ApiResult<bool> {
+        let bytes = bincode::serialize(tx).map_err(crate::error::ApiError::internal)?;
+        let (id, worker) = (claim.outbox_id, self.worker_id.clone());
+        let (hash, signature) = (blockhash.to_string(), tx.signatures[0].to_string());
+        self.state
+            .db
+            .write(TenantId::from_uuid(claim.tenant_id), move |tx| {
+                let (worker, bytes, hash, signature) = (worker.clone(), bytes.clone(), hash.clone(), signature.clone());
+                async move { outbox::store_pending(tx, id, &worker, &bytes, &hash, &signature).await }.boxed()
+            })
+            .await
+    }
+
+    /// Records the outcome on the outbox row and the event, fenced on the lease.
+    async fn finish(&self, claim: &Claim, outcome: &Outcome) -> ApiResult<()> {
+        let tenant = TenantId::from_uuid(claim.tenant_id);
+        let outcome = match outcome {
+            Outcome::LostLease => return Ok(()),
+            Outcome::Retry { reason, .. } if claim.attempts >= self.config.max_attempts as i32 => {
+                failed(format!("gave up after {} attempts; last error: {reason}", claim.attempts))
+            }
+            other => other.clone(),
+        };
+        // Reasons are stored where tenant users and operators read them, and logged: an RPC
+        // error quotes the provider's URL, which may carry its API key.
+        let outcome = match outcome {
+            Outcome::Failed { reason } => Outcome::Failed { reason: crate::redact::urls(&reason) },
+            Outcome::Retry { reason, after, counts } => {
+                Outcome::Retry { reason: crate::redact::urls(&reason), after, counts }
+            }
+            other => other,
+        };
+        let backoff = match &outcome {
+            Outcome::Retry { after, .. } => backoff(&self.config, claim.attempts, *after),
+            _ => Duration::ZERO,
+        };
+        let (claim2, worker, outcome2) = (claim.clone(), self.worker_id.clone(), outcome.clone());
+        let recorded = self
+            .state
+            .db
+            .write(tenant, move |tx| {
+                let (claim, worker, outcome) = (claim2.clone(), worker.clone(), outcome2.clone());
+                async move {
+                    match &outcome {
+                        Outcome::LostLease => Ok(false),
+                        Outcome::Synced { event_pda, signature, .. } => {
+                            outbox::mark_synced(tx, &claim, &worker, &event_pda.to_string(), signature.as_deref()).await
+                        }
+                        Outcome::Failed { reason } => outbox::mark_failed(tx, &claim, &worker, reason).await,
+                        Outcome::Retry { reason, counts, .. } => {
+                            outbox::mark_retry(tx, &claim, &worker, reason, backoff.as_secs_f64(), *counts).await
+                        }
+                    }
+                }
+                .boxed()
+            })
+            .await?;
+        if recorded {
+            self.state.cache.delete(tenant, &[&crate::services::events::event_key(claim.event_id)]).await;
+            match &outcome {
+                Outcome::Synced { event_pda, .. } => {
+                    tracing::info!(event_id = %claim.event_id, %event_pda, "event registered on chain");
+                }
+                Outcome::Failed { reason } => {
+                    tracing::warn!(event_id = %claim.event_id, reason, "event registration failed");
+                }
+                Outcome::Retry { reason, .. } => {
+                    tracing::info!(event_id = %claim.event_id, reason, ?backoff, "event registration will be retried");
+                }
+                Outcome::LostLease => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `base · 2^(attempt-1)` capped, with equal jitter; a server's hint wins when longer.
+fn backoff(config: &RegistrationConfig, attempts: i32, hint: Option<Duration>) -> Duration {
+    let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let full = config.retry_base.saturating_mul(1u32 << exp.min(20)).min(config.retry_max);
+    // Jitter spreads retries of rows that failed together; uuid v4 is a cheap random source.
+    let fraction = f64::from(Uuid::new_v4().as_u128() as u16) / f64::from(u16::MAX);
+    let jittered = full / 2 + full.mul_f64(fraction / 2.0);
+    hint.map_or(jittered, |h| h.max(jittered))
+}
+
+/// Outbox depth per status and the age of the oldest row, across tenants (aggregates only).
+pub async fn publish_outbox_stats(state: &AppState) {
+    let stats = state.db.system("outbox_stats", |pool| async move { outbox::stats(&pool).await }).await;
+    let Ok(rows) = stats else { return };
+    for status in ["pending", "processing", "failed"] {
+        let row = rows.iter().find(|(s, _, _)| s == status);
+        metrics::gauge!("blockchain_outbox_depth", "status" => status).set(row.map_or(0.0, |r| r.1 as f64));
+        if status == "pending" {
+            metrics::gauge!("blockchain_outbox_oldest_pending_age_seconds").set(row.map_or(0.0, |r| r.2));
+        }
+    }
+}

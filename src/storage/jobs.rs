@@ -1,0 +1,77 @@
+//! SQL of the background jobs: the per-interval run claim on `background_job_runs`, and the
+//! cross-tenant discovery functions (`system_*`, `SECURITY DEFINER`, returning ids only) that
+//! tell a job which tenant rows to work on. The work itself runs in tenant transactions.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::ApiResult;
+
+/// One atomic conditional upsert: true when this replica has `job` for the interval.
+pub async fn claim_run(pool: &PgPool, job: &str, interval_secs: f64) -> ApiResult<bool> {
+    let claimed: Option<String> = sqlx::query_scalar(
+        "insert into background_job_runs (job_name, last_started_at, last_status, runs)
+         values ($1, now(), 'running', 1)
+         on conflict (job_name) do update
+            set last_started_at = now(), last_status = 'running', runs = background_job_runs.runs + 1
+          where background_job_runs.last_started_at is null
+             or background_job_runs.last_started_at <= now() - make_interval(secs => $2)
+         returning job_name",
+    )
+    .bind(job)
+    .bind(interval_secs)
+    .fetch_optional(pool)
+    .await?;
+    Ok(claimed.is_some())
+}
+
+pub async fn finish_run(pool: &PgPool, job: &str, status: &str, error: Option<&str>, affected: i32) -> ApiResult<()> {
+    sqlx::query(
+        "update background_job_runs set last_finished_at = now(), last_status = $2, last_error = $3,
+                last_affected = $4 where job_name = $1",
+    )
+    .bind(job)
+    .bind(status)
+    .bind(error)
+    .bind(affected)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// One `background_job_runs` row: name, started and finished (epoch seconds), status.
+pub type JobRow = (String, Option<f64>, Option<f64>, Option<String>);
+
+pub async fn runs(pool: &PgPool) -> ApiResult<Vec<JobRow>> {
+    Ok(sqlx::query_as(
+        "select job_name, extract(epoch from last_started_at)::float8,
+                extract(epoch from last_finished_at)::float8, last_status
+           from background_job_runs",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Time-based transitions that are due: `(tenant, event, current status, action)`.
+pub async fn due_transitions(pool: &PgPool, batch: i32) -> ApiResult<Vec<(Uuid, Uuid, String, String)>> {
+    Ok(sqlx::query_as("select tenant_id, event_id, status, action from system_due_event_transitions($1)")
+        .bind(batch)
+        .fetch_all(pool)
+        .await?)
+}
+
+/// Deletes up to `batch` expired idempotency keys; returns how many.
+pub async fn purge_idempotency_keys(pool: &PgPool, batch: i32) -> ApiResult<i32> {
+    Ok(sqlx::query_scalar::<_, i32>("select system_purge_expired_idempotency_keys($1)")
+        .bind(batch)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Active holds past their expiry: `(tenant, hold)`.
+pub async fn expired_reservations(pool: &PgPool, batch: i32) -> ApiResult<Vec<(Uuid, Uuid)>> {
+    Ok(sqlx::query_as("select tenant_id, reservation_id from system_expired_reservations($1)")
+        .bind(batch)
+        .fetch_all(pool)
+        .await?)
+}
