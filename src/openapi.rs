@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::path::{Operation, PathItem};
@@ -27,7 +27,6 @@ use crate::domain::EventStatus;
 use crate::domain::event::{AccessibilityInfo, EventType, StreamingConfig, Visibility};
 use crate::routes;
 use crate::services::capacity::{RowConfig, SeatMap};
-use crate::services::schedules::ScheduleStatus;
 
 /// The document, built once.
 pub fn spec() -> &'static utoipa::openapi::OpenApi {
@@ -600,7 +599,7 @@ pub struct Event {
     pub ends_at: Option<DateTime<Utc>>,
     pub doors_open: Option<DateTime<Utc>>,
     /// The first schedule.
-    pub schedule: Option<Schedule>,
+    pub schedule: Option<crate::domain::schedule::ScheduleOut>,
     /// Seats over all sections; `null` without sections.
     pub capacity: Option<i64>,
     pub available_capacity: Option<i64>,
@@ -644,61 +643,6 @@ pub struct Pagination {
     pub offset: i64,
     /// Events matching the filters, over all pages.
     pub total: i64,
-}
-
-// Schedules ------------------------------------------------------------------------------------
-
-/// One row of `event_schedules`.
-#[derive(ToSchema)]
-pub struct Schedule {
-    pub tenant_id: Uuid,
-    pub id: Uuid,
-    pub event_id: Uuid,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub doors_open_at: Option<DateTime<Utc>>,
-    pub is_recurring: bool,
-    pub recurrence_rule: Option<String>,
-    pub recurrence_end_date: Option<NaiveDate>,
-    pub occurrence_number: Option<i32>,
-    pub timezone: String,
-    pub utc_offset: Option<i32>,
-    pub status: ScheduleStatus,
-    pub status_reason: Option<String>,
-    pub capacity_override: Option<i32>,
-    pub check_in_opens_at: Option<DateTime<Utc>>,
-    pub check_in_closes_at: Option<DateTime<Utc>>,
-    pub notes: Option<String>,
-    pub metadata: Map<String, Value>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub deleted_at: Option<DateTime<Utc>>,
-    pub version: i32,
-}
-
-#[derive(ToSchema)]
-pub struct ScheduleEnvelope {
-    pub success: bool,
-    pub data: Schedule,
-}
-
-#[derive(ToSchema)]
-pub struct ScheduleListEnvelope {
-    pub success: bool,
-    pub data: EventSchedules,
-}
-
-#[derive(ToSchema)]
-pub struct EventSchedules {
-    pub event_id: Uuid,
-    pub schedules: Vec<Schedule>,
-}
-
-#[derive(ToSchema)]
-pub struct UpcomingSchedules {
-    pub success: bool,
-    /// Schedules that have not started, earliest first (at most 100).
-    pub data: Vec<Schedule>,
 }
 
 // Capacity -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ pub mod messages;
 pub mod pricing;
 pub mod schedule;
 pub mod schema;
+pub mod wire_time;
 
 pub use event_status::{EventAction, EventStatus};
 

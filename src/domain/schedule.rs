@@ -1,8 +1,9 @@
 //! A schedule's request body and its rules (`reference/original-service.md` §3.2).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
 use super::Mode;
 use crate::error::FieldError;
@@ -170,4 +171,81 @@ impl ScheduleFields {
         }
         if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
+}
+
+/// One schedule, as every schedule route returns it (and the event embeds its first one): the
+/// row of `event_schedules`, every column, always present (nullable ones as `null`). The type is
+/// the body and its schema.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Schedule)]
+pub struct ScheduleOut {
+    pub tenant_id: Uuid,
+    pub id: Uuid,
+    pub event_id: Uuid,
+    #[serde(with = "super::wire_time")]
+    pub starts_at: DateTime<Utc>,
+    #[serde(with = "super::wire_time")]
+    pub ends_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::wire_time::option::serialize")]
+    pub doors_open_at: Option<DateTime<Utc>>,
+    pub is_recurring: bool,
+    pub recurrence_rule: Option<String>,
+    pub recurrence_end_date: Option<NaiveDate>,
+    pub occurrence_number: Option<i32>,
+    pub timezone: String,
+    pub utc_offset: Option<i32>,
+    /// One of the `ScheduleStatus` values (the column's CHECK constraint).
+    #[schema(value_type = ScheduleStatus)]
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub capacity_override: Option<i32>,
+    #[serde(serialize_with = "super::wire_time::option::serialize")]
+    pub check_in_opens_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "super::wire_time::option::serialize")]
+    pub check_in_closes_at: Option<DateTime<Utc>>,
+    pub notes: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: sqlx::types::Json<Map<String, Value>>,
+    #[serde(with = "super::wire_time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "super::wire_time")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::wire_time::option::serialize")]
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub version: i32,
+}
+
+/// The original's envelope of one schedule: `{success: true, data}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScheduleEnvelope {
+    pub success: bool,
+    pub data: ScheduleOut,
+}
+
+impl ScheduleEnvelope {
+    pub fn of(data: ScheduleOut) -> Self {
+        Self { success: true, data }
+    }
+}
+
+/// `GET /events/:id/schedules`: `{success: true, data: {event_id, schedules}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScheduleListEnvelope {
+    pub success: bool,
+    pub data: EventSchedules,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventSchedules {
+    pub event_id: Uuid,
+    /// Earliest first.
+    pub schedules: Vec<ScheduleOut>,
+}
+
+/// `GET /events/:id/schedules/upcoming`: `{success: true, data: [...]}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UpcomingSchedules {
+    pub success: bool,
+    /// Schedules that have not started, earliest first (at most 100).
+    pub data: Vec<ScheduleOut>,
 }

@@ -6,14 +6,16 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
+use crate::domain::schedule::{
+    EventSchedules, ScheduleEnvelope, ScheduleFields, ScheduleListEnvelope, UpcomingSchedules,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::http::json::{HashedJson, Json as StrictJson};
 use crate::http::query::path_uuid;
 use crate::routes::events::{created_response, fingerprint};
-use crate::services::schedules::{self as service, ScheduleFields};
+use crate::services::schedules as service;
 use crate::state::AppState;
 
 // The event segment is `{id}` as in the events router: one parameter name per position.
@@ -33,14 +35,18 @@ pub fn router() -> Router<AppState> {
     security(("bearerAuth" = [])),
     params(("id" = Uuid, Path, description = "The event.")),
     responses(
-        (status = 200, description = "The event's schedules.", body = crate::openapi::ScheduleListEnvelope),
+        (status = 200, description = "The event's schedules.", body = ScheduleListEnvelope),
         crate::openapi::ReadErrors,
     )
 )]
-async fn list(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(event_id): Path<String>,
+) -> ApiResult<Json<ScheduleListEnvelope>> {
     let event_id = path_uuid(&event_id, "Event")?;
     let schedules = service::list(&state, user.tenant, event_id).await?;
-    Ok(Json(json!({ "success": true, "data": { "event_id": event_id, "schedules": schedules } })))
+    Ok(Json(ScheduleListEnvelope { success: true, data: EventSchedules { event_id, schedules } }))
 }
 
 /// Lists the upcoming schedules of an event.
@@ -51,7 +57,7 @@ async fn list(State(state): State<AppState>, user: AuthUser, Path(event_id): Pat
     security(("bearerAuth" = [])),
     params(("id" = Uuid, Path, description = "The event.")),
     responses(
-        (status = 200, description = "The upcoming schedules.", body = crate::openapi::UpcomingSchedules),
+        (status = 200, description = "The upcoming schedules.", body = UpcomingSchedules),
         crate::openapi::ReadErrors,
     )
 )]
@@ -59,10 +65,10 @@ async fn upcoming(
     State(state): State<AppState>,
     user: AuthUser,
     Path(event_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<UpcomingSchedules>> {
     let event_id = path_uuid(&event_id, "Event")?;
     let schedules = service::upcoming(&state, user.tenant, event_id, 100).await?;
-    Ok(Json(json!({ "success": true, "data": schedules })))
+    Ok(Json(UpcomingSchedules { success: true, data: schedules }))
 }
 
 /// Gets the next schedule of an event.
@@ -73,18 +79,22 @@ async fn upcoming(
     security(("bearerAuth" = [])),
     params(("id" = Uuid, Path, description = "The event.")),
     responses(
-        (status = 200, description = "The next schedule.", body = crate::openapi::ScheduleEnvelope),
+        (status = 200, description = "The next schedule.", body = ScheduleEnvelope),
         crate::openapi::ReadErrors,
     )
 )]
-async fn next(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
+async fn next(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(event_id): Path<String>,
+) -> ApiResult<Json<ScheduleEnvelope>> {
     let event_id = path_uuid(&event_id, "Event")?;
     let next = service::upcoming(&state, user.tenant, event_id, 1)
         .await?
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::not_found("Upcoming schedule"))?;
-    Ok(Json(json!({ "success": true, "data": next })))
+    Ok(Json(ScheduleEnvelope::of(next)))
 }
 
 /// Gets a schedule.
@@ -93,7 +103,7 @@ async fn next(State(state): State<AppState>, user: AuthUser, Path(event_id): Pat
     security(("bearerAuth" = [])),
     params(("id" = Uuid, Path, description = "The event."), ("schedule_id" = Uuid, Path, description = "The schedule.")),
     responses(
-        (status = 200, description = "The schedule.", body = crate::openapi::ScheduleEnvelope),
+        (status = 200, description = "The schedule.", body = ScheduleEnvelope),
         crate::openapi::ReadErrors,
     )
 )]
@@ -101,11 +111,11 @@ async fn get_one(
     State(state): State<AppState>,
     user: AuthUser,
     Path((event_id, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ScheduleEnvelope>> {
     let event_id = path_uuid(&event_id, "Event")?;
     let id = path_uuid(&id, "Schedule")?;
     let schedule = service::get(&state, user.tenant, event_id, id).await?;
-    Ok(Json(json!({ "success": true, "data": schedule })))
+    Ok(Json(ScheduleEnvelope::of(schedule)))
 }
 
 /// Adds a schedule to an event.
@@ -119,7 +129,7 @@ async fn get_one(
     request_body(content = ref("#/components/schemas/ScheduleCreate"), content_type = "application/json"),
     responses(
         (status = 201, description = "Created (or replayed for a repeated `Idempotency-Key`).",
-            body = crate::openapi::ScheduleEnvelope, headers(
+            body = ScheduleEnvelope, headers(
                 ("x-idempotency-key" = String, description = "The request's `Idempotency-Key`, when sent."),
                 ("idempotency-replayed" = String, description = "`true` when this is a stored response."),
             )),
@@ -152,7 +162,7 @@ async fn create(
     params(("id" = Uuid, Path, description = "The event."), ("schedule_id" = Uuid, Path, description = "The schedule.")),
     request_body(content = ScheduleFields, content_type = "application/json"),
     responses(
-        (status = 200, description = "The updated schedule.", body = crate::openapi::ScheduleEnvelope),
+        (status = 200, description = "The updated schedule.", body = ScheduleEnvelope),
         crate::openapi::WriteErrors,
     )
 )]
@@ -161,10 +171,10 @@ async fn update(
     user: AuthUser,
     Path((event_id, id)): Path<(String, String)>,
     StrictJson(fields): StrictJson<ScheduleFields>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ScheduleEnvelope>> {
     user.require("events:update")?;
     let event_id = path_uuid(&event_id, "Event")?;
     let id = path_uuid(&id, "Schedule")?;
     let schedule = service::update(&state, &user, event_id, id, fields).await?;
-    Ok(Json(json!({ "success": true, "data": schedule })))
+    Ok(Json(ScheduleEnvelope::of(schedule)))
 }

@@ -6,12 +6,12 @@
 //!   and not on a COMPLETED or CANCELLED event (409 `INVALID_EVENT_STATE`).
 
 use futures::FutureExt;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
 pub use crate::domain::schedule::ScheduleFields;
 pub use crate::domain::schedule::ScheduleStatus;
+use crate::domain::schedule::{ScheduleEnvelope, ScheduleOut};
 use crate::domain::{EventStatus, Mode, TenantId};
 use crate::error::{ApiError, ApiResult};
 use crate::services::events::Created;
@@ -53,13 +53,13 @@ async fn invalidate(state: &AppState, tenant: TenantId, event_id: Uuid, venue_id
 
 // Use cases --------------------------------------------------------------------------------------
 
-pub async fn list(state: &AppState, tenant: TenantId, event_id: Uuid) -> ApiResult<Vec<Value>> {
+pub async fn list(state: &AppState, tenant: TenantId, event_id: Uuid) -> ApiResult<Vec<ScheduleOut>> {
     state
         .db
         .read(tenant, move |tx| {
             async move {
                 readable_parent(tx, event_id).await?;
-                store::list_json(tx, event_id).await
+                store::list(tx, event_id).await
             }
             .boxed()
         })
@@ -67,26 +67,26 @@ pub async fn list(state: &AppState, tenant: TenantId, event_id: Uuid) -> ApiResu
 }
 
 /// Upcoming schedules; `limit` 1 is `/next`.
-pub async fn upcoming(state: &AppState, tenant: TenantId, event_id: Uuid, limit: i64) -> ApiResult<Vec<Value>> {
+pub async fn upcoming(state: &AppState, tenant: TenantId, event_id: Uuid, limit: i64) -> ApiResult<Vec<ScheduleOut>> {
     state
         .db
         .read(tenant, move |tx| {
             async move {
                 readable_parent(tx, event_id).await?;
-                store::upcoming_json(tx, event_id, limit).await
+                store::upcoming(tx, event_id, limit).await
             }
             .boxed()
         })
         .await
 }
 
-pub async fn get(state: &AppState, tenant: TenantId, event_id: Uuid, id: Uuid) -> ApiResult<Value> {
+pub async fn get(state: &AppState, tenant: TenantId, event_id: Uuid, id: Uuid) -> ApiResult<ScheduleOut> {
     state
         .db
         .read(tenant, move |tx| {
             async move {
                 readable_parent(tx, event_id).await?;
-                store::find_json(tx, event_id, id).await?.ok_or_else(|| ApiError::not_found("Schedule"))
+                store::find(tx, event_id, id).await?.ok_or_else(|| ApiError::not_found("Schedule"))
             }
             .boxed()
         })
@@ -118,9 +118,9 @@ pub async fn create(
                 let parent = writable_parent(tx, &actor, event_id).await?;
                 let timezone = fields.timezone.clone().unwrap_or_else(|| parent.timezone.clone());
                 let id = store::insert(tx, event_id, &fields, &timezone).await?;
-                let schedule =
-                    store::find_json(tx, event_id, id).await?.ok_or_else(|| ApiError::not_found("Schedule"))?;
-                let response = StoredResponse { status: 201, body: json!({ "success": true, "data": schedule }) };
+                let schedule = store::find(tx, event_id, id).await?.ok_or_else(|| ApiError::not_found("Schedule"))?;
+                let body = serde_json::to_value(ScheduleEnvelope::of(schedule)).map_err(ApiError::internal)?;
+                let response = StoredResponse { status: 201, body };
                 if let Some(fp) = &idem {
                     idempotency::finish(tx, fp, &response).await?;
                 }
@@ -143,7 +143,7 @@ pub async fn update(
     event_id: Uuid,
     id: Uuid,
     fields: ScheduleFields,
-) -> ApiResult<Value> {
+) -> ApiResult<ScheduleOut> {
     // What the request alone breaks fails fast, before any lock is taken.
     fields.validate(Mode::Update, None).map_err(ApiError::unprocessable)?;
     let tenant = user.tenant;
@@ -174,8 +174,7 @@ pub async fn update(
                     }
                 }
                 store::update(tx, id, &fields).await?;
-                let schedule =
-                    store::find_json(tx, event_id, id).await?.ok_or_else(|| ApiError::not_found("Schedule"))?;
+                let schedule = store::find(tx, event_id, id).await?.ok_or_else(|| ApiError::not_found("Schedule"))?;
                 Ok((schedule, parent.venue_id))
             }
             .boxed()

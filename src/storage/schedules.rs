@@ -1,12 +1,12 @@
 //! SQL for schedules (`event_schedules`) and for the parent-event checks that schedules and
 //! pricing share. Every function takes a `TenantTx` (row-level security) and filters on
-//! `tenant_id` explicitly as well. Rows are rendered with `to_jsonb`, like events.
+//! `tenant_id` explicitly as well. Schedules are read into [`ScheduleOut`], the response type.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::domain::schedule::{CurrentTimes, ScheduleFields};
+use crate::domain::schedule::{CurrentTimes, ScheduleFields, ScheduleOut};
 use crate::error::ApiResult;
 use crate::storage::TenantTx;
 
@@ -33,47 +33,43 @@ pub async fn parent(tx: &mut TenantTx, event_id: Uuid, for_share: bool) -> ApiRe
     Ok(row.map(|(venue_id, status, created_by, timezone)| Parent { venue_id, status, created_by, timezone }))
 }
 
-pub async fn list_json(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Vec<Value>> {
+/// The columns of [`ScheduleOut`], in table order.
+const SCHEDULE_COLUMNS: &str =
+    "tenant_id, id, event_id, starts_at, ends_at, doors_open_at, is_recurring, recurrence_rule,
+                recurrence_end_date, occurrence_number, timezone, utc_offset, status, status_reason,
+                capacity_override, check_in_opens_at, check_in_closes_at, notes, metadata, created_at,
+                updated_at, deleted_at, version";
+
+pub async fn list(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Vec<ScheduleOut>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
-        "select to_jsonb(s) from event_schedules s
-          where s.tenant_id = $1 and s.event_id = $2 and s.deleted_at is null
-          order by s.starts_at, s.id",
-    )
-    .bind(tenant)
-    .bind(event_id)
-    .fetch_all(tx.conn())
-    .await?)
+    let sql = format!(
+        "select {SCHEDULE_COLUMNS} from event_schedules
+          where tenant_id = $1 and event_id = $2 and deleted_at is null
+          order by starts_at, id"
+    );
+    Ok(sqlx::query_as(&sql).bind(tenant).bind(event_id).fetch_all(tx.conn()).await?)
 }
 
 /// Schedules still ahead (`starts_at > now`) and on (SCHEDULED or CONFIRMED), soonest first.
-pub async fn upcoming_json(tx: &mut TenantTx, event_id: Uuid, limit: i64) -> ApiResult<Vec<Value>> {
+pub async fn upcoming(tx: &mut TenantTx, event_id: Uuid, limit: i64) -> ApiResult<Vec<ScheduleOut>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
-        "select to_jsonb(s) from event_schedules s
-          where s.tenant_id = $1 and s.event_id = $2 and s.deleted_at is null
-            and s.starts_at > now() and s.status in ('SCHEDULED', 'CONFIRMED')
-          order by s.starts_at, s.id
-          limit $3",
-    )
-    .bind(tenant)
-    .bind(event_id)
-    .bind(limit)
-    .fetch_all(tx.conn())
-    .await?)
+    let sql = format!(
+        "select {SCHEDULE_COLUMNS} from event_schedules
+          where tenant_id = $1 and event_id = $2 and deleted_at is null
+            and starts_at > now() and status in ('SCHEDULED', 'CONFIRMED')
+          order by starts_at, id
+          limit $3"
+    );
+    Ok(sqlx::query_as(&sql).bind(tenant).bind(event_id).bind(limit).fetch_all(tx.conn()).await?)
 }
 
-pub async fn find_json(tx: &mut TenantTx, event_id: Uuid, id: Uuid) -> ApiResult<Option<Value>> {
+pub async fn find(tx: &mut TenantTx, event_id: Uuid, id: Uuid) -> ApiResult<Option<ScheduleOut>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
-        "select to_jsonb(s) from event_schedules s
-          where s.tenant_id = $1 and s.event_id = $2 and s.id = $3 and s.deleted_at is null",
-    )
-    .bind(tenant)
-    .bind(event_id)
-    .bind(id)
-    .fetch_optional(tx.conn())
-    .await?)
+    let sql = format!(
+        "select {SCHEDULE_COLUMNS} from event_schedules
+          where tenant_id = $1 and event_id = $2 and id = $3 and deleted_at is null"
+    );
+    Ok(sqlx::query_as(&sql).bind(tenant).bind(event_id).bind(id).fetch_optional(tx.conn()).await?)
 }
 
 /// The times an update is validated against, and the version; the row is locked.
