@@ -167,7 +167,7 @@ pub async fn update(
                 // Moving a sold show is the event's critical change (see event updates).
                 let moves = fields.starts_at.is_some() || fields.ends_at.is_some() || fields.timezone.is_some();
                 if moves {
-                    let sold = store::tickets_sold(tx, event_id).await?;
+                    let sold = crate::storage::pricing::sold_count(tx, event_id).await?;
                     if sold > 0 {
                         return Err(ApiError::forbidden("dates and time zone cannot change after tickets were sold")
                             .with_code("CRITICAL_FIELD_LOCKED"));

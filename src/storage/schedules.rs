@@ -180,15 +180,3 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, f: &ScheduleFields) -> ApiResul
     .await?;
     Ok(())
 }
-
-/// Tickets sold for the event across its sections.
-pub async fn tickets_sold(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<i64> {
-    let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
-        "select coalesce(sum(sold_count), 0)::bigint from event_capacity where tenant_id = $1 and event_id = $2",
-    )
-    .bind(tenant)
-    .bind(event_id)
-    .fetch_one(tx.conn())
-    .await?)
-}
