@@ -398,6 +398,24 @@ pub enum ReadErrors {
     Unavailable(#[ref_response] Unavailable),
 }
 
+/// The errors every signed internal read of one event can answer (400 for a malformed
+/// `X-Tenant-ID`, 401, 403, 404, 500, 503; internal routes have no rate limit).
+#[derive(utoipa::IntoResponses)]
+pub enum InternalErrors {
+    #[response(status = 400)]
+    BadRequest(#[ref_response] BadRequest),
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+    #[response(status = 404)]
+    NotFound(#[ref_response] NotFound),
+    #[response(status = 500)]
+    InternalError(#[ref_response] InternalError),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
+}
+
 /// The errors every authenticated write of a JSON body to one resource can answer (400, 401,
 /// 403, 404, 409, 413, 415, 422, 429, 500, 503).
 #[derive(utoipa::IntoResponses)]

@@ -316,12 +316,7 @@ async fn blockchain_status(
     ),
     responses(
         (status = 200, description = "The event's status.", body = platform::EventStatusOut),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::InternalErrors,
     )
 )]
 async fn status(
@@ -347,12 +342,7 @@ async fn status(
     ),
     responses(
         (status = 200, description = "The transfer rules.", body = platform::TransferRestrictionsOut),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::InternalErrors,
     )
 )]
 async fn transfer_restrictions(
@@ -379,12 +369,7 @@ async fn transfer_restrictions(
     ),
     responses(
         (status = 200, description = "The statistics.", body = platform::ScanStatsOut),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        crate::openapi::InternalErrors,
     )
 )]
 async fn scan_stats(
