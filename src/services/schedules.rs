@@ -9,9 +9,7 @@ use futures::FutureExt;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-pub use crate::domain::schedule::ScheduleFields;
-pub use crate::domain::schedule::ScheduleStatus;
-use crate::domain::schedule::{ScheduleEnvelope, ScheduleOut};
+use crate::domain::schedule::{ScheduleEnvelope, ScheduleFields, ScheduleOut};
 use crate::domain::{EventStatus, Mode, TenantId};
 use crate::error::{ApiError, ApiResult};
 use crate::services::events::Created;
