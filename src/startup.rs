@@ -226,7 +226,7 @@ impl Application {
 
 /// The full router: the service's routes inside `with_middleware`.
 pub fn router(state: AppState) -> Router {
-    with_middleware(crate::routes::router(state.clone()).fallback(http::fallback), state)
+    with_middleware(crate::routes::router(&state).fallback(http::fallback), state)
 }
 
 /// The middleware around `routes`, outermost last:

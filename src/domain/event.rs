@@ -432,6 +432,11 @@ fn first_instant(tz: chrono_tz::Tz, date: chrono::NaiveDate) -> DateTime<Utc> {
         .unwrap_or_else(|| date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
 }
 
+crate::domain::schema::create_body!(
+    /// The body of `POST /events`.
+    EventCreate = EventFields, required: ["name", "venue_id"]
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

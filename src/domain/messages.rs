@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::domain::TenantId;
+use crate::domain::event_out::EventOut;
 
 pub const SOURCE: &str = "event-service";
 
@@ -85,31 +86,31 @@ fn object(v: Value) -> Map<String, Value> {
     }
 }
 
-fn field(event: &Value, name: &str) -> Value {
-    event.get(name).cloned().unwrap_or(Value::Null)
+/// A timestamp as the event's body writes it.
+fn at(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(crate::domain::wire_time::format(&t)))
 }
 
-/// `event.created` on both exchanges. `event` is the event as the API returns it (with its
-/// first schedule and capacity totals).
-pub fn created(origin: &Origin<'_>, event: &Value) -> Vec<Message> {
-    let f = |n: &str| field(event, n);
+/// `event.created` on both exchanges, from the event as the API returns it (with its first
+/// schedule and capacity totals).
+pub fn created(origin: &Origin<'_>, event: &EventOut) -> Vec<Message> {
     vec![
         origin.events(
             "event.created",
             json!({
-                "eventId": f("id"), "name": f("name"),
+                "eventId": event.id, "name": event.name,
                 // The original read a column that never existed; the creator is the organiser.
-                "organizerId": f("created_by"),
-                "venueId": f("venue_id"), "startDate": f("starts_at"), "endDate": f("ends_at"),
-                "status": f("status"), "createdAt": f("created_at"),
+                "organizerId": event.created_by.shown(),
+                "venueId": event.venue_id, "startDate": at(event.starts_at), "endDate": at(event.ends_at),
+                "status": event.status, "createdAt": at(Some(event.created_at)),
             }),
         ),
         origin.search(
             "event.created",
             json!({
-                "id": f("id"), "name": f("name"), "description": f("description"), "venueId": f("venue_id"),
-                "status": f("status"), "eventType": f("event_type"), "startsAt": f("starts_at"),
-                "capacity": f("capacity"), "tags": f("tags"), "isFeatured": f("is_featured"),
+                "id": event.id, "name": event.name, "description": event.description, "venueId": event.venue_id,
+                "status": event.status, "eventType": event.event_type, "startsAt": at(event.starts_at),
+                "capacity": event.capacity, "tags": event.tags, "isFeatured": event.is_featured,
             }),
         ),
     ]
@@ -159,17 +160,16 @@ pub fn updated(origin: &Origin<'_>, event_id: Uuid, changes: &Changes) -> Vec<Me
 
 /// `event.published` on `tickettoken_events`, and `event.updated` `{status: PUBLISHED}` on
 /// `search.sync`, as the original's publish did.
-pub fn published(origin: &Origin<'_>, event: &Value) -> Vec<Message> {
-    let f = |n: &str| field(event, n);
+pub fn published(origin: &Origin<'_>, event: &EventOut) -> Vec<Message> {
     vec![
         origin.events(
             "event.published",
             json!({
-                "eventId": f("id"), "name": f("name"), "startDate": f("starts_at"), "venueId": f("venue_id"),
-                "publishedAt": f("published_at"),
+                "eventId": event.id, "name": event.name, "startDate": at(event.starts_at), "venueId": event.venue_id,
+                "publishedAt": at(event.published_at),
             }),
         ),
-        origin.search("event.updated", json!({ "id": f("id"), "changes": { "status": "PUBLISHED" } })),
+        origin.search("event.updated", json!({ "id": event.id, "changes": { "status": "PUBLISHED" } })),
     ]
 }
 

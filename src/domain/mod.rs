@@ -1,11 +1,14 @@
 //! Domain types: parsed once at the boundary, trusted everywhere inside.
 
+pub mod capacity;
 pub(crate) mod check;
 pub mod event;
+pub mod event_out;
 pub mod event_status;
 pub mod ids;
 pub mod messages;
 pub mod pricing;
+pub mod registration;
 pub mod schedule;
 pub mod schema;
 pub mod wire_time;

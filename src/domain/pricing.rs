@@ -516,6 +516,49 @@ pub fn quote(p: &PriceInputs, quantity: u32, apply_group_discount: bool, currenc
     }
 }
 
+/// `{pricing}`, one tier on the pricing routes.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PricingEnvelope {
+    pub pricing: Tier,
+}
+
+/// `{pricing: [...]}`, an event's tiers.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PricingList {
+    pub pricing: Vec<Tier>,
+}
+
+/// `{success, data}`, one tier on the ticket-type routes.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TicketTypeEnvelope {
+    pub success: bool,
+    pub data: Tier,
+}
+
+/// `{success, data: [...]}`, an event's ticket types.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TicketTypeList {
+    pub success: bool,
+    pub data: Vec<Tier>,
+}
+
+/// One tier in the envelope of the surface it was asked through.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum TierEnvelope {
+    Pricing(PricingEnvelope),
+    TicketType(TicketTypeEnvelope),
+}
+
+crate::domain::schema::create_body!(
+    /// The body of `POST /events/{id}/pricing`.
+    PricingCreate = PricingFields, required: ["name", "base_price"]
+);
+crate::domain::schema::create_body!(
+    /// The body of `POST /events/{id}/ticket-types`.
+    TicketTypeCreate = TicketTypeFields, required: ["name", "base_price"]
+);
+
 #[cfg(test)]
 mod tests {
     use std::str::FromStr;

@@ -176,7 +176,7 @@ impl ScheduleFields {
 /// One schedule, as every schedule route returns it (and the event embeds its first one): the
 /// row of `event_schedules`, every column, always present (nullable ones as `null`). The type is
 /// the body and its schema.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[schema(as = Schedule)]
 pub struct ScheduleOut {
     pub tenant_id: Uuid,
@@ -186,7 +186,10 @@ pub struct ScheduleOut {
     pub starts_at: DateTime<Utc>,
     #[serde(with = "super::wire_time")]
     pub ends_at: DateTime<Utc>,
-    #[serde(serialize_with = "super::wire_time::option::serialize")]
+    #[serde(
+        serialize_with = "super::wire_time::option::serialize",
+        deserialize_with = "super::wire_time::option::deserialize"
+    )]
     pub doors_open_at: Option<DateTime<Utc>>,
     pub is_recurring: bool,
     pub recurrence_rule: Option<String>,
@@ -199,9 +202,15 @@ pub struct ScheduleOut {
     pub status: String,
     pub status_reason: Option<String>,
     pub capacity_override: Option<i32>,
-    #[serde(serialize_with = "super::wire_time::option::serialize")]
+    #[serde(
+        serialize_with = "super::wire_time::option::serialize",
+        deserialize_with = "super::wire_time::option::deserialize"
+    )]
     pub check_in_opens_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "super::wire_time::option::serialize")]
+    #[serde(
+        serialize_with = "super::wire_time::option::serialize",
+        deserialize_with = "super::wire_time::option::deserialize"
+    )]
     pub check_in_closes_at: Option<DateTime<Utc>>,
     pub notes: Option<String>,
     #[schema(value_type = Object)]
@@ -210,7 +219,10 @@ pub struct ScheduleOut {
     pub created_at: DateTime<Utc>,
     #[serde(with = "super::wire_time")]
     pub updated_at: DateTime<Utc>,
-    #[serde(serialize_with = "super::wire_time::option::serialize")]
+    #[serde(
+        serialize_with = "super::wire_time::option::serialize",
+        deserialize_with = "super::wire_time::option::deserialize"
+    )]
     pub deleted_at: Option<DateTime<Utc>>,
     pub version: i32,
 }
@@ -249,3 +261,8 @@ pub struct UpcomingSchedules {
     /// Schedules that have not started, earliest first (at most 100).
     pub data: Vec<ScheduleOut>,
 }
+
+crate::domain::schema::create_body!(
+    /// The body of `POST /events/{id}/schedules`.
+    ScheduleCreate = ScheduleFields, required: ["starts_at", "ends_at"]
+);

@@ -42,3 +42,36 @@ pub fn unsupported_promo_code() -> Object {
         ))
         .build()
 }
+
+/// The schema of a create body: the resource's update body (`$update`, whose fields are all
+/// optional) with the fields creation requires. One Rust type parses both requests
+/// (`domain::Mode` says which); this names the create form for the API document.
+macro_rules! create_body {
+    ($(#[$doc:meta])* $create:ident = $update:ty, required: [$($field:literal),+ $(,)?]) => {
+        $(#[$doc])*
+        pub enum $create {}
+
+        impl utoipa::PartialSchema for $create {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                use utoipa::openapi::schema::Schema;
+                use utoipa::openapi::RefOr;
+                match <$update as utoipa::PartialSchema>::schema() {
+                    RefOr::T(Schema::Object(mut object)) => {
+                        object.required = vec![$($field.to_owned()),+];
+                        object.description =
+                            object.description.map(|d| format!("{d} On creation `version` is ignored."));
+                        RefOr::T(Schema::Object(object))
+                    }
+                    other => other,
+                }
+            }
+        }
+
+        impl utoipa::ToSchema for $create {
+            fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+                <$update as utoipa::ToSchema>::schemas(schemas);
+            }
+        }
+    };
+}
+pub(crate) use create_body;

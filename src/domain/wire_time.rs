@@ -5,7 +5,7 @@
 //! byte of its body (`tests/api/wire.rs` pins it).
 
 use chrono::{DateTime, Timelike, Utc};
-use serde::Serializer;
+use serde::{Deserialize, Deserializer, Serializer};
 
 pub fn format(at: &DateTime<Utc>) -> String {
     let micros = at.nanosecond() / 1_000 % 1_000_000;
@@ -23,8 +23,17 @@ pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::
     serializer.serialize_str(&format(at))
 }
 
+/// Any RFC 3339 form is read back (cached bodies, `to_jsonb` rows).
+pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    DateTime::<Utc>::deserialize(deserializer)
+}
+
 pub mod option {
-    use super::{DateTime, Serializer, Utc};
+    use super::{DateTime, Deserialize, Deserializer, Serializer, Utc};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<DateTime<Utc>>::deserialize(deserializer)
+    }
 
     pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
         match at {

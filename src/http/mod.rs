@@ -3,8 +3,11 @@
 
 pub mod authenticate;
 pub mod concurrency;
+pub mod idempotency;
 pub mod internal_auth;
 pub mod json;
+pub mod path;
+pub mod problem;
 pub mod query;
 pub mod rate_limit;
 pub mod request_id;

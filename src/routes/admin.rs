@@ -2,20 +2,19 @@
 //! registrations. What acts on a replica or the platform (circuit breakers, detailed health,
 //! other tenants) is the operator's, on its own listener (`src/routes/operator.rs`).
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::post;
-use axum::{Json, Router};
-use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
+use crate::domain::registration::{RegistrationRequeued, RegistrationsRequeued};
 use crate::error::{ApiError, ApiResult};
 use crate::services::registration;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/blockchain/events/{id}/retry", post(retry_registration))
-        .route("/admin/blockchain/retry-failed", post(retry_all_registrations))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(retry_registration)).routes(routes!(retry_all_registrations))
 }
 
 /// Retries a failed on-chain registration.
@@ -26,21 +25,21 @@ pub fn router() -> Router<AppState> {
     security(("bearerAuth" = [])),
     params(("id" = Uuid, Path, description = "The event.")),
     responses(
-        (status = 200, description = "Re-queued.", body = crate::openapi::RegistrationRequeued),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "Re-queued.", body = RegistrationRequeued),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 409, response = crate::http::problem::Conflict),
+        (status = 429, response = crate::http::problem::TooManyRequests),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
 async fn retry_registration(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RegistrationRequeued>> {
     user.require_admin()?;
     let id = crate::http::query::path_uuid(&id, "Event")?;
     let requeued = registration::requeue_failed(&state, user.tenant, Some(id)).await?;
@@ -56,7 +55,7 @@ async fn retry_registration(
         });
     }
     tracing::warn!(event_id = %id, operator = %user.user_id, "failed on-chain registration re-queued");
-    Ok(Json(json!({ "event_id": id, "blockchain_status": "pending" })))
+    Ok(Json(RegistrationRequeued::new(id)))
 }
 
 /// Retries every failed on-chain registration.
@@ -65,17 +64,20 @@ async fn retry_registration(
     description = "Re-queues every failed on-chain registration of the caller's tenant. Admin role only.",
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The re-queued events.", body = crate::openapi::RegistrationsRequeued),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "The re-queued events.", body = RegistrationsRequeued),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 429, response = crate::http::problem::TooManyRequests),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
-async fn retry_all_registrations(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Value>> {
+async fn retry_all_registrations(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<RegistrationsRequeued>> {
     user.require_admin()?;
     let requeued = registration::requeue_failed(&state, user.tenant, None).await?;
     tracing::warn!(count = requeued.len(), operator = %user.user_id, "failed on-chain registrations re-queued");
-    Ok(Json(json!({ "requeued": requeued.len(), "event_ids": requeued })))
+    Ok(Json(RegistrationsRequeued::new(None, requeued)))
 }

@@ -1,78 +1,92 @@
 //! Capacity sections and holds: `/api/v1/events/:eventId/capacity`, `/api/v1/capacity/:id`,
 //! `/api/v1/reservations/:id`.
 
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
+use crate::domain::capacity::{
+    CapacityCheckResult, CapacityEnvelope, CapacityList, CapacityTotals, ReservationEnvelope, ReserveRequest,
+    ReserveResult, SectionCreate, SectionFields,
+};
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::http::json::{HashedJson, Json as StrictJson};
-use crate::http::query::path_uuid;
-use crate::routes::events::{created_response, fingerprint};
-use crate::services::capacity::{self as service, ReserveRequest, SectionFields};
-use crate::services::events::present;
+use crate::http::idempotency::{Created, IdempotencyKey, IdempotentJson};
+use crate::http::json::Json as StrictJson;
+use crate::http::path::{Event, Hold, Id, Section};
+use crate::services::cancellation::{CancelRequest, CancelResult};
+use crate::services::capacity as service;
 use crate::state::AppState;
 use crate::storage::capacity::HoldEnd;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/events/{event_id}/capacity", get(list).post(create))
-        .route("/events/{event_id}/capacity/total", get(totals))
-        .route("/capacity/{id}", get(get_one).put(update))
-        .route("/capacity/{id}/check", post(check))
-        .route("/capacity/{id}/reserve", post(reserve))
-        .route("/reservations/{id}", get(get_hold).delete(release))
-        .route("/reservations/{id}/confirm", post(confirm))
-        .route("/reservations/{id}/release", post(release))
-        .route("/events/{event_id}/cancel", post(cancel))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(totals))
+        .routes(routes!(get_one, update))
+        .routes(routes!(check))
+        .routes(routes!(reserve))
+        .routes(routes!(get_hold, delete_hold))
+        .routes(routes!(confirm))
+        .routes(routes!(release))
+        .routes(routes!(cancel))
 }
 
 /// Lists the capacity sections of an event.
 #[utoipa::path(
-    get, path = "/events/{event_id}/capacity", operation_id = "listSections", tag = "capacity",
+    get, path = "/events/{id}/capacity", operation_id = "listSections", tag = "capacity",
     security(("bearerAuth" = [])),
-    params(("event_id" = Uuid, Path, description = "The event.")),
+    params(Id<Event>),
     responses(
-        (status = 200, description = "The event's sections.", body = crate::openapi::CapacityList),
-        crate::openapi::ReadErrors,
+        (status = 200, description = "The event's sections.", body = CapacityList),
+        crate::http::problem::ReadErrors,
     )
 )]
-async fn list(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
-    let sections = service::list(&state, &user, path_uuid(&event_id, "Event")?).await?;
-    Ok(Json(json!({ "capacity": sections })))
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Id(event_id, ..): Id<Event>,
+) -> ApiResult<Json<CapacityList>> {
+    let sections = service::list(&state, &user, event_id).await?;
+    Ok(Json(CapacityList { capacity: sections }))
 }
 
 /// Sums the seats over all sections of an event.
 #[utoipa::path(
-    get, path = "/events/{event_id}/capacity/total", operation_id = "getCapacityTotals", tag = "capacity",
+    get, path = "/events/{id}/capacity/total", operation_id = "getCapacityTotals", tag = "capacity",
     security(("bearerAuth" = [])),
-    params(("event_id" = Uuid, Path, description = "The event.")),
+    params(Id<Event>),
     responses(
-        (status = 200, description = "The totals.", body = crate::openapi::CapacityTotals),
-        crate::openapi::ReadErrors,
+        (status = 200, description = "The totals.", body = CapacityTotals),
+        crate::http::problem::ReadErrors,
     )
 )]
-async fn totals(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(service::totals(&state, &user, path_uuid(&event_id, "Event")?).await?))
+async fn totals(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Id(event_id, ..): Id<Event>,
+) -> ApiResult<Json<CapacityTotals>> {
+    Ok(Json(service::totals(&state, &user, event_id).await?))
 }
 
 /// Gets a capacity section.
 #[utoipa::path(
     get, path = "/capacity/{id}", operation_id = "getSection", tag = "capacity",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The section.")),
+    params(Id<Section>),
     responses(
-        (status = 200, description = "The section.", body = crate::openapi::CapacityEnvelope),
-        crate::openapi::ReadErrors,
+        (status = 200, description = "The section.", body = CapacityEnvelope),
+        crate::http::problem::ReadErrors,
     )
 )]
-async fn get_one(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "capacity": service::get(&state, &user, path_uuid(&id, "Capacity section")?).await? })))
+async fn get_one(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Id(id, ..): Id<Section>,
+) -> ApiResult<Json<CapacityEnvelope>> {
+    Ok(Json(CapacityEnvelope { capacity: service::get(&state, &user, id).await? }))
 }
 
 /// Adds a capacity section to an event.
@@ -80,33 +94,28 @@ async fn get_one(State(state): State<AppState>, user: AuthUser, Path(id): Path<S
 /// All sections of the event must fit the venue (checked live with the venue-service). Needs
 /// `events:update` and the event's creator or an admin.
 #[utoipa::path(
-    post, path = "/events/{event_id}/capacity", operation_id = "createSection", tag = "capacity",
+    post, path = "/events/{id}/capacity", operation_id = "createSection", tag = "capacity",
     security(("bearerAuth" = [])),
-    params(("event_id" = Uuid, Path, description = "The event."), crate::openapi::IdempotencyKey),
-    request_body(content = ref("#/components/schemas/SectionCreate"), content_type = "application/json"),
+    params(Id<Event>, IdempotencyKey),
+    request_body(content = SectionCreate, content_type = "application/json"),
     responses(
         (status = 201, description = "Created (or replayed for a repeated `Idempotency-Key`).",
-            body = crate::openapi::CapacityEnvelope, headers(
+            body = CapacityEnvelope, headers(
                 ("x-idempotency-key" = String, description = "The request's `Idempotency-Key`, when sent."),
                 ("idempotency-replayed" = String, description = "`true` when this is a stored response."),
             )),
-        crate::openapi::WriteErrors,
+        crate::http::problem::WriteErrors,
     )
 )]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
-    uri: OriginalUri,
-    Path(event_id): Path<String>,
-    body: HashedJson<SectionFields>,
-) -> ApiResult<Response> {
+    Id(event_id, ..): Id<Event>,
+    body: IdempotentJson<SectionFields>,
+) -> ApiResult<Created<CapacityEnvelope>> {
     user.require("events:update")?;
-    let event_id = path_uuid(&event_id, "Event")?;
-    let fp = fingerprint(&headers, &uri, &user, &body.hash)?;
-    let key = fp.as_ref().map(|f| f.key.clone());
-    let (response, replayed) = service::create(&state, &user, event_id, body.value, fp).await?;
-    Ok(created_response(response.status, response.body, replayed, key.as_deref()))
+    let creation = service::create(&state, &user, event_id, body.value.clone(), body.fingerprint.clone()).await?;
+    Ok(body.created(creation))
 }
 
 /// Changes a capacity section.
@@ -116,22 +125,22 @@ async fn create(
 #[utoipa::path(
     put, path = "/capacity/{id}", operation_id = "updateSection", tag = "capacity",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The section.")),
+    params(Id<Section>),
     request_body(content = SectionFields, content_type = "application/json"),
     responses(
-        (status = 200, description = "The updated section.", body = crate::openapi::CapacityEnvelope),
-        crate::openapi::WriteErrors,
+        (status = 200, description = "The updated section.", body = CapacityEnvelope),
+        crate::http::problem::WriteErrors,
     )
 )]
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Id(id, ..): Id<Section>,
     StrictJson(fields): StrictJson<SectionFields>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CapacityEnvelope>> {
     user.require("events:update")?;
-    let section = service::update(&state, &user, path_uuid(&id, "Capacity section")?, fields).await?;
-    Ok(Json(json!({ "capacity": section })))
+    let capacity = service::update(&state, &user, id, fields).await?;
+    Ok(Json(CapacityEnvelope { capacity }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -152,28 +161,28 @@ struct CheckRequest {
 #[utoipa::path(
     post, path = "/capacity/{id}/check", operation_id = "checkSection", tag = "capacity",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The section.")),
+    params(Id<Section>),
     request_body(content = CheckRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The answer.", body = crate::openapi::CapacityCheckResult),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "The answer.", body = CapacityCheckResult),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 413, response = crate::http::problem::PayloadTooLarge),
+        (status = 415, response = crate::http::problem::UnsupportedMediaType),
+        (status = 422, response = crate::http::problem::Unprocessable),
+        (status = 429, response = crate::http::problem::TooManyRequests),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
 async fn check(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Id(id, ..): Id<Section>,
     StrictJson(req): StrictJson<CheckRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CapacityCheckResult>> {
     if !(1..=100).contains(&req.quantity) {
         return Err(ApiError::unprocessable(vec![FieldError::new(
             "quantity",
@@ -184,7 +193,7 @@ async fn check(
     if req.seat_ids.as_ref().is_some_and(|s| s.len() > 100) {
         return Err(ApiError::unprocessable(vec![FieldError::new("seat_ids", "TOO_MANY_ITEMS", "at most 100")]));
     }
-    Ok(Json(service::check(&state, &user, path_uuid(&id, "Capacity section")?, req.quantity).await?))
+    Ok(Json(service::check(&state, &user, id, req.quantity).await?))
 }
 
 /// Holds seats of a section.
@@ -194,44 +203,43 @@ async fn check(
 #[utoipa::path(
     post, path = "/capacity/{id}/reserve", operation_id = "reserveSeats", tag = "capacity",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The section."), crate::openapi::IdempotencyKey),
+    params(Id<Section>, IdempotencyKey),
     request_body(content = ReserveRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Held (or replayed for a repeated `Idempotency-Key`).",
-            body = crate::openapi::ReserveResult, headers(
+            body = ReserveResult, headers(
                 ("x-idempotency-key" = String, description = "The request's `Idempotency-Key`, when sent."),
                 ("idempotency-replayed" = String, description = "`true` when this is a stored response."),
             )),
-        crate::openapi::WriteErrors,
+        crate::http::problem::WriteErrors,
     )
 )]
 async fn reserve(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
-    uri: OriginalUri,
-    Path(id): Path<String>,
-    body: HashedJson<ReserveRequest>,
-) -> ApiResult<Response> {
-    let section = path_uuid(&id, "Capacity section")?;
-    let fp = fingerprint(&headers, &uri, &user, &body.hash)?;
-    let key = fp.as_ref().map(|f| f.key.clone());
-    let (response, replayed) = service::reserve(&state, &user, section, body.value, fp).await?;
-    Ok(created_response(response.status, response.body, replayed, key.as_deref()))
+    Id(section, ..): Id<Section>,
+    body: IdempotentJson<ReserveRequest>,
+) -> ApiResult<Created<ReserveResult>> {
+    let creation = service::reserve(&state, &user, section, body.value.clone(), body.fingerprint.clone()).await?;
+    Ok(body.created(creation))
 }
 
 /// Gets a hold.
 #[utoipa::path(
     get, path = "/reservations/{id}", operation_id = "getReservation", tag = "capacity",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The hold.")),
+    params(Id<Hold>),
     responses(
-        (status = 200, description = "The hold.", body = crate::openapi::ReservationEnvelope),
-        crate::openapi::ReadErrors,
+        (status = 200, description = "The hold.", body = ReservationEnvelope),
+        crate::http::problem::ReadErrors,
     )
 )]
-async fn get_hold(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "reservation": service::get_hold(&state, &user, path_uuid(&id, "Reservation")?).await? })))
+async fn get_hold(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Id(id, ..): Id<Hold>,
+) -> ApiResult<Json<ReservationEnvelope>> {
+    Ok(Json(ReservationEnvelope { reservation: service::get_hold(&state, &user, id).await? }))
 }
 
 /// Marks a hold sold.
@@ -241,21 +249,25 @@ async fn get_hold(State(state): State<AppState>, user: AuthUser, Path(id): Path<
 #[utoipa::path(
     post, path = "/reservations/{id}/confirm", operation_id = "confirmReservation", tag = "capacity",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The hold.")),
+    params(Id<Hold>),
     responses(
-        (status = 200, description = "The confirmed hold.", body = crate::openapi::ReservationEnvelope),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "The confirmed hold.", body = ReservationEnvelope),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 409, response = crate::http::problem::Conflict),
+        (status = 429, response = crate::http::problem::TooManyRequests),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
-async fn confirm(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let hold = service::finish_hold(&state, &user, path_uuid(&id, "Reservation")?, HoldEnd::Confirm).await?;
-    Ok(Json(json!({ "reservation": hold })))
+async fn confirm(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Id(id, ..): Id<Hold>,
+) -> ApiResult<Json<ReservationEnvelope>> {
+    let hold = service::finish_hold(&state, &user, id, HoldEnd::Confirm).await?;
+    Ok(Json(ReservationEnvelope { reservation: hold }))
 }
 
 /// Releases a hold.
@@ -265,43 +277,48 @@ async fn confirm(State(state): State<AppState>, user: AuthUser, Path(id): Path<S
 #[utoipa::path(
     post, path = "/reservations/{id}/release", operation_id = "releaseReservation", tag = "capacity",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The hold.")),
+    params(Id<Hold>),
     responses(
-        (status = 200, description = "The released hold.", body = crate::openapi::ReservationEnvelope),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "The released hold.", body = ReservationEnvelope),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 409, response = crate::http::problem::Conflict),
+        (status = 429, response = crate::http::problem::TooManyRequests),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
-async fn release(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let hold = service::finish_hold(&state, &user, path_uuid(&id, "Reservation")?, HoldEnd::Release).await?;
-    Ok(Json(json!({ "reservation": hold })))
+async fn release(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Id(id, ..): Id<Hold>,
+) -> ApiResult<Json<ReservationEnvelope>> {
+    let hold = service::finish_hold(&state, &user, id, HoldEnd::Release).await?;
+    Ok(Json(ReservationEnvelope { reservation: hold }))
 }
 
-/// `DELETE /reservations/{id}` is routed to [`release`]; this item only documents it.
+/// `DELETE /reservations/{id}` releases a hold like `POST .../release` (the original served both).
 #[utoipa::path(
     delete, path = "/reservations/{id}", operation_id = "deleteReservation", tag = "capacity",
     summary = "Releases a hold (DELETE).",
     description = "The same as `POST /reservations/{id}/release`.",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The hold.")),
+    params(Id<Hold>),
     responses(
-        (status = 200, description = "The released hold.", body = crate::openapi::ReservationEnvelope),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "The released hold.", body = ReservationEnvelope),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 409, response = crate::http::problem::Conflict),
+        (status = 429, response = crate::http::problem::TooManyRequests),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
-#[expect(dead_code, reason = "documentation only: the router sends DELETE to `release`")]
-pub(crate) fn delete_hold_doc() {}
+async fn delete_hold(state: State<AppState>, user: AuthUser, id: Id<Hold>) -> ApiResult<Json<ReservationEnvelope>> {
+    release(state, user, id).await
+}
 
 /// Cancels an event.
 ///
@@ -309,27 +326,22 @@ pub(crate) fn delete_hold_doc() {}
 /// `event.cancelled` outbox record written, in one transaction. Needs `events:cancel` (or
 /// `events:update`) and the event's creator or an admin.
 #[utoipa::path(
-    post, path = "/events/{event_id}/cancel", operation_id = "cancelEvent", tag = "capacity",
+    post, path = "/events/{id}/cancel", operation_id = "cancelEvent", tag = "capacity",
     security(("bearerAuth" = [])),
-    params(("event_id" = Uuid, Path, description = "The event.")),
-    request_body(content = crate::services::cancellation::CancelRequest, content_type = "application/json"),
+    params(Id<Event>),
+    request_body(content = CancelRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The cancelled event and what was done.", body = crate::openapi::CancelResult),
-        crate::openapi::WriteErrors,
+        (status = 200, description = "The cancelled event and what was done.", body = CancelResult),
+        crate::http::problem::WriteErrors,
     )
 )]
 async fn cancel(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(event_id): Path<String>,
-    StrictJson(req): StrictJson<crate::services::cancellation::CancelRequest>,
-) -> ApiResult<Json<Value>> {
+    Id(event_id, ..): Id<Event>,
+    StrictJson(req): StrictJson<CancelRequest>,
+) -> ApiResult<Json<CancelResult>> {
     user.require("events:cancel").or_else(|_| user.require("events:update"))?;
-    let mut result = crate::services::cancellation::cancel(&state, &user, path_uuid(&event_id, "Event")?, req).await?;
-    let event = present(result["event"].take(), &user);
-    Ok(Json(json!({
-        "success": true,
-        "data": { "event": event, "cancellation": result["cancellation"].take() },
-        "message": "Event cancelled",
-    })))
+    let (event, cancellation) = crate::services::cancellation::cancel(&state, &user, event_id, req).await?;
+    Ok(Json(CancelResult::new(event.for_caller(&user), cancellation)))
 }

@@ -5,20 +5,17 @@
 //! and embedded in the binary: it loads nothing from another origin, works offline, and its
 //! Content-Security-Policy allows this origin only.
 
-use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api-docs/openapi.json", get(openapi_json))
-        .route("/api-docs", get(page))
-        .route("/api-docs/swagger-ui/{file}", get(asset))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_json)).routes(routes!(page)).routes(routes!(asset))
 }
 
 /// Gets this OpenAPI document.
@@ -26,9 +23,9 @@ pub fn router() -> Router<AppState> {
     get, path = "/api-docs/openapi.json", operation_id = "getOpenApi", tag = "docs",
     responses(
         (status = 200, description = "This document.", body = Object, content_type = "application/json"),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 429, response = crate::http::problem::TooManyRequests),
     )
 )]
 async fn openapi_json() -> impl IntoResponse {
@@ -49,9 +46,9 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
     get, path = "/api-docs", operation_id = "getApiDocs", tag = "docs",
     responses(
         (status = 200, description = "An HTML page.", body = String, content_type = "text/html"),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 429, response = crate::http::problem::TooManyRequests),
     )
 )]
 async fn page() -> Response {
@@ -67,10 +64,10 @@ async fn page() -> Response {
             (String = "text/javascript"),
             (String = "text/css"),
         )),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 429, response = crate::http::problem::TooManyRequests),
     )
 )]
 async fn asset(Path(file): Path<String>) -> Response {

@@ -1,31 +1,32 @@
 //! `/api/v1/events` and `/api/v1/venues/:venueId/events`, compatible with the original's
 //! paths, methods, snake_case fields and envelopes (`{event}`, `{events, pagination}`).
 
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
-use crate::domain::event::{EventFields, Visibility};
+use crate::domain::event::{EventCreate, EventFields, Visibility};
+use crate::domain::event_out::{EventEnvelope, EventPage, Pagination};
 use crate::domain::{EventAction, EventStatus};
 use crate::error::{ApiError, ApiResult};
-use crate::http::json::{HashedJson, Json as StrictJson};
-use crate::http::query::{Query, path_uuid};
+use crate::http::idempotency::{Created, IdempotencyKey, IdempotentJson};
+use crate::http::json::Json as StrictJson;
+use crate::http::path::{Event, Id, Venue};
+use crate::http::query::Query;
 use crate::services::events as service;
 use crate::state::AppState;
 use crate::storage::events::ListFilter;
-use crate::storage::idempotency::{Fingerprint, parse_key};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/events", get(list).post(create))
-        .route("/events/{id}", get(get_one).put(update).patch(update).delete(delete))
-        .route("/events/{id}/publish", post(publish))
-        .route("/venues/{venue_id}/events", get(venue_events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, patch, delete))
+        .routes(routes!(publish))
+        .routes(routes!(venue_events))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -108,9 +109,14 @@ fn filter_from(q: ListQuery) -> ApiResult<ListFilter> {
     })
 }
 
-fn page(events: Vec<Value>, total: i64, f: &ListFilter, user: &AuthUser) -> Json<Value> {
-    let events: Vec<Value> = events.into_iter().map(|e| service::present(e, user)).collect();
-    Json(json!({ "events": events, "pagination": { "limit": f.limit, "offset": f.offset, "total": total } }))
+fn page(
+    events: Vec<crate::domain::event_out::EventOut>,
+    total: i64,
+    f: &ListFilter,
+    user: &AuthUser,
+) -> Json<EventPage> {
+    let events = events.into_iter().map(|e| e.for_caller(user)).collect();
+    Json(EventPage { events, pagination: Pagination { limit: f.limit, offset: f.offset, total } })
 }
 
 /// Lists events.
@@ -121,16 +127,16 @@ fn page(events: Vec<Value>, total: i64, f: &ListFilter, user: &AuthUser) -> Json
     security(("bearerAuth" = [])),
     params(ListQuery),
     responses(
-        (status = 200, description = "A page of events.", body = crate::openapi::EventPage),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "A page of events.", body = EventPage),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 429, response = crate::http::problem::TooManyRequests),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
-async fn list(State(state): State<AppState>, user: AuthUser, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+async fn list(State(state): State<AppState>, user: AuthUser, Query(q): Query<ListQuery>) -> ApiResult<Json<EventPage>> {
     let filter = filter_from(q)?;
     let (events, total) = service::list(&state, user.tenant, filter.clone()).await?;
     Ok(page(events, total, &filter, &user))
@@ -155,25 +161,24 @@ struct VenueEventsQuery {
 #[utoipa::path(
     get, path = "/venues/{venue_id}/events", operation_id = "listVenueEvents", tag = "events",
     security(("bearerAuth" = [])),
-    params(("venue_id" = Uuid, Path, description = "The venue."), VenueEventsQuery),
+    params(Id<Venue>, VenueEventsQuery),
     responses(
-        (status = 200, description = "A page of the venue's events.", body = crate::openapi::EventPage),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "A page of the venue's events.", body = EventPage),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 429, response = crate::http::problem::TooManyRequests),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
 async fn venue_events(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(venue_id): Path<String>,
+    Id(venue_id, ..): Id<Venue>,
     Query(q): Query<VenueEventsQuery>,
-) -> ApiResult<Json<Value>> {
-    let venue_id = path_uuid(&venue_id, "Venue")?;
+) -> ApiResult<Json<EventPage>> {
     let filter = filter_from(ListQuery {
         status: q.status,
         visibility: None,
@@ -196,45 +201,19 @@ async fn venue_events(
 #[utoipa::path(
     get, path = "/events/{id}", operation_id = "getEvent", tag = "events",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The event.")),
+    params(Id<Event>),
     responses(
-        (status = 200, description = "The event.", body = crate::openapi::EventEnvelope),
-        crate::openapi::ReadErrors,
+        (status = 200, description = "The event.", body = EventEnvelope),
+        crate::http::problem::ReadErrors,
     )
 )]
-async fn get_one(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let id = path_uuid(&id, "Event")?;
+async fn get_one(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Id(id, ..): Id<Event>,
+) -> ApiResult<Json<EventEnvelope>> {
     let event = service::get(&state, user.tenant, id).await?;
-    Ok(Json(json!({ "event": service::present(event, &user) })))
-}
-
-/// Reads and validates the `Idempotency-Key` header of a creating request. The fingerprint
-/// binds the key to the user as well as the body, so another user of the tenant reusing a key
-/// gets 422, never the first user's stored response.
-pub fn fingerprint(
-    headers: &HeaderMap,
-    uri: &OriginalUri,
-    user: &AuthUser,
-    body_hash: &str,
-) -> ApiResult<Option<Fingerprint>> {
-    let Some(raw) = headers.get("idempotency-key") else { return Ok(None) };
-    let key = parse_key(raw.to_str().unwrap_or(""))?;
-    use sha2::Digest;
-    let bound = hex::encode(sha2::Sha256::digest(format!("{}\n{body_hash}", user.user_id).as_bytes()));
-    Ok(Some(Fingerprint { key, method: "POST", path: uri.path().to_owned(), body_hash: bound }))
-}
-
-/// A creation's response; a replay carries `Idempotency-Replayed: true`.
-pub fn created_response(status: u16, body: Value, replayed: bool, key: Option<&str>) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
-    let mut response = (status, Json(body)).into_response();
-    if let Some(key) = key.and_then(|k| HeaderValue::from_str(k).ok()) {
-        response.headers_mut().insert("x-idempotency-key", key);
-        if replayed {
-            response.headers_mut().insert("idempotency-replayed", HeaderValue::from_static("true"));
-        }
-    }
-    response
+    Ok(Json(EventEnvelope { event: event.for_caller(&user) }))
 }
 
 /// Creates an event.
@@ -245,47 +224,34 @@ pub fn created_response(status: u16, body: Value, replayed: bool, key: Option<&s
 #[utoipa::path(
     post, path = "/events", operation_id = "createEvent", tag = "events",
     security(("bearerAuth" = [])),
-    params(crate::openapi::IdempotencyKey),
-    request_body(content = ref("#/components/schemas/EventCreate"), content_type = "application/json"),
+    params(IdempotencyKey),
+    request_body(content = EventCreate, content_type = "application/json"),
     responses(
         (status = 201, description = "Created (or replayed for a repeated `Idempotency-Key`).",
-            body = crate::openapi::EventEnvelope, headers(
+            body = EventEnvelope, headers(
                 ("x-idempotency-key" = String, description = "The request's `Idempotency-Key`, when sent."),
                 ("idempotency-replayed" = String, description = "`true` when this is a stored response."),
             )),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 409, response = crate::http::problem::Conflict),
+        (status = 413, response = crate::http::problem::PayloadTooLarge),
+        (status = 415, response = crate::http::problem::UnsupportedMediaType),
+        (status = 422, response = crate::http::problem::Unprocessable),
+        (status = 429, response = crate::http::problem::TooManyRequests),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    headers: HeaderMap,
-    uri: OriginalUri,
-    body: HashedJson<EventFields>,
-) -> ApiResult<Response> {
+    body: IdempotentJson<EventFields>,
+) -> ApiResult<Created<EventEnvelope>> {
     user.require("events:create")?;
-    let fp = fingerprint(&headers, &uri, &user, &body.hash)?;
-    let key = fp.as_ref().map(|f| f.key.clone());
-    let created = service::create(&state, &user, body.value, fp).await?;
-    let body = match created.body {
-        Value::Object(mut obj) => {
-            if let Some(event) = obj.remove("event") {
-                obj.insert("event".to_owned(), service::present(event, &user));
-            }
-            Value::Object(obj)
-        }
-        other => other,
-    };
-    Ok(created_response(created.status, body, created.replayed, key.as_deref()))
+    let creation = service::create(&state, &user, body.value.clone(), body.fingerprint.clone()).await?;
+    Ok(body.created(creation))
 }
 
 /// Updates an event.
@@ -296,40 +262,45 @@ async fn create(
 #[utoipa::path(
     put, path = "/events/{id}", operation_id = "updateEvent", tag = "events",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The event.")),
+    params(Id<Event>),
     request_body(content = EventFields, content_type = "application/json"),
     responses(
-        (status = 200, description = "The updated event.", body = crate::openapi::EventEnvelope),
-        crate::openapi::WriteErrors,
+        (status = 200, description = "The updated event.", body = EventEnvelope),
+        crate::http::problem::WriteErrors,
     )
 )]
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Id(id, ..): Id<Event>,
     StrictJson(fields): StrictJson<EventFields>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EventEnvelope>> {
     user.require("events:update")?;
-    let id = path_uuid(&id, "Event")?;
     let event = service::update(&state, &user, id, fields).await?;
-    Ok(Json(json!({ "event": service::present(event, &user) })))
+    Ok(Json(EventEnvelope { event: event.for_caller(&user) }))
 }
 
-/// `PATCH` is routed to [`update`]; this item only documents it.
+/// `PATCH` is the same partial update as `PUT` (the original served both).
 #[utoipa::path(
     patch, path = "/events/{id}", operation_id = "patchEvent", tag = "events",
     summary = "Updates an event (PATCH).",
     description = "The same partial update as `PUT /events/{id}`.",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The event.")),
+    params(Id<Event>),
     request_body(content = EventFields, content_type = "application/json"),
     responses(
-        (status = 200, description = "The updated event.", body = crate::openapi::EventEnvelope),
-        crate::openapi::WriteErrors,
+        (status = 200, description = "The updated event.", body = EventEnvelope),
+        crate::http::problem::WriteErrors,
     )
 )]
-#[expect(dead_code, reason = "documentation only: the router sends PATCH to `update`")]
-pub(crate) fn patch_doc() {}
+async fn patch(
+    state: State<AppState>,
+    user: AuthUser,
+    id: Id<Event>,
+    fields: StrictJson<EventFields>,
+) -> ApiResult<Json<EventEnvelope>> {
+    update(state, user, id, fields).await
+}
 
 /// Deletes an event.
 ///
@@ -338,21 +309,20 @@ pub(crate) fn patch_doc() {}
 #[utoipa::path(
     delete, path = "/events/{id}", operation_id = "deleteEvent", tag = "events",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The event.")),
+    params(Id<Event>),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 409, response = crate::http::problem::Conflict),
+        (status = 429, response = crate::http::problem::TooManyRequests),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
-async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete(State(state): State<AppState>, user: AuthUser, Id(id, ..): Id<Event>) -> ApiResult<StatusCode> {
     user.require("events:delete")?;
-    let id = path_uuid(&id, "Event")?;
     service::delete(&state, &user, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -363,21 +333,24 @@ async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Path<St
 #[utoipa::path(
     post, path = "/events/{id}/publish", operation_id = "publishEvent", tag = "events",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The event.")),
+    params(Id<Event>),
     responses(
-        (status = 200, description = "The published event.", body = crate::openapi::EventEnvelope),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "The published event.", body = EventEnvelope),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 409, response = crate::http::problem::Conflict),
+        (status = 429, response = crate::http::problem::TooManyRequests),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
-async fn publish(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn publish(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Id(id, ..): Id<Event>,
+) -> ApiResult<Json<EventEnvelope>> {
     user.require("events:publish")?;
-    let id = path_uuid(&id, "Event")?;
     let event = service::act(&state, &user, id, EventAction::Publish, None).await?;
-    Ok(Json(json!({ "event": service::present(event, &user) })))
+    Ok(Json(EventEnvelope { event: event.for_caller(&user) }))
 }

@@ -14,22 +14,21 @@
 
 use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(overall))
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
-        .route("/health/startup", get(startup))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(overall)).routes(routes!(live)).routes(routes!(ready)).routes(routes!(startup))
 }
 
 const SERVICE: &str = "event-service";
@@ -38,7 +37,7 @@ const DB_SLOW: Duration = Duration::from_millis(1000);
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 const REDIS_SLOW: Duration = Duration::from_millis(500);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     Up,
@@ -46,12 +45,16 @@ pub enum CheckStatus {
     Down,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One dependency check. `error` is a code (`TIMEOUT`, `CONNECTION_ERROR`, `POOL_TIMEOUT`,
+/// ...), present only when the check is down.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Check {
     pub status: CheckStatus,
+    /// Milliseconds.
     pub response_time: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub error: Option<&'static str>,
 }
 
@@ -115,9 +118,9 @@ fn epoch_ms() -> i64 {
 #[utoipa::path(
     get, path = "/health/live", operation_id = "getLiveness", tag = "health",
     responses(
-        (status = 200, description = "The process is alive.", body = crate::openapi::Live),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
+        (status = 200, description = "The process is alive.", body = Live),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
     )
 )]
 async fn live() -> Json<Value> {
@@ -131,10 +134,10 @@ async fn live() -> Json<Value> {
 #[utoipa::path(
     get, path = "/health/ready", operation_id = "getReadiness", tag = "health",
     responses(
-        (status = 200, description = "Ready, or degraded (Redis down or slow).", body = crate::openapi::Ready),
-        (status = 503, description = "Not ready: Postgres is down, or shutdown has begun (draining).", body = crate::openapi::Ready),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
+        (status = 200, description = "Ready, or degraded (Redis down or slow).", body = Ready),
+        (status = 503, description = "Not ready: Postgres is down, or shutdown has begun (draining).", body = Ready),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
     )
 )]
 async fn ready(State(state): State<AppState>) -> Response {
@@ -161,10 +164,10 @@ async fn ready(State(state): State<AppState>) -> Response {
 #[utoipa::path(
     get, path = "/health/startup", operation_id = "getStartup", tag = "health",
     responses(
-        (status = 200, description = "Started.", body = crate::openapi::Startup),
-        (status = 503, description = "Still starting.", body = crate::openapi::Startup),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
+        (status = 200, description = "Started.", body = Startup),
+        (status = 503, description = "Still starting.", body = Startup),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
     )
 )]
 async fn startup(State(state): State<AppState>) -> Response {
@@ -190,10 +193,10 @@ struct OverallQuery {
     get, path = "/health", operation_id = "getHealth", tag = "health",
     params(OverallQuery),
     responses(
-        (status = 200, description = "Healthy, or degraded (Redis down or slow).", body = crate::openapi::Health),
-        (status = 503, description = "Unhealthy: Postgres is down.", body = crate::openapi::Health),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
+        (status = 200, description = "Healthy, or degraded (Redis down or slow).", body = Health),
+        (status = 503, description = "Unhealthy: Postgres is down.", body = Health),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
     )
 )]
 async fn overall(State(state): State<AppState>, Query(q): Query<OverallQuery>) -> Response {
@@ -266,4 +269,78 @@ fn rss_bytes() -> Option<u64> {
         .parse::<u64>()
         .ok()?;
     Some(kb * 1024)
+}
+
+// Documented bodies (built with `json!` above: health bodies are ad hoc) ---------------------
+
+#[derive(ToSchema)]
+pub struct Live {
+    /// `ok`.
+    pub status: String,
+    /// Epoch milliseconds.
+    pub timestamp: i64,
+    /// `event-service`.
+    pub service: String,
+}
+
+#[derive(ToSchema)]
+pub struct Checks {
+    pub database: Check,
+    pub redis: Check,
+    /// The reservation-cleanup job, once it has run (root `/health` only).
+    #[schema(rename = "reservationCleanup")]
+    pub reservation_cleanup: Option<Map<String, Value>>,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ReadyStatus {
+    Ready,
+    Degraded,
+    NotReady,
+    Draining,
+}
+
+/// 503 `not_ready` when Postgres is down, 503 `draining` once shutdown has begun (the load
+/// balancer stops routing during the pre-stop delay); Redis down is 200 `degraded`.
+#[derive(ToSchema)]
+pub struct Ready {
+    pub status: ReadyStatus,
+    pub timestamp: DateTime<Utc>,
+    pub checks: Checks,
+}
+
+#[derive(ToSchema)]
+pub struct Startup {
+    pub ready: bool,
+    /// `started` or `starting`.
+    pub message: String,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum OverallStatus {
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+/// The overall verdict: 503 only when Postgres is down.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Health {
+    pub status: OverallStatus,
+    pub service: String,
+    /// `enabled`.
+    pub security: String,
+    pub version: String,
+    pub timestamp: DateTime<Utc>,
+    pub checks: Checks,
+    /// The reservation-cleanup job's last runs, once it has run.
+    #[schema(required = false)]
+    pub reservation_cleanup: Map<String, Value>,
+    /// With `include_deps=true`: `{venueService: {status, responseTime, lastChecked, error?}}`,
+    /// informational only (cached 30 s).
+    #[schema(required = false)]
+    pub dependencies: Map<String, Value>,
 }

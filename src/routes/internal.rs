@@ -14,38 +14,39 @@
 //! returns only that id, and then reads the event under RLS in that tenant; the aggregate routes
 //! (`active`, `metrics`) cover the whole platform. Writes always need a tenant UUID.
 
-use axum::extract::{Path, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::{get, put};
-use axum::{Json, Router, middleware};
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::domain::TenantId;
 use crate::domain::event::is_solana_address;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::http::internal_auth::{InternalCaller, require_internal_hmac};
+use crate::http::internal_auth::InternalCaller;
 use crate::http::json::Json as StrictJson;
-use crate::http::query::{Query, path_uuid};
+use crate::http::path::{Event, Id};
+use crate::http::query::Query;
 use crate::services::events as service;
 use crate::services::internal::{self as platform, Scope};
-use crate::services::registration;
 use crate::state::AppState;
 use crate::storage::internal::ChainOutcome;
 
-pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/internal/events/active", get(active))
-        .route("/internal/events/metrics", get(metrics))
-        .route("/internal/events/{id}", get(event))
-        .route("/internal/events/{id}/pda", get(pda))
-        .route("/internal/events/{id}/scan-stats", get(scan_stats))
-        .route("/internal/events/{id}/status", get(status))
-        .route("/internal/events/{id}/transfer-restrictions", get(transfer_restrictions))
-        .route("/internal/events/{id}/blockchain-status", put(blockchain_status))
-        .route_layer(middleware::from_fn_with_state(state, require_internal_hmac))
+/// The routes; `routes::api` puts them behind the HMAC check.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(active))
+        .routes(routes!(metrics))
+        .routes(routes!(event))
+        .routes(routes!(pda))
+        .routes(routes!(scan_stats))
+        .routes(routes!(status))
+        .routes(routes!(transfer_restrictions))
+        .routes(routes!(blockchain_status))
 }
 
 /// The tenant named by `X-Tenant-ID`, or [`Scope::Platform`] for the placeholders the platform
@@ -85,20 +86,9 @@ fn invalid_tenant() -> ApiError {
 }
 
 /// The event's tenant for a read, and the event id.
-async fn locate(state: &AppState, headers: &HeaderMap, id: &str) -> ApiResult<(TenantId, uuid::Uuid)> {
+async fn locate(state: &AppState, headers: &HeaderMap, id: uuid::Uuid) -> ApiResult<(TenantId, uuid::Uuid)> {
     let scope = scope(headers, false)?;
-    let id = path_uuid(id, "Event")?;
     Ok((platform::tenant_of(state, scope, id).await?, id))
-}
-
-/// The event named by the path, in the tenant the call may reach.
-async fn load(state: &AppState, headers: &HeaderMap, id: &str) -> ApiResult<Value> {
-    let (tenant, id) = locate(state, headers, id).await?;
-    service::get(state, tenant, id).await
-}
-
-fn pick(event: &Value, field: &str) -> Value {
-    event.get(field).cloned().unwrap_or(Value::Null)
 }
 
 /// Gets an event for another service.
@@ -108,42 +98,30 @@ fn pick(event: &Value, field: &str) -> Value {
     get, path = "/internal/events/{id}", operation_id = "getInternalEvent", tag = "internal",
     security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
     params(
-        ("id" = Uuid, Path, description = "The event."),
+        Id<Event>,
         ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
         ("x-internal-body-hash" = Option<String>, Header, description = "Hex SHA-256 of the body, as signed; empty or absent without a body."),
     ),
     responses(
-        (status = 200, description = "The event.", body = crate::openapi::InternalEventEnvelope),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "The event.", body = platform::InternalEventEnvelope),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 413, response = crate::http::problem::PayloadTooLarge),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
 async fn event(
     State(state): State<AppState>,
     _caller: InternalCaller,
     headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let e = load(&state, &headers, &id).await?;
-    let p = |f: &str| pick(&e, f);
-    Ok(Json(json!({ "event": {
-        "id": p("id"), "tenantId": p("tenant_id"), "name": p("name"), "description": p("description"),
-        "shortDescription": p("short_description"), "venueId": p("venue_id"), "venueLayoutId": p("venue_layout_id"),
-        "eventType": p("event_type"), "status": p("status"), "visibility": p("visibility"),
-        "startsAt": p("starts_at"), "endsAt": p("ends_at"), "doorsOpen": p("doors_open"), "timezone": p("timezone"),
-        "bannerImageUrl": p("banner_image_url"), "thumbnailImageUrl": p("thumbnail_image_url"),
-        "capacity": p("capacity"), "isVirtual": p("is_virtual"), "isHybrid": p("is_hybrid"),
-        "eventPda": p("event_pda"), "artistWallet": p("artist_wallet"), "artistPercentage": p("artist_percentage"),
-        "venuePercentage": p("venue_percentage"), "resaleable": p("resaleable"),
-        "cancellationPolicy": p("cancellation_policy"), "refundPolicy": p("refund_policy"),
-        "createdAt": p("created_at"), "updatedAt": p("updated_at"), "publishedAt": p("published_at"),
-        "blockchainStatus": p("blockchain_status"),
-    }})))
+    Id(id, ..): Id<Event>,
+) -> ApiResult<Json<platform::InternalEventEnvelope>> {
+    let (tenant, id) = locate(&state, &headers, id).await?;
+    let event = service::get(&state, tenant, id).await?;
+    Ok(Json(platform::InternalEventEnvelope { event: event.into() }))
 }
 
 /// Gets an event's chain data.
@@ -153,53 +131,29 @@ async fn event(
     get, path = "/internal/events/{id}/pda", operation_id = "getInternalEventPda", tag = "internal",
     security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
     params(
-        ("id" = Uuid, Path, description = "The event."),
+        Id<Event>,
         ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
         ("x-internal-body-hash" = Option<String>, Header, description = "Hex SHA-256 of the body, as signed; empty or absent without a body."),
     ),
     responses(
-        (status = 200, description = "The chain data.", body = crate::openapi::InternalEventPda),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 200, description = "The chain data.", body = platform::InternalEventPda),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 413, response = crate::http::problem::PayloadTooLarge),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
 async fn pda(
     State(state): State<AppState>,
     _caller: InternalCaller,
     headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let (tenant, event_id) = locate(&state, &headers, &id).await?;
-    let e = service::get(&state, tenant, event_id).await?;
-    let p = |f: &str| pick(&e, f);
-    // The original's meaning: registered on chain *and* with an artist to pay royalties to.
-    let has_config = !p("artist_wallet").is_null() && !p("event_pda").is_null();
-    let registration = registration::registration_state(&state, tenant, event_id).await?;
-    let registration = registration.map(|r| {
-        json!({
-            "status": r.status, "attempts": r.attempts, "lastError": r.last_error,
-            "nextAttemptAt": r.next_attempt_at, "lastAttemptAt": r.last_attempt_at, "completedAt": r.completed_at,
-            "signature": r.tx_signature, "eventPda": r.event_pda, "venuePda": r.venue_pda,
-        })
-    });
-    Ok(Json(json!({
-        "eventId": p("id"), "tenantId": p("tenant_id"), "name": p("name"), "status": p("status"), "venueId": p("venue_id"),
-        "blockchain": {
-            "eventPda": p("event_pda"), "merkleTreeAddress": p("merkle_tree_address"), "collectionMint": p("collection_mint"),
-            "artistWallet": p("artist_wallet"), "artistPercentage": p("artist_percentage"),
-            "venuePercentage": p("venue_percentage"), "platformPercentage": p("platform_percentage"),
-            "resaleable": p("resaleable"), "maxResalePricePercentage": p("max_resale_price_percentage"),
-            "status": p("blockchain_status"), "signature": p("blockchain_tx_signature"),
-            "error": p("blockchain_error"), "syncedAt": p("blockchain_synced_at"),
-        },
-        "registration": registration,
-        "hasBlockchainConfig": has_config,
-    })))
+    Id(id, ..): Id<Event>,
+) -> ApiResult<Json<platform::InternalEventPda>> {
+    let (tenant, id) = locate(&state, &headers, id).await?;
+    Ok(Json(platform::pda(&state, tenant, id).await?))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -233,33 +187,32 @@ struct BlockchainStatusBody {
     put, path = "/internal/events/{id}/blockchain-status", operation_id = "setBlockchainStatus", tag = "internal",
     security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
     params(
-        ("id" = Uuid, Path, description = "The event."),
+        Id<Event>,
         ("X-Tenant-ID" = Uuid, Header, description = "The tenant the event belongs to (400 `MISSING_TENANT_ID` / `INVALID_TENANT_FORMAT`)."),
         ("x-internal-body-hash" = Option<String>, Header, description = "Hex SHA-256 of the body, as signed; empty or absent without a body."),
     ),
     request_body(content = BlockchainStatusBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Recorded.", body = crate::openapi::BlockchainStatusResult),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 413, response = crate::http::problem::PayloadTooLarge),
+        (status = 415, response = crate::http::problem::UnsupportedMediaType),
+        (status = 422, response = crate::http::problem::Unprocessable),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
 async fn blockchain_status(
     State(state): State<AppState>,
     caller: InternalCaller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Id(id, ..): Id<Event>,
     StrictJson(body): StrictJson<BlockchainStatusBody>,
 ) -> ApiResult<Json<Value>> {
     let tenant = write_tenant(&headers)?;
-    let id = path_uuid(&id, "Event")?;
     let mut errors = Vec::new();
     if body.status == SyncStatus::Synced && body.event_pda.is_none() {
         errors.push(FieldError::new("eventPda", "REQUIRED_FIELD", "is required when status is synced"));
@@ -311,21 +264,21 @@ async fn blockchain_status(
     get, path = "/internal/events/{id}/status", operation_id = "getInternalEventStatus", tag = "internal",
     security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
     params(
-        ("id" = Uuid, Path, description = "The event."),
+        Id<Event>,
         ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
     ),
     responses(
         (status = 200, description = "The event's status.", body = platform::EventStatusOut),
-        crate::openapi::InternalErrors,
+        crate::http::problem::InternalErrors,
     )
 )]
 async fn status(
     State(state): State<AppState>,
     _caller: InternalCaller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Id(id, ..): Id<Event>,
 ) -> ApiResult<Json<platform::EventStatusOut>> {
-    let (tenant, id) = locate(&state, &headers, &id).await?;
+    let (tenant, id) = locate(&state, &headers, id).await?;
     Ok(Json(platform::status(&state, tenant, id).await?))
 }
 
@@ -337,21 +290,21 @@ async fn status(
     get, path = "/internal/events/{id}/transfer-restrictions", operation_id = "getInternalTransferRestrictions", tag = "internal",
     security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
     params(
-        ("id" = Uuid, Path, description = "The event."),
+        Id<Event>,
         ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
     ),
     responses(
         (status = 200, description = "The transfer rules.", body = platform::TransferRestrictionsOut),
-        crate::openapi::InternalErrors,
+        crate::http::problem::InternalErrors,
     )
 )]
 async fn transfer_restrictions(
     State(state): State<AppState>,
     _caller: InternalCaller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Id(id, ..): Id<Event>,
 ) -> ApiResult<Json<platform::TransferRestrictionsOut>> {
-    let (tenant, id) = locate(&state, &headers, &id).await?;
+    let (tenant, id) = locate(&state, &headers, id).await?;
     Ok(Json(platform::transfer_restrictions(&state, tenant, id).await?))
 }
 
@@ -364,21 +317,21 @@ async fn transfer_restrictions(
     get, path = "/internal/events/{id}/scan-stats", operation_id = "getInternalScanStats", tag = "internal",
     security(("internalService" = [], "internalTimestamp" = [], "internalNonce" = [], "internalSignature" = [])),
     params(
-        ("id" = Uuid, Path, description = "The event."),
+        Id<Event>,
         ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
     ),
     responses(
         (status = 200, description = "The statistics.", body = platform::ScanStatsOut),
-        crate::openapi::InternalErrors,
+        crate::http::problem::InternalErrors,
     )
 )]
 async fn scan_stats(
     State(state): State<AppState>,
     _caller: InternalCaller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Id(id, ..): Id<Event>,
 ) -> ApiResult<Json<platform::ScanStatsOut>> {
-    let (tenant, id) = locate(&state, &headers, &id).await?;
+    let (tenant, id) = locate(&state, &headers, id).await?;
     Ok(Json(platform::scan_stats(&state, tenant, id).await?))
 }
 
@@ -394,11 +347,11 @@ async fn scan_stats(
     ),
     responses(
         (status = 200, description = "Events on sale.", body = platform::ActiveEventsOut),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
 async fn active(
@@ -431,11 +384,11 @@ struct MetricsQuery {
     ),
     responses(
         (status = 200, description = "Event counts.", body = platform::EventMetricsOut),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
 async fn metrics(

@@ -1,13 +1,13 @@
-use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
 
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(render))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(render))
 }
 
 /// Prometheus metrics.
@@ -15,8 +15,8 @@ pub fn router() -> Router<AppState> {
     get, path = "/metrics", operation_id = "getMetrics", tag = "metrics",
     responses(
         (status = 200, description = "Metrics in the Prometheus text format 0.0.4.", body = String, content_type = "text/plain"),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
     )
 )]
 async fn render(State(state): State<AppState>) -> impl IntoResponse {

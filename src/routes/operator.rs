@@ -19,10 +19,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router, middleware};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::domain::TenantId;
+use crate::domain::registration::RegistrationsRequeued;
 use crate::error::{ApiError, ApiResult};
 use crate::http::json::Json as StrictJson;
 use crate::services::registration;
@@ -59,17 +62,28 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn states(state: &AppState) -> Value {
-    state
-        .breakers()
-        .into_iter()
-        .map(|(name, handle)| (name.to_owned(), Value::from(handle.state().as_str())))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
+/// This replica's breakers by name (`postgres`, `redis`, `venue`, `solana_read`,
+/// `solana_send`) and their states (`closed`, `open`, `half_open`, `forced_open`, `disabled`).
+type BreakerStates = BTreeMap<&'static str, &'static str>;
+
+fn states(state: &AppState) -> BreakerStates {
+    state.breakers().into_iter().map(|(name, handle)| (name, handle.state().as_str())).collect()
 }
 
-async fn list(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "breakers": states(&state) }))
+#[derive(Serialize)]
+struct Breakers {
+    breakers: BreakerStates,
+}
+
+#[derive(Serialize)]
+struct BreakerChange {
+    breaker: &'static str,
+    state: &'static str,
+    breakers: BreakerStates,
+}
+
+async fn list(State(state): State<AppState>) -> Json<Breakers> {
+    Json(Breakers { breakers: states(&state) })
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,8 +104,8 @@ async fn set(
     State(state): State<AppState>,
     Path(name): Path<String>,
     StrictJson(body): StrictJson<SetBreaker>,
-) -> ApiResult<Json<Value>> {
-    let (_, handle) =
+) -> ApiResult<Json<BreakerChange>> {
+    let (breaker, handle) =
         state.breakers().into_iter().find(|(n, _)| *n == name).ok_or_else(|| ApiError::not_found("Breaker"))?;
     match body.state {
         Target::ForcedOpen => handle.force_open(),
@@ -99,18 +113,22 @@ async fn set(
         Target::Closed => handle.reset(),
     }
     tracing::warn!(breaker = %name, state = handle.state().as_str(), "breaker state set by the operator");
-    Ok(Json(json!({ "breaker": name, "state": handle.state().as_str(), "breakers": states(&state) })))
+    Ok(Json(BreakerChange { breaker, state: handle.state().as_str(), breakers: states(&state) }))
 }
 
 async fn detailed(State(state): State<AppState>) -> Json<Value> {
     let mut body = crate::routes::health::details(&state).await;
-    body["breakers"] = states(&state);
+    // `details` is the health module's ad-hoc body; the breakers are added here, where they are known.
+    body["breakers"] = serde_json::to_value(states(&state)).unwrap_or_default();
     Json(body)
 }
 
-async fn retry_failed(State(state): State<AppState>, Path(tenant): Path<String>) -> ApiResult<Json<Value>> {
+async fn retry_failed(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<RegistrationsRequeued>> {
     let tenant: TenantId = tenant.parse().map_err(|_| ApiError::not_found("Tenant"))?;
     let requeued = registration::requeue_failed(&state, tenant, None).await?;
     tracing::warn!(%tenant, count = requeued.len(), "failed on-chain registrations re-queued by the operator");
-    Ok(Json(json!({ "tenant_id": tenant, "requeued": requeued.len(), "event_ids": requeued })))
+    Ok(Json(RegistrationsRequeued::new(Some(tenant), requeued)))
 }

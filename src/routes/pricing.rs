@@ -5,80 +5,90 @@
 //! Money in responses is always a 2-decimal **string** (`"49.99"`); requests accept numbers
 //! or numeric strings (see `domain::pricing`).
 
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::auth::AuthUser;
-use crate::domain::pricing::{PricingFields, Quote, TicketTypeFields};
+use crate::domain::pricing::{
+    PricingCreate, PricingEnvelope, PricingFields, PricingList, Quote, TicketTypeCreate, TicketTypeEnvelope,
+    TicketTypeFields, TicketTypeList, TierEnvelope,
+};
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::http::json::{HashedJson, Json as StrictJson};
-use crate::http::query::path_uuid;
-use crate::routes::events::{created_response, fingerprint};
+use crate::http::idempotency::{Created, IdempotencyKey, IdempotentJson};
+use crate::http::json::Json as StrictJson;
+use crate::http::path::{Event, Id, Ids, Pricing, TicketType};
 use crate::services::pricing::{self as service, Surface};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 // The event segment is `{id}` as in the events router: one parameter name per position.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/events/{id}/pricing", get(list).post(create))
-        .route("/events/{id}/pricing/active", get(active))
-        .route("/pricing/{id}", get(get_one).put(update))
-        .route("/pricing/{id}/calculate", post(calculate))
-        .route("/events/{id}/ticket-types", get(list_ticket_types).post(create_ticket_type))
-        .route("/events/{id}/ticket-types/{type_id}", put(update_ticket_type))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(active))
+        .routes(routes!(get_one, update))
+        .routes(routes!(calculate))
+        .routes(routes!(list_ticket_types, create_ticket_type))
+        .routes(routes!(update_ticket_type))
 }
 
 /// Lists the price tiers of an event.
 #[utoipa::path(
     get, path = "/events/{id}/pricing", operation_id = "listPricing", tag = "pricing",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The event.")),
+    params(Id<Event>),
     responses(
-        (status = 200, description = "The event's tiers.", body = crate::openapi::PricingList),
-        crate::openapi::ReadErrors,
+        (status = 200, description = "The event's tiers.", body = PricingList),
+        crate::http::problem::ReadErrors,
     )
 )]
-async fn list(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
-    let event_id = path_uuid(&event_id, "Event")?;
+async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Id(event_id, ..): Id<Event>,
+) -> ApiResult<Json<PricingList>> {
     let tiers = service::list(&state, user.tenant, event_id, false).await?;
-    Ok(Json(json!({ "pricing": tiers })))
+    Ok(Json(PricingList { pricing: tiers }))
 }
 
 /// Lists the active price tiers of an event.
 #[utoipa::path(
     get, path = "/events/{id}/pricing/active", operation_id = "listActivePricing", tag = "pricing",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The event.")),
+    params(Id<Event>),
     responses(
-        (status = 200, description = "The event's active tiers.", body = crate::openapi::PricingList),
-        crate::openapi::ReadErrors,
+        (status = 200, description = "The event's active tiers.", body = PricingList),
+        crate::http::problem::ReadErrors,
     )
 )]
-async fn active(State(state): State<AppState>, user: AuthUser, Path(event_id): Path<String>) -> ApiResult<Json<Value>> {
-    let event_id = path_uuid(&event_id, "Event")?;
+async fn active(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Id(event_id, ..): Id<Event>,
+) -> ApiResult<Json<PricingList>> {
     let tiers = service::list(&state, user.tenant, event_id, true).await?;
-    Ok(Json(json!({ "pricing": tiers })))
+    Ok(Json(PricingList { pricing: tiers }))
 }
 
 /// Gets a price tier.
 #[utoipa::path(
     get, path = "/pricing/{id}", operation_id = "getPricing", tag = "pricing",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The tier.")),
+    params(Id<Pricing>),
     responses(
-        (status = 200, description = "The tier.", body = crate::openapi::PricingEnvelope),
-        crate::openapi::ReadErrors,
+        (status = 200, description = "The tier.", body = PricingEnvelope),
+        crate::http::problem::ReadErrors,
     )
 )]
-async fn get_one(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let id = path_uuid(&id, "Pricing")?;
-    let tier = service::get(&state, user.tenant, id).await?;
-    Ok(Json(service::present(&tier, Surface::Pricing)))
+async fn get_one(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Id(id, ..): Id<Pricing>,
+) -> ApiResult<Json<PricingEnvelope>> {
+    let pricing = service::get(&state, user.tenant, id).await?;
+    Ok(Json(PricingEnvelope { pricing }))
 }
 
 /// Adds a price tier to an event.
@@ -87,31 +97,27 @@ async fn get_one(State(state): State<AppState>, user: AuthUser, Path(id): Path<S
 #[utoipa::path(
     post, path = "/events/{id}/pricing", operation_id = "createPricing", tag = "pricing",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The event."), crate::openapi::IdempotencyKey),
-    request_body(content = ref("#/components/schemas/PricingCreate"), content_type = "application/json"),
+    params(Id<Event>, IdempotencyKey),
+    request_body(content = PricingCreate, content_type = "application/json"),
     responses(
         (status = 201, description = "Created (or replayed for a repeated `Idempotency-Key`).",
-            body = crate::openapi::PricingEnvelope, headers(
+            body = PricingEnvelope, headers(
                 ("x-idempotency-key" = String, description = "The request's `Idempotency-Key`, when sent."),
                 ("idempotency-replayed" = String, description = "`true` when this is a stored response."),
             )),
-        crate::openapi::WriteErrors,
+        crate::http::problem::WriteErrors,
     )
 )]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(event_id): Path<String>,
-    headers: HeaderMap,
-    uri: OriginalUri,
-    body: HashedJson<PricingFields>,
-) -> ApiResult<Response> {
+    Id(event_id, ..): Id<Event>,
+    body: IdempotentJson<PricingFields>,
+) -> ApiResult<Created<TierEnvelope>> {
     user.require("events:update")?;
-    let event_id = path_uuid(&event_id, "Event")?;
-    let fp = fingerprint(&headers, &uri, &user, &body.hash)?;
-    let key = fp.as_ref().map(|f| f.key.clone());
-    let created = service::create(&state, &user, event_id, body.value, fp, Surface::Pricing).await?;
-    Ok(created_response(created.status, created.body, created.replayed, key.as_deref()))
+    let (fields, fingerprint) = (body.value.clone(), body.fingerprint.clone());
+    let creation = service::create(&state, &user, event_id, fields, fingerprint, Surface::Pricing).await?;
+    Ok(body.created(creation))
 }
 
 /// Updates a price tier.
@@ -122,23 +128,22 @@ async fn create(
 #[utoipa::path(
     put, path = "/pricing/{id}", operation_id = "updatePricing", tag = "pricing",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The tier.")),
+    params(Id<Pricing>),
     request_body(content = PricingFields, content_type = "application/json"),
     responses(
-        (status = 200, description = "The updated tier.", body = crate::openapi::PricingEnvelope),
-        crate::openapi::WriteErrors,
+        (status = 200, description = "The updated tier.", body = PricingEnvelope),
+        crate::http::problem::WriteErrors,
     )
 )]
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Id(id, ..): Id<Pricing>,
     StrictJson(fields): StrictJson<PricingFields>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PricingEnvelope>> {
     user.require("events:update")?;
-    let id = path_uuid(&id, "Pricing")?;
-    let tier = service::update(&state, &user, id, None, fields, Surface::Pricing).await?;
-    Ok(Json(service::present(&tier, Surface::Pricing)))
+    let pricing = service::update(&state, &user, id, None, fields, Surface::Pricing).await?;
+    Ok(Json(PricingEnvelope { pricing }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -162,29 +167,28 @@ struct CalculateBody {
     description = "Prices `quantity` tickets of this tier, with the group discount when it applies. \
         Any user of the tenant. Promotion codes are not supported.",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The tier.")),
+    params(Id<Pricing>),
     request_body(content = CalculateBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The quote; every amount a 2-decimal string.", body = Quote),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 422, response = crate::openapi::Unprocessable),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::InternalError),
-        (status = 503, response = crate::openapi::Unavailable),
+        (status = 400, response = crate::http::problem::BadRequest),
+        (status = 401, response = crate::http::problem::Unauthorized),
+        (status = 403, response = crate::http::problem::Forbidden),
+        (status = 404, response = crate::http::problem::NotFound),
+        (status = 413, response = crate::http::problem::PayloadTooLarge),
+        (status = 415, response = crate::http::problem::UnsupportedMediaType),
+        (status = 422, response = crate::http::problem::Unprocessable),
+        (status = 429, response = crate::http::problem::TooManyRequests),
+        (status = 500, response = crate::http::problem::InternalError),
+        (status = 503, response = crate::http::problem::Unavailable),
     )
 )]
 async fn calculate(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Id(id, ..): Id<Pricing>,
     StrictJson(body): StrictJson<CalculateBody>,
 ) -> ApiResult<Json<Quote>> {
-    let id = path_uuid(&id, "Pricing")?;
     let mut errors = Vec::new();
     if !(1..=100).contains(&body.quantity) {
         let code = if body.quantity < 1 { "VALUE_TOO_SMALL" } else { "VALUE_TOO_LARGE" };
@@ -210,20 +214,19 @@ async fn calculate(
 #[utoipa::path(
     get, path = "/events/{id}/ticket-types", operation_id = "listTicketTypes", tag = "pricing",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The event.")),
+    params(Id<Event>),
     responses(
-        (status = 200, description = "The event's ticket types.", body = crate::openapi::TicketTypeList),
-        crate::openapi::ReadErrors,
+        (status = 200, description = "The event's ticket types.", body = TicketTypeList),
+        crate::http::problem::ReadErrors,
     )
 )]
 async fn list_ticket_types(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(event_id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let event_id = path_uuid(&event_id, "Event")?;
+    Id(event_id, ..): Id<Event>,
+) -> ApiResult<Json<TicketTypeList>> {
     let tiers = service::ticket_types(&state, user.tenant, event_id).await?;
-    Ok(Json(json!({ "success": true, "data": tiers })))
+    Ok(Json(TicketTypeList { success: true, data: tiers }))
 }
 
 /// Adds a ticket type to an event.
@@ -232,31 +235,27 @@ async fn list_ticket_types(
 #[utoipa::path(
     post, path = "/events/{id}/ticket-types", operation_id = "createTicketType", tag = "pricing",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The event."), crate::openapi::IdempotencyKey),
-    request_body(content = ref("#/components/schemas/TicketTypeCreate"), content_type = "application/json"),
+    params(Id<Event>, IdempotencyKey),
+    request_body(content = TicketTypeCreate, content_type = "application/json"),
     responses(
         (status = 201, description = "Created (or replayed for a repeated `Idempotency-Key`).",
-            body = crate::openapi::TicketTypeEnvelope, headers(
+            body = TicketTypeEnvelope, headers(
                 ("x-idempotency-key" = String, description = "The request's `Idempotency-Key`, when sent."),
                 ("idempotency-replayed" = String, description = "`true` when this is a stored response."),
             )),
-        crate::openapi::WriteErrors,
+        crate::http::problem::WriteErrors,
     )
 )]
 async fn create_ticket_type(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(event_id): Path<String>,
-    headers: HeaderMap,
-    uri: OriginalUri,
-    body: HashedJson<TicketTypeFields>,
-) -> ApiResult<Response> {
+    Id(event_id, ..): Id<Event>,
+    body: IdempotentJson<TicketTypeFields>,
+) -> ApiResult<Created<TierEnvelope>> {
     user.require("events:update")?;
-    let event_id = path_uuid(&event_id, "Event")?;
-    let fp = fingerprint(&headers, &uri, &user, &body.hash)?;
-    let key = fp.as_ref().map(|f| f.key.clone());
-    let created = service::create(&state, &user, event_id, body.value.into(), fp, Surface::TicketTypes).await?;
-    Ok(created_response(created.status, created.body, created.replayed, key.as_deref()))
+    let (fields, fingerprint) = (body.value.clone().into(), body.fingerprint.clone());
+    let creation = service::create(&state, &user, event_id, fields, fingerprint, Surface::TicketTypes).await?;
+    Ok(body.created(creation))
 }
 
 /// Updates a ticket type.
@@ -266,22 +265,20 @@ async fn create_ticket_type(
 #[utoipa::path(
     put, path = "/events/{id}/ticket-types/{type_id}", operation_id = "updateTicketType", tag = "pricing",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The event."), ("type_id" = Uuid, Path, description = "The ticket type.")),
+    params(Ids<Event, TicketType>),
     request_body(content = TicketTypeFields, content_type = "application/json"),
     responses(
-        (status = 200, description = "The updated ticket type.", body = crate::openapi::TicketTypeEnvelope),
-        crate::openapi::WriteErrors,
+        (status = 200, description = "The updated ticket type.", body = TicketTypeEnvelope),
+        crate::http::problem::WriteErrors,
     )
 )]
 async fn update_ticket_type(
     State(state): State<AppState>,
     user: AuthUser,
-    Path((event_id, id)): Path<(String, String)>,
+    Ids(event_id, id, ..): Ids<Event, TicketType>,
     StrictJson(fields): StrictJson<TicketTypeFields>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TicketTypeEnvelope>> {
     user.require("events:update")?;
-    let event_id = path_uuid(&event_id, "Event")?;
-    let id = path_uuid(&id, "Ticket type")?;
-    let tier = service::update(&state, &user, id, Some(event_id), fields.into(), Surface::TicketTypes).await?;
-    Ok(Json(service::present(&tier, Surface::TicketTypes)))
+    let data = service::update(&state, &user, id, Some(event_id), fields.into(), Surface::TicketTypes).await?;
+    Ok(Json(TicketTypeEnvelope { success: true, data }))
 }

@@ -4,13 +4,13 @@
 //! services that own refunds, tickets and notifications. This service calls none of them.
 
 use futures::FutureExt;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::domain::EventAction;
+use crate::domain::event_out::EventOut;
 use crate::domain::messages::{self, Cancellation, Origin};
+use crate::domain::{EventAction, EventStatus};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::state::AppState;
 use crate::storage::cancellation as cancellation_store;
@@ -18,7 +18,7 @@ use crate::storage::capacity::{self as capacity_store, HoldEnd};
 use crate::storage::event_outbox;
 use crate::storage::events as store;
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RefundPolicy {
     #[default]
@@ -38,6 +38,42 @@ impl RefundPolicy {
 }
 
 /// The route schema's names and the ones the original's handler read are both accepted.
+/// What the cancellation did; the same record goes to the `event.cancelled` outbox message
+/// and the cancellation report.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Cancellation)]
+pub struct CancellationReport {
+    pub reason: String,
+    pub refund_policy: RefundPolicy,
+    pub notify_customers: bool,
+    pub holds_released: i64,
+    pub seats_released: i64,
+    pub sections_closed: i64,
+    pub tickets_sold: i64,
+    pub previous_status: EventStatus,
+}
+
+/// What `POST /events/{id}/cancel` answers: `{success, data: {event, cancellation}, message}`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CancelResult {
+    pub success: bool,
+    pub data: CancelData,
+    /// `Event cancelled`.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CancelData {
+    pub event: EventOut,
+    pub cancellation: CancellationReport,
+}
+
+impl CancelResult {
+    pub fn new(event: EventOut, cancellation: CancellationReport) -> Self {
+        CancelResult { success: true, data: CancelData { event, cancellation }, message: "Event cancelled".to_owned() }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(description = "Why and how an event is cancelled.")]
@@ -56,7 +92,12 @@ pub struct CancelRequest {
     pub trigger_refunds: Option<bool>,
 }
 
-pub async fn cancel(state: &AppState, user: &AuthUser, event_id: Uuid, req: CancelRequest) -> ApiResult<Value> {
+pub async fn cancel(
+    state: &AppState,
+    user: &AuthUser,
+    event_id: Uuid,
+    req: CancelRequest,
+) -> ApiResult<(EventOut, CancellationReport)> {
     let reason = req.reason.trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 1000 {
         return Err(ApiError::unprocessable(vec![FieldError::new(
@@ -96,12 +137,18 @@ pub async fn cancel(state: &AppState, user: &AuthUser, event_id: Uuid, req: Canc
                 }
                 let sections_closed = cancellation_store::close_sections(tx, event_id).await? as i32;
                 let sold = current.sold as i32;
-                let details = json!({
-                    "reason": reason, "refund_policy": refund.as_str(), "notify_customers": notify,
-                    "holds_released": holds.len(), "seats_released": seats_released,
-                    "sections_closed": sections_closed, "tickets_sold": sold, "previous_status": current.status,
-                });
-                let report = cancellation_store::Report {
+                let report = CancellationReport {
+                    reason: reason.clone(),
+                    refund_policy: refund,
+                    notify_customers: notify,
+                    holds_released: holds.len() as i64,
+                    seats_released: i64::from(seats_released),
+                    sections_closed: i64::from(sections_closed),
+                    tickets_sold: i64::from(sold),
+                    previous_status: current.status,
+                };
+                let details = serde_json::to_value(&report).map_err(ApiError::internal)?;
+                let row = cancellation_store::Report {
                     reason: &reason,
                     refund_policy: refund.as_str(),
                     notify_customers: notify,
@@ -112,16 +159,16 @@ pub async fn cancel(state: &AppState, user: &AuthUser, event_id: Uuid, req: Canc
                     tickets_sold: sold,
                     details: &details,
                 };
-                cancellation_store::record(tx, event_id, &report).await?;
-                let event = store::find_json(tx, event_id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
+                cancellation_store::record(tx, event_id, &row).await?;
+                let event = store::find(tx, event_id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
                 let origin = Origin { tenant: tx.tenant(), actor: &actor.user_id, at: chrono::Utc::now() };
                 let message = messages::cancelled(
                     &origin,
                     &Cancellation {
                         event_id,
                         venue_id: current.venue_id,
-                        event_name: event["name"].as_str().unwrap_or_default(),
-                        event_date: event["starts_at"].as_str().and_then(|s| s.parse().ok()),
+                        event_name: &event.name,
+                        event_date: event.starts_at,
                         reason: &reason,
                         refund_policy: refund.as_str(),
                         notify_customers: notify,
@@ -129,14 +176,13 @@ pub async fn cancel(state: &AppState, user: &AuthUser, event_id: Uuid, req: Canc
                     },
                 );
                 event_outbox::enqueue(tx, event_id, &[message]).await?;
-                Ok(json!({ "event": event, "cancellation": details }))
+                Ok((event, report))
             }
             .boxed()
         })
         .await?;
     state.cache.delete(user.tenant, &[&crate::services::events::event_key(event_id)]).await;
-    if let Some(venue) = result["event"]["venue_id"].as_str().and_then(|v| v.parse().ok()) {
-        state.cache.delete(user.tenant, &[&crate::services::events::venue_events_key(venue)]).await;
-    }
+    let venue = result.0.venue_id;
+    state.cache.delete(user.tenant, &[&crate::services::events::venue_events_key(venue)]).await;
     Ok(result)
 }

@@ -1,165 +1,22 @@
 //! Capacity sections and holds.
 
 use futures::FutureExt;
-use serde::Deserialize;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::domain::EventStatus;
+use crate::domain::capacity::{
+    CapacityCheckResult, CapacityEnvelope, CapacityTotals, HoldOut, ReserveRequest, ReserveResult, SectionFields,
+    SectionOut,
+};
+use crate::domain::{EventStatus, Mode};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::services::events::verify_venue;
+use crate::services::{Creation, stored};
 use crate::state::AppState;
 use crate::storage::capacity::{self as store, HoldEnd, NewHold, NewSection, RowLock, SectionUpdate};
-use crate::storage::idempotency::{self, Fingerprint, StoredResponse};
+use crate::storage::idempotency::{self, Fingerprint};
 
 /// `rows x seats_per_row` must equal the section's `total_capacity`.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RowConfig {
-    #[schema(minimum = 1)]
-    pub rows: i32,
-    #[schema(minimum = 1)]
-    pub seats_per_row: i32,
-    /// One label per row.
-    #[serde(default)]
-    pub row_labels: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SeatMap {
-    #[serde(rename = "type")]
-    pub kind: SeatMapType,
-    #[serde(default)]
-    pub data: Option<serde_json::Map<String, Value>>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SeatMapType {
-    Grid,
-    Custom,
-    Ga,
-}
-
-/// Section fields of the original. Counters are server-managed: the original let clients
-/// overwrite them (defect 17), so sending one is refused rather than silently dropped.
-///
-/// In the API description the counters are left out (sending one is an error: 422
-/// `SERVER_MANAGED_FIELD`).
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(
-    as = SectionUpdate,
-    description = "A capacity section's fields; absent or `null` keeps the value on update. The counters \
-        (`available_capacity`, `reserved_capacity`, `sold_count`) are the service's: sending one is \
-        refused with 422 `SERVER_MANAGED_FIELD`."
-)]
-pub struct SectionFields {
-    /// Not blank.
-    #[schema(min_length = 1, max_length = 100)]
-    pub section_name: Option<String>,
-    #[schema(max_length = 20)]
-    pub section_code: Option<String>,
-    #[schema(max_length = 50)]
-    pub tier: Option<String>,
-    /// The sections of an event together must fit the venue's capacity (422
-    /// `EXCEEDS_VENUE_CAPACITY`); not below the seats held, sold and buffered.
-    #[schema(minimum = 1, maximum = 1000000)]
-    pub total_capacity: Option<i32>,
-    /// Less than `total_capacity`.
-    #[schema(minimum = 0)]
-    pub buffer_capacity: Option<i32>,
-    /// Create only: a schedule of the same event.
-    pub schedule_id: Option<Uuid>,
-    pub row_config: Option<RowConfig>,
-    pub seat_map: Option<SeatMap>,
-    pub is_active: Option<bool>,
-    pub is_visible: Option<bool>,
-    /// At most `maximum_purchase`.
-    #[schema(minimum = 1, maximum = 100)]
-    pub minimum_purchase: Option<i32>,
-    #[schema(minimum = 1, maximum = 100)]
-    pub maximum_purchase: Option<i32>,
-    #[schema(ignore)]
-    pub available_capacity: Option<i32>,
-    #[schema(ignore)]
-    pub reserved_capacity: Option<i32>,
-    #[schema(ignore)]
-    pub sold_count: Option<i32>,
-    /// Optimistic lock for updates (409 `VERSION_CONFLICT`).
-    pub version: Option<i32>,
-}
-
-impl SectionFields {
-    fn validate(&self, create: bool) -> Result<(), Vec<FieldError>> {
-        let mut e = Vec::new();
-        let mut fail = |f: &str, c: &'static str, m: &str| e.push(FieldError::new(f, c, m));
-        if create && self.section_name.is_none() {
-            fail("section_name", "REQUIRED_FIELD", "is required");
-        }
-        if create && self.total_capacity.is_none() {
-            fail("total_capacity", "REQUIRED_FIELD", "is required");
-        }
-        if !create && self.schedule_id.is_some() {
-            fail("schedule_id", "IMMUTABLE_FIELD", "cannot be changed after creation");
-        }
-        for (field, present) in [
-            ("available_capacity", self.available_capacity.is_some()),
-            ("reserved_capacity", self.reserved_capacity.is_some()),
-            ("sold_count", self.sold_count.is_some()),
-        ] {
-            if present {
-                fail(field, "SERVER_MANAGED_FIELD", "is maintained by the service from holds and sales");
-            }
-        }
-        if self.section_name.as_ref().is_some_and(|n| n.trim().is_empty() || n.chars().count() > 100) {
-            fail("section_name", "INVALID_LENGTH", "must be 1-100 characters");
-        }
-        if self.section_code.as_ref().is_some_and(|c| c.chars().count() > 20) {
-            fail("section_code", "STRING_TOO_LONG", "must be at most 20 characters");
-        }
-        if self.tier.as_ref().is_some_and(|t| t.chars().count() > 50) {
-            fail("tier", "STRING_TOO_LONG", "must be at most 50 characters");
-        }
-        if self.total_capacity.is_some_and(|t| !(1..=1_000_000).contains(&t)) {
-            fail("total_capacity", "INVALID_RANGE", "must be between 1 and 1000000");
-        }
-        if self.buffer_capacity.is_some_and(|b| b < 0) {
-            fail("buffer_capacity", "VALUE_TOO_SMALL", "must not be negative");
-        }
-        if let (Some(b), Some(t)) = (self.buffer_capacity, self.total_capacity)
-            && b >= t
-        {
-            fail("buffer_capacity", "INVALID_RANGE", "must be less than total_capacity");
-        }
-        for (field, v) in [("minimum_purchase", self.minimum_purchase), ("maximum_purchase", self.maximum_purchase)] {
-            if v.is_some_and(|v| !(1..=100).contains(&v)) {
-                fail(field, "INVALID_RANGE", "must be between 1 and 100");
-            }
-        }
-        if let (Some(min), Some(max)) = (self.minimum_purchase, self.maximum_purchase)
-            && min > max
-        {
-            fail("minimum_purchase", "INVALID_RANGE", "must not exceed maximum_purchase");
-        }
-        if let Some(rc) = &self.row_config {
-            if rc.rows < 1 || rc.seats_per_row < 1 {
-                fail("row_config", "INVALID_RANGE", "rows and seats_per_row must be positive");
-            } else if let Some(total) = self.total_capacity
-                && i64::from(rc.rows) * i64::from(rc.seats_per_row) != i64::from(total)
-            {
-                fail("row_config", "ROWS_MISMATCH", "rows x seats_per_row must equal total_capacity");
-            }
-            if rc.row_labels.as_ref().is_some_and(|l| l.len() != rc.rows as usize) {
-                fail("row_config.row_labels", "INVALID_LENGTH", "must have one label per row");
-            }
-        }
-        if e.is_empty() { Ok(()) } else { Err(e) }
-    }
-}
-
 fn ensure_writable(user: &AuthUser, status: EventStatus, created_by: Option<&str>) -> ApiResult<()> {
     if !(user.is_admin() || created_by == Some(user.user_id.as_str())) {
         return Err(ApiError::forbidden("only the event's creator or an admin may change its sections"));
@@ -170,20 +27,20 @@ fn ensure_writable(user: &AuthUser, status: EventStatus, created_by: Option<&str
     Ok(())
 }
 
-pub async fn list(state: &AppState, user: &AuthUser, event_id: Uuid) -> ApiResult<Vec<Value>> {
+pub async fn list(state: &AppState, user: &AuthUser, event_id: Uuid) -> ApiResult<Vec<SectionOut>> {
     state
         .db
         .read(user.tenant, move |tx| {
             async move {
                 store::parent_event(tx, event_id, RowLock::None).await?;
-                store::sections_json(tx, event_id).await
+                store::sections(tx, event_id).await
             }
             .boxed()
         })
         .await
 }
 
-pub async fn totals(state: &AppState, user: &AuthUser, event_id: Uuid) -> ApiResult<Value> {
+pub async fn totals(state: &AppState, user: &AuthUser, event_id: Uuid) -> ApiResult<CapacityTotals> {
     state
         .db
         .read(user.tenant, move |tx| {
@@ -196,10 +53,10 @@ pub async fn totals(state: &AppState, user: &AuthUser, event_id: Uuid) -> ApiRes
         .await
 }
 
-pub async fn get(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<Value> {
+pub async fn get(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<SectionOut> {
     state
         .db
-        .read(user.tenant, move |tx| async move { store::section_json(tx, id).await }.boxed())
+        .read(user.tenant, move |tx| async move { store::section(tx, id).await }.boxed())
         .await?
         .ok_or_else(|| ApiError::not_found("Capacity section"))
 }
@@ -212,11 +69,11 @@ pub async fn create(
     event_id: Uuid,
     fields: SectionFields,
     idem: Option<Fingerprint>,
-) -> ApiResult<(StoredResponse, bool)> {
+) -> ApiResult<Creation<CapacityEnvelope>> {
     if let Some(stored) = crate::services::events::stored_response(state, user.tenant, idem.as_ref()).await? {
-        return Ok((stored, true));
+        return Ok(Creation::Replayed(stored));
     }
-    fields.validate(true).map_err(ApiError::unprocessable)?;
+    fields.validate(Mode::Create).map_err(ApiError::unprocessable)?;
     let tenant = user.tenant;
     let venue_id = state
         .db
@@ -232,7 +89,7 @@ pub async fn create(
                 if let Some(fp) = &idem
                     && let Some(stored) = idempotency::begin(tx, fp).await?
                 {
-                    return Ok((stored, true));
+                    return Ok(Creation::Replayed(stored));
                 }
                 let (status, created_by, _) = store::parent_event(tx, event_id, RowLock::Update).await?;
                 ensure_writable(&actor, status, created_by.as_deref())?;
@@ -273,12 +130,12 @@ pub async fn create(
                     maximum_purchase: fields.maximum_purchase,
                 };
                 let id = store::insert_section(tx, &section).await?;
-                let json = store::section_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
-                let response = StoredResponse { status: 201, body: json!({ "capacity": json }) };
+                let capacity = store::section(tx, id).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
+                let body = CapacityEnvelope { capacity };
                 if let Some(fp) = &idem {
-                    idempotency::finish(tx, fp, &response).await?;
+                    idempotency::finish(tx, fp, &stored(&body)).await?;
                 }
-                Ok((response, false))
+                Ok(Creation::New(body))
             }
             .boxed()
         })
@@ -288,8 +145,8 @@ pub async fn create(
 }
 
 /// `PUT /capacity/:id`: shape changes only; availability is recomputed from the counters.
-pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: SectionFields) -> ApiResult<Value> {
-    fields.validate(false).map_err(ApiError::unprocessable)?;
+pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: SectionFields) -> ApiResult<SectionOut> {
+    fields.validate(Mode::Update).map_err(ApiError::unprocessable)?;
     let tenant = user.tenant;
     // A larger section must still fit the venue (the original skipped this on update), which
     // is verified live and fails closed like creation.
@@ -310,7 +167,7 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
         }
     };
     let actor = user.clone();
-    let (json, event_id) = state
+    let (section, event_id) = state
         .db
         .write(tenant, move |tx| {
             let (fields, actor) = (fields.clone(), actor.clone());
@@ -371,58 +228,37 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
                     maximum_purchase: fields.maximum_purchase,
                 };
                 store::update_section(tx, id, &update).await?;
-                let json = store::section_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
-                Ok((json, event_id))
+                let section = store::section(tx, id).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
+                Ok((section, event_id))
             }
             .boxed()
         })
         .await?;
     state.cache.delete(tenant, &[&crate::services::events::event_key(event_id)]).await;
-    Ok(json)
+    Ok(section)
 }
 
 /// `POST /capacity/:id/check`.
-pub async fn check(state: &AppState, user: &AuthUser, id: Uuid, quantity: i32) -> ApiResult<Value> {
+pub async fn check(state: &AppState, user: &AuthUser, id: Uuid, quantity: i32) -> ApiResult<CapacityCheckResult> {
     let section = get(state, user, id).await?;
-    let available = section["available_capacity"].as_i64().unwrap_or(0);
-    let active = section["is_active"].as_bool().unwrap_or(false);
-    let min = section["minimum_purchase"].as_i64().unwrap_or(1);
-    let max = section["maximum_purchase"].as_i64().unwrap_or(100);
+    let available = i64::from(section.available_capacity);
+    let min = i64::from(section.minimum_purchase);
+    let max = section.maximum_purchase.map_or(100, i64::from);
     let q = i64::from(quantity);
-    Ok(json!({
-        "available": active && available >= q && q >= min && q <= max,
-        "quantity": quantity,
-        "available_capacity": available,
-    }))
+    Ok(CapacityCheckResult {
+        available: section.is_active && available >= q && q >= min && q <= max,
+        quantity,
+        available_capacity: available,
+    })
 }
 
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReserveRequest {
-    /// Also within the section's purchase limits (422 `OUTSIDE_PURCHASE_LIMITS`).
-    #[schema(minimum = 1, maximum = 100)]
-    pub quantity: i32,
-    /// Exactly `quantity` seats when given.
-    #[serde(default)]
-    pub seat_ids: Option<Vec<String>>,
-    /// How long the hold lives (default 15). The original's handler read
-    /// `reservation_minutes`; both names are accepted.
-    #[serde(default, alias = "reservation_minutes")]
-    #[schema(minimum = 1, maximum = 60)]
-    pub reservation_duration_minutes: Option<i32>,
-    /// An active price tier of the event, whose price is locked into the hold.
-    #[serde(default)]
-    pub pricing_id: Option<Uuid>,
-}
-
-/// `POST /capacity/:id/reserve`: one hold row, seats taken atomically.
 pub async fn reserve(
     state: &AppState,
     user: &AuthUser,
     section: Uuid,
     req: ReserveRequest,
     idem: Option<Fingerprint>,
-) -> ApiResult<(StoredResponse, bool)> {
+) -> ApiResult<Creation<ReserveResult>> {
     let mut errors = Vec::new();
     if !(1..=100).contains(&req.quantity) {
         errors.push(FieldError::new("quantity", "INVALID_RANGE", "must be between 1 and 100"));
@@ -456,7 +292,7 @@ pub async fn reserve(
                 if let Some(fp) = &idem
                     && let Some(stored) = idempotency::begin(tx, fp).await?
                 {
-                    return Ok((stored, true));
+                    return Ok((Creation::Replayed(stored), None));
                 }
                 let event_id = store::section_event(tx, section).await?;
                 let (status, _, _) = store::parent_event(tx, event_id, RowLock::Share).await?;
@@ -517,42 +353,41 @@ pub async fn reserve(
                     created_by: user_id,
                 };
                 let id = store::insert_hold(tx, event_id, &hold).await?;
-                let reservation = store::hold_json(tx, id).await?.unwrap_or(Value::Null);
-                let capacity = store::section_json(tx, section).await?.unwrap_or(Value::Null);
-                let response = StoredResponse {
-                    status: 201,
-                    body: json!({
-                        "message": "Capacity reserved successfully",
-                        "reservation": reservation,
-                        "capacity": capacity,
-                        "locked_price": reservation.get("locked_price").cloned().unwrap_or(Value::Null),
-                    }),
+                let reservation = store::hold(tx, id).await?.ok_or_else(|| ApiError::not_found("Reservation"))?;
+                let capacity =
+                    store::section(tx, section).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
+                let body = ReserveResult {
+                    message: "Capacity reserved successfully".to_owned(),
+                    locked_price: reservation.locked_price,
+                    reservation,
+                    capacity,
                 };
                 if let Some(fp) = &idem {
-                    idempotency::finish(tx, fp, &response).await?;
+                    idempotency::finish(tx, fp, &stored(&body)).await?;
                 }
-                Ok((response, false))
+                Ok((Creation::New(body), Some(event_id)))
             }
             .boxed()
         })
         .await?;
-    metrics::counter!("holds_total", "outcome" => if outcome.1 { "replayed" } else { "created" }).increment(1);
+    let (creation, event) = outcome;
+    metrics::counter!("holds_total", "outcome" => if event.is_none() { "replayed" } else { "created" }).increment(1);
     // The cached event embeds its availability.
-    if let Some(event) = outcome.0.body["reservation"]["event_id"].as_str().and_then(|e| e.parse().ok()) {
+    if let Some(event) = event {
         state.cache.delete(tenant, &[&crate::services::events::event_key(event)]).await;
     }
-    Ok(outcome)
+    Ok(creation)
 }
 
 /// A hold is its creator's: other users of the tenant see it only as admins or with
 /// `tickets:confirm` (the checkout). Anyone else gets 404, as for a hold that does not exist.
-pub async fn get_hold(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<Value> {
+pub async fn get_hold(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<HoldOut> {
     let hold = state
         .db
-        .read(user.tenant, move |tx| async move { store::hold_json(tx, id).await }.boxed())
+        .read(user.tenant, move |tx| async move { store::hold(tx, id).await }.boxed())
         .await?
         .ok_or_else(|| ApiError::not_found("Reservation"))?;
-    let own = hold.get("created_by").and_then(Value::as_str) == Some(user.user_id.as_str());
+    let own = hold.created_by.as_deref() == Some(user.user_id.as_str());
     if own || user.is_admin() || user.require("tickets:confirm").is_ok() {
         Ok(hold)
     } else {
@@ -562,11 +397,11 @@ pub async fn get_hold(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<
 
 /// Confirm (sell) or release a hold. Exactly one transition leaves `active`; repeating the
 /// one that won is harmless (release twice, confirm twice), anything else is a 409.
-pub async fn finish_hold(state: &AppState, user: &AuthUser, id: Uuid, end: HoldEnd) -> ApiResult<Value> {
+pub async fn finish_hold(state: &AppState, user: &AuthUser, id: Uuid, end: HoldEnd) -> ApiResult<HoldOut> {
     let actor = user.clone();
     // The inner result is a refusal decided *after* work that must commit (expiring a stale
     // hold), so it travels as a value and the transaction still commits.
-    let outcome: Result<Value, ApiError> = state
+    let outcome: Result<HoldOut, ApiError> = state
         .db
         .write(user.tenant, move |tx| {
             let actor = actor.clone();
@@ -611,15 +446,13 @@ pub async fn finish_hold(state: &AppState, user: &AuthUser, id: Uuid, end: HoldE
                         }
                     }
                 }
-                Ok(Ok(store::hold_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Reservation"))?))
+                Ok(Ok(store::hold(tx, id).await?.ok_or_else(|| ApiError::not_found("Reservation"))?))
             }
             .boxed()
         })
         .await?;
-    if let Ok(hold) = &outcome
-        && let Some(event) = hold.get("event_id").and_then(Value::as_str).and_then(|e| e.parse().ok())
-    {
-        state.cache.delete(user.tenant, &[&crate::services::events::event_key(event)]).await;
+    if let Ok(hold) = &outcome {
+        state.cache.delete(user.tenant, &[&crate::services::events::event_key(hold.event_id)]).await;
     }
     outcome
 }

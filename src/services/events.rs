@@ -4,16 +4,17 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::FutureExt;
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::clients::venue::{Venue, VenueError};
 use crate::domain::Mode;
 use crate::domain::event::{EventFields, slug};
+use crate::domain::event_out::{EventEnvelope, EventOut};
 use crate::domain::messages::{self, Changes, Origin};
 use crate::domain::{EventAction, EventStatus, TenantId};
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::services::{Creation, stored};
 use crate::state::AppState;
 use crate::storage::event_outbox;
 use crate::storage::events::{self as store, ListFilter, NewEvent};
@@ -35,65 +36,16 @@ pub fn venue_events_key(venue_id: Uuid) -> String {
     format!("venue:{venue_id}:events")
 }
 
-/// Fields only admins and internal callers may see.
-const PRIVILEGED_FIELDS: &[&str] = &[
-    "artist_wallet",
-    "artist_percentage",
-    "venue_percentage",
-    "platform_percentage",
-    "royalty_percentage",
-    "max_resale_price_percentage",
-    "collection_address",
-    "mint_authority",
-    "merkle_tree_address",
-    "collection_mint",
-];
-
-/// Fields only the tenant's staff (admins, or users who may edit events) see: the virtual
-/// event's link and streaming setup (what a ticket buys), who did what (user ids), and the
-/// chain bookkeeping (the internal chain id, the registration's error).
-const STAFF_FIELDS: &[&str] = &[
-    "virtual_event_url",
-    "streaming_config",
-    "created_by",
-    "updated_by",
-    "status_changed_by",
-    "cancelled_by",
-    "chain_event_id",
-    "blockchain_error",
-];
-
-/// Shapes an event for a caller. Royalty and wallet data: admins only. The streaming key (a
-/// credential): admins only. The staff fields above: admins and holders of `events:update`;
-/// every other user of the tenant (a customer) sees the event as the public does.
-pub fn present(mut event: Value, user: &AuthUser) -> Value {
-    if user.is_admin() {
-        return event;
-    }
-    if let Some(obj) = event.as_object_mut() {
-        for field in PRIVILEGED_FIELDS {
-            obj.remove(*field);
-        }
-        if let Some(cfg) = obj.get_mut("streaming_config").and_then(Value::as_object_mut) {
-            cfg.remove("stream_key");
-        }
-        if user.require("events:update").is_err() {
-            for field in STAFF_FIELDS {
-                obj.remove(*field);
-            }
-        }
-    }
-    event
-}
-
-pub async fn get(state: &AppState, tenant: TenantId, id: Uuid) -> ApiResult<Value> {
-    if let Some(cached) = state.cache.get_json::<Value>(tenant, &event_key(id)).await {
+/// The event in its full form (callers shape it with [`EventOut::for_caller`]); cached for all
+/// users of the tenant.
+pub async fn get(state: &AppState, tenant: TenantId, id: Uuid) -> ApiResult<EventOut> {
+    if let Some(cached) = state.cache.get_json::<EventOut>(tenant, &event_key(id)).await {
         return Ok(cached);
     }
     let generation = state.cache.generation(tenant, &event_key(id)).await;
     let event = state
         .db
-        .read(tenant, move |tx| async move { store::find_json(tx, id).await }.boxed())
+        .read(tenant, move |tx| async move { store::find(tx, id).await }.boxed())
         .await?
         .ok_or_else(|| ApiError::not_found("Event"))?;
     if let Some(generation) = generation {
@@ -102,19 +54,19 @@ pub async fn get(state: &AppState, tenant: TenantId, id: Uuid) -> ApiResult<Valu
     Ok(event)
 }
 
-pub async fn list(state: &AppState, tenant: TenantId, filter: ListFilter) -> ApiResult<(Vec<Value>, i64)> {
+pub async fn list(state: &AppState, tenant: TenantId, filter: ListFilter) -> ApiResult<(Vec<EventOut>, i64)> {
     state
         .db
         .read(tenant, move |tx| {
             let filter = filter.clone();
-            async move { store::list_json(tx, &filter).await }.boxed()
+            async move { store::list(tx, &filter).await }.boxed()
         })
         .await
 }
 
 /// Venue lists are cached per page under the list's current generation; any change to an event
 /// of the venue moves the generation on, so older pages are never read again (they expire).
-pub async fn list_for_venue(state: &AppState, tenant: TenantId, filter: ListFilter) -> ApiResult<(Vec<Value>, i64)> {
+pub async fn list_for_venue(state: &AppState, tenant: TenantId, filter: ListFilter) -> ApiResult<(Vec<EventOut>, i64)> {
     let venue_id = filter.venue_id.unwrap_or_default();
     // Redis unavailable: no generation, so no caching (never a page that may be stale).
     let Some(generation) = state.cache.generation(tenant, &venue_events_key(venue_id)).await else {
@@ -127,7 +79,7 @@ pub async fn list_for_venue(state: &AppState, tenant: TenantId, filter: ListFilt
         filter.limit,
         filter.offset
     );
-    if let Some((events, total)) = state.cache.get_json::<(Vec<Value>, i64)>(tenant, &key).await {
+    if let Some((events, total)) = state.cache.get_json::<(Vec<EventOut>, i64)>(tenant, &key).await {
         return Ok((events, total));
     }
     let page = list(state, tenant, filter).await?;
@@ -156,12 +108,6 @@ pub async fn verify_venue(state: &AppState, tenant: TenantId, venue_id: Uuid) ->
     }
 }
 
-pub struct Created {
-    pub status: u16,
-    pub body: Value,
-    pub replayed: bool,
-}
-
 /// `POST /events`: one transaction writes the event with everything that belongs to it and,
 /// with an `Idempotency-Key`, the stored response.
 /// A stored response for a retried creation, checked before anything that could judge the
@@ -186,9 +132,9 @@ pub async fn create(
     user: &AuthUser,
     fields: EventFields,
     idem: Option<Fingerprint>,
-) -> ApiResult<Created> {
+) -> ApiResult<Creation<EventEnvelope>> {
     if let Some(stored) = stored_response(state, user.tenant, idem.as_ref()).await? {
-        return Ok(Created { status: stored.status, body: stored.body, replayed: true });
+        return Ok(Creation::Replayed(stored));
     }
     // Royalty and wallet fields queue an on-chain registration paid by the platform wallet and
     // direct money: they need their own permission, not just `events:create`.
@@ -219,18 +165,19 @@ pub async fn create(
     let local_date = timing.map(|t| t.starts_at.with_timezone(&tz).date_naive());
     let slug = slug(&name, local_date);
     let needs_registration = timing.is_some() && fields.artist_wallet.is_some();
-    let user_id = user.user_id.clone();
+    let creator = user.clone();
 
-    let outcome = state
+    let creation = state
         .db
         .write(tenant, move |tx| {
-            let (fields, idem, name, slug, timezone, user_id) =
-                (fields.clone(), idem.clone(), name.clone(), slug.clone(), timezone.clone(), user_id.clone());
+            let (fields, idem, name, slug, timezone, creator) =
+                (fields.clone(), idem.clone(), name.clone(), slug.clone(), timezone.clone(), creator.clone());
             async move {
+                let user_id = &creator.user_id;
                 if let Some(fp) = &idem
                     && let Some(stored) = idempotency::begin(tx, fp).await?
                 {
-                    return Ok((stored, true));
+                    return Ok(Creation::Replayed(stored));
                 }
                 if let Some(t) = timing
                     && let (day_start, day_end) = crate::domain::event::local_day(t.starts_at, &timezone)
@@ -248,27 +195,26 @@ pub async fn create(
                     slug: &slug,
                     timezone: &timezone,
                     timing,
-                    created_by: &user_id,
+                    created_by: user_id,
                     needs_registration,
                 };
                 let id = store::insert(tx, &new).await?;
-                let event = store::find_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
-                let origin = Origin { tenant: tx.tenant(), actor: &user_id, at: Utc::now() };
+                let event = store::find(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
+                let origin = Origin { tenant: tx.tenant(), actor: user_id, at: Utc::now() };
                 event_outbox::enqueue(tx, id, &messages::created(&origin, &event)).await?;
-                let response = StoredResponse { status: 201, body: serde_json::json!({ "event": event }) };
+                let body = EventEnvelope { event: event.for_caller(&creator) };
                 if let Some(fp) = &idem {
-                    idempotency::finish(tx, fp, &response).await?;
+                    idempotency::finish(tx, fp, &stored(&body)).await?;
                 }
-                Ok((response, false))
+                Ok(Creation::New(body))
             }
             .boxed()
         })
         .await?;
-    let (response, replayed) = outcome;
-    if !replayed {
+    if matches!(creation, Creation::New(_)) {
         state.cache.delete(tenant, &[&venue_events_key(venue_id)]).await;
     }
-    Ok(Created { status: response.status, body: response.body, replayed })
+    Ok(creation)
 }
 
 fn ensure_owner_or_admin(user: &AuthUser, created_by: Option<&str>) -> ApiResult<()> {
@@ -288,7 +234,7 @@ fn fields_other_than_status(f: &EventFields) -> bool {
 }
 
 /// `PUT`/`PATCH /events/:id`: a partial update under an optimistic lock.
-pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: EventFields) -> ApiResult<Value> {
+pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: EventFields) -> ApiResult<EventOut> {
     if let Some(target) = fields.status {
         // Cancelling has effects beyond the status (holds, sections, refunds outbox): only
         // the cancel route performs them. Other status changes are publishing decisions.
@@ -367,7 +313,7 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: EventFi
                         return Err(ApiError::conflict("CONCURRENT_UPDATE", "the event changed meanwhile; retry"));
                     }
                 }
-                let event = store::find_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
+                let event = store::find(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
                 let origin = Origin { tenant: tx.tenant(), actor: &actor.user_id, at: Utc::now() };
                 event_outbox::enqueue(tx, id, &messages::updated(&origin, id, &changes_of(&fields))).await?;
                 Ok((event, current.venue_id))
@@ -375,7 +321,7 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: EventFi
             .boxed()
         })
         .await?;
-    invalidate(state, tenant, id, &[old_venue, event_venue(&event)]).await;
+    invalidate(state, tenant, id, &[old_venue, event.venue_id]).await;
     Ok(event)
 }
 
@@ -388,10 +334,6 @@ fn changes_of(f: &EventFields) -> Changes {
         tags: f.tags.clone(),
         is_featured: f.is_featured,
     }
-}
-
-fn event_venue(event: &Value) -> Uuid {
-    event.get("venue_id").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or_default()
 }
 
 async fn invalidate(state: &AppState, tenant: TenantId, id: Uuid, venues: &[Uuid]) {
@@ -412,7 +354,7 @@ pub async fn act(
     id: Uuid,
     action: EventAction,
     reason: Option<String>,
-) -> ApiResult<Value> {
+) -> ApiResult<EventOut> {
     let tenant = user.tenant;
     let (actor, user) = (user.user_id.clone(), user.clone());
     let event = state
@@ -427,7 +369,7 @@ pub async fn act(
                     return Err(store::invalid_transition(current.status, action));
                 }
                 store::transition(tx, id, current.status, action, reason.as_deref(), &actor).await?;
-                let event = store::find_json(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
+                let event = store::find(tx, id).await?.ok_or_else(|| ApiError::not_found("Event"))?;
                 if action == EventAction::Publish {
                     let origin = Origin { tenant: tx.tenant(), actor: &actor, at: Utc::now() };
                     event_outbox::enqueue(tx, id, &messages::published(&origin, &event)).await?;
@@ -437,7 +379,7 @@ pub async fn act(
             .boxed()
         })
         .await?;
-    invalidate(state, tenant, id, &[event_venue(&event)]).await;
+    invalidate(state, tenant, id, &[event.venue_id]).await;
     Ok(event)
 }
 

@@ -8,14 +8,16 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::clients::tickets::TicketStats;
-use crate::domain::TenantId;
+use crate::domain::event::{EventType, Visibility};
+use crate::domain::event_out::{BlockchainStatus, EventOut};
+use crate::domain::{EventStatus, TenantId, wire_time};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::storage::blockchain_outbox::RegistrationState;
 use crate::storage::internal::{self as store, EventCounts};
 
 /// Whose data an internal call may reach, from its `X-Tenant-ID`.
@@ -26,6 +28,228 @@ pub enum Scope {
     /// No tenant (`system`, `default` or absent), on reads only: the event's own tenant is
     /// found through a system function, and the event is then read under RLS in that tenant.
     Platform,
+}
+
+/// `GET /internal/events/{id}`: `{event}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InternalEventEnvelope {
+    pub event: InternalEvent,
+}
+
+/// The event in the camelCase shape other services consume; royalty fields included.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InternalEvent {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    #[schema(required = true)]
+    pub description: Option<String>,
+    #[schema(required = true)]
+    pub short_description: Option<String>,
+    pub venue_id: Uuid,
+    #[schema(required = true)]
+    pub venue_layout_id: Option<Uuid>,
+    #[schema(value_type = EventType)]
+    pub event_type: String,
+    #[schema(value_type = EventStatus)]
+    pub status: String,
+    #[schema(value_type = Visibility)]
+    pub visibility: String,
+    #[serde(serialize_with = "wire_time::option::serialize")]
+    #[schema(required = true)]
+    pub starts_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "wire_time::option::serialize")]
+    #[schema(required = true)]
+    pub ends_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "wire_time::option::serialize")]
+    #[schema(required = true)]
+    pub doors_open: Option<DateTime<Utc>>,
+    pub timezone: String,
+    #[schema(required = true)]
+    pub banner_image_url: Option<String>,
+    #[schema(required = true)]
+    pub thumbnail_image_url: Option<String>,
+    #[schema(required = true)]
+    pub capacity: Option<i64>,
+    pub is_virtual: bool,
+    pub is_hybrid: bool,
+    #[schema(required = true)]
+    pub event_pda: Option<String>,
+    #[schema(required = true)]
+    pub artist_wallet: Option<String>,
+    pub artist_percentage: f64,
+    pub venue_percentage: f64,
+    pub resaleable: bool,
+    #[schema(required = true)]
+    pub cancellation_policy: Option<String>,
+    #[schema(required = true)]
+    pub refund_policy: Option<String>,
+    #[serde(with = "wire_time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "wire_time")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "wire_time::option::serialize")]
+    #[schema(required = true)]
+    pub published_at: Option<DateTime<Utc>>,
+    #[schema(value_type = BlockchainStatus)]
+    pub blockchain_status: String,
+}
+
+impl From<EventOut> for InternalEvent {
+    fn from(e: EventOut) -> Self {
+        InternalEvent {
+            id: e.id,
+            tenant_id: e.tenant_id,
+            name: e.name,
+            description: e.description,
+            short_description: e.short_description,
+            venue_id: e.venue_id,
+            venue_layout_id: e.venue_layout_id,
+            event_type: e.event_type,
+            status: e.status,
+            visibility: e.visibility,
+            starts_at: e.starts_at,
+            ends_at: e.ends_at,
+            doors_open: e.doors_open,
+            timezone: e.timezone,
+            banner_image_url: e.banner_image_url,
+            thumbnail_image_url: e.thumbnail_image_url,
+            capacity: e.capacity,
+            is_virtual: e.is_virtual,
+            is_hybrid: e.is_hybrid,
+            event_pda: e.event_pda,
+            artist_wallet: e.artist_wallet.shown().cloned().flatten(),
+            artist_percentage: e.artist_percentage.shown().copied().unwrap_or_default(),
+            venue_percentage: e.venue_percentage.shown().copied().unwrap_or_default(),
+            resaleable: e.resaleable,
+            cancellation_policy: e.cancellation_policy,
+            refund_policy: e.refund_policy,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+            published_at: e.published_at,
+            blockchain_status: e.blockchain_status,
+        }
+    }
+}
+
+/// `GET /internal/events/{id}/pda`: the event's chain data and its registration state.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InternalEventPda {
+    pub event_id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    #[schema(value_type = EventStatus)]
+    pub status: String,
+    pub venue_id: Uuid,
+    pub blockchain: InternalBlockchain,
+    /// `null` when the event never needed registration.
+    #[schema(required = true)]
+    pub registration: Option<Registration>,
+    /// The event has both an event PDA and an artist wallet (the original's meaning).
+    pub has_blockchain_config: bool,
+}
+
+/// The registration outbox row (see docs/solana.md).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Registration {
+    /// `pending`, `processing`, `synced` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    pub next_attempt_at: DateTime<Utc>,
+    #[schema(required = true)]
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub completed_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub signature: Option<String>,
+    #[schema(required = true)]
+    pub event_pda: Option<String>,
+    #[schema(required = true)]
+    pub venue_pda: Option<String>,
+}
+
+impl From<RegistrationState> for Registration {
+    fn from(r: RegistrationState) -> Self {
+        Registration {
+            status: r.status,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            next_attempt_at: r.next_attempt_at,
+            last_attempt_at: r.last_attempt_at,
+            completed_at: r.completed_at,
+            signature: r.tx_signature,
+            event_pda: r.event_pda,
+            venue_pda: r.venue_pda,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InternalBlockchain {
+    #[schema(required = true)]
+    pub event_pda: Option<String>,
+    #[schema(required = true)]
+    pub merkle_tree_address: Option<String>,
+    #[schema(required = true)]
+    pub collection_mint: Option<String>,
+    #[schema(required = true)]
+    pub artist_wallet: Option<String>,
+    pub artist_percentage: f64,
+    pub venue_percentage: f64,
+    #[schema(required = true)]
+    pub platform_percentage: Option<f64>,
+    pub resaleable: bool,
+    #[schema(required = true)]
+    pub max_resale_price_percentage: Option<f64>,
+    #[schema(value_type = BlockchainStatus)]
+    pub status: String,
+    #[schema(required = true)]
+    pub signature: Option<String>,
+    #[schema(required = true)]
+    pub error: Option<String>,
+    #[serde(serialize_with = "wire_time::option::serialize")]
+    #[schema(required = true)]
+    pub synced_at: Option<DateTime<Utc>>,
+}
+
+/// The event's chain data (the full form: internal callers see the royalty fields).
+pub async fn pda(state: &AppState, tenant: TenantId, id: Uuid) -> ApiResult<InternalEventPda> {
+    let e = crate::services::events::get(state, tenant, id).await?;
+    let registration =
+        crate::services::registration::registration_state(state, tenant, id).await?.map(Registration::from);
+    let artist_wallet = e.artist_wallet.shown().cloned().flatten();
+    // The original's meaning: registered on chain *and* with an artist to pay royalties to.
+    let has_blockchain_config = artist_wallet.is_some() && e.event_pda.is_some();
+    Ok(InternalEventPda {
+        event_id: e.id,
+        tenant_id: e.tenant_id,
+        name: e.name,
+        status: e.status,
+        venue_id: e.venue_id,
+        blockchain: InternalBlockchain {
+            event_pda: e.event_pda,
+            merkle_tree_address: e.merkle_tree_address.shown().cloned().flatten(),
+            collection_mint: e.collection_mint.shown().cloned().flatten(),
+            artist_wallet,
+            artist_percentage: e.artist_percentage.shown().copied().unwrap_or_default(),
+            venue_percentage: e.venue_percentage.shown().copied().unwrap_or_default(),
+            platform_percentage: e.platform_percentage.shown().copied().flatten(),
+            resaleable: e.resaleable,
+            max_resale_price_percentage: e.max_resale_price_percentage.shown().copied().flatten(),
+            status: e.blockchain_status,
+            signature: e.blockchain_tx_signature,
+            error: e.blockchain_error.shown().cloned().flatten(),
+            synced_at: e.blockchain_synced_at,
+        },
+        registration,
+        has_blockchain_config,
+    })
 }
 
 /// Most events `/internal/events/active` lists.
@@ -237,15 +461,19 @@ pub async fn active(state: &AppState, scope: Scope) -> ApiResult<ActiveEventsOut
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanEventOut {
-    pub id: Value,
-    pub tenant_id: Value,
-    pub name: Value,
-    pub status: Value,
-    pub venue_id: Value,
-    pub starts_at: Value,
-    pub ends_at: Value,
-    pub doors_open: Value,
-    pub timezone: Value,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    #[schema(value_type = EventStatus)]
+    pub status: String,
+    pub venue_id: Uuid,
+    #[serde(serialize_with = "wire_time::option::serialize")]
+    pub starts_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "wire_time::option::serialize")]
+    pub ends_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "wire_time::option::serialize")]
+    pub doors_open: Option<DateTime<Utc>>,
+    pub timezone: String,
     /// Seats across the event's sections.
     pub capacity: i64,
 }
@@ -293,22 +521,20 @@ pub async fn scan_stats(state: &AppState, tenant: TenantId, id: Uuid) -> ApiResu
         Some(stats) => (stats, "ticket-service"),
         None => (TicketStats::default(), "unavailable"),
     };
-    let p = |f: &str| event.get(f).cloned().unwrap_or(Value::Null);
-    let capacity = event.get("capacity").and_then(Value::as_i64).unwrap_or(0);
-    let time = |f: &str| event.get(f).and_then(Value::as_str).and_then(|s| s.parse::<DateTime<Utc>>().ok());
+    let capacity = event.capacity.unwrap_or(0);
     Ok(ScanStatsOut {
-        event_timing: timing(time("starts_at"), time("ends_at"), time("doors_open"), Utc::now()),
+        event_timing: timing(event.starts_at, event.ends_at, event.doors_open, Utc::now()),
         metrics: scan_metrics(&stats, capacity),
         event: ScanEventOut {
-            id: p("id"),
-            tenant_id: p("tenant_id"),
-            name: p("name"),
-            status: p("status"),
-            venue_id: p("venue_id"),
-            starts_at: p("starts_at"),
-            ends_at: p("ends_at"),
-            doors_open: p("doors_open"),
-            timezone: p("timezone"),
+            id: event.id,
+            tenant_id: event.tenant_id,
+            name: event.name,
+            status: event.status,
+            venue_id: event.venue_id,
+            starts_at: event.starts_at,
+            ends_at: event.ends_at,
+            doors_open: event.doors_open,
+            timezone: event.timezone,
             capacity,
         },
         ticket_stats: stats,

@@ -4,19 +4,20 @@
 
 use futures::FutureExt;
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::domain::Mode;
 use crate::domain::TenantId;
-use crate::domain::pricing::{PriceInputs, PricingFields, Quote, Tier, quote};
+use crate::domain::pricing::{
+    PriceInputs, PricingEnvelope, PricingFields, Quote, TicketTypeEnvelope, Tier, TierEnvelope, quote,
+};
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::services::events::Created;
 use crate::services::schedules::{readable_parent, writable_parent};
+use crate::services::{Creation, stored};
 use crate::state::AppState;
 use crate::storage::TenantTx;
-use crate::storage::idempotency::{self, Fingerprint, StoredResponse};
+use crate::storage::idempotency::{self, Fingerprint};
 use crate::storage::pricing::{self as store, ChildTable};
 
 /// Which surface a request came through: it decides the envelope and the names in errors.
@@ -29,10 +30,11 @@ pub enum Surface {
 }
 
 impl Surface {
-    fn envelope(self, tier: &Tier) -> Value {
+    /// The envelope of one tier on this surface.
+    pub fn envelope(self, tier: Tier) -> TierEnvelope {
         match self {
-            Self::Pricing => json!({ "pricing": tier }),
-            Self::TicketTypes => json!({ "success": true, "data": tier }),
+            Self::Pricing => TierEnvelope::Pricing(PricingEnvelope { pricing: tier }),
+            Self::TicketTypes => TierEnvelope::TicketType(TicketTypeEnvelope { success: true, data: tier }),
         }
     }
 
@@ -91,10 +93,10 @@ pub async fn create(
     fields: PricingFields,
     idem: Option<Fingerprint>,
     surface: Surface,
-) -> ApiResult<Created> {
+) -> ApiResult<Creation<TierEnvelope>> {
     fields.validate(Mode::Create, None).map_err(ApiError::unprocessable)?;
     let actor = user.clone();
-    let (response, replayed) = state
+    state
         .db
         .write(user.tenant, move |tx| {
             let (fields, idem, actor) = (fields.clone(), idem.clone(), actor.clone());
@@ -102,21 +104,20 @@ pub async fn create(
                 if let Some(fp) = &idem
                     && let Some(stored) = idempotency::begin(tx, fp).await?
                 {
-                    return Ok((stored, true));
+                    return Ok(Creation::Replayed(stored));
                 }
                 writable_parent(tx, &actor, event_id).await?;
                 check_references(tx, event_id, &fields).await?;
                 let tier = store::insert(tx, event_id, &fields).await?;
-                let response = StoredResponse { status: 201, body: surface.envelope(&tier) };
+                let body = surface.envelope(tier);
                 if let Some(fp) = &idem {
-                    idempotency::finish(tx, fp, &response).await?;
+                    idempotency::finish(tx, fp, &stored(&body)).await?;
                 }
-                Ok((response, false))
+                Ok(Creation::New(body))
             }
             .boxed()
         })
-        .await?;
-    Ok(Created { status: response.status, body: response.body, replayed })
+        .await
 }
 
 /// `PUT /pricing/:id` and `PUT /events/:id/ticket-types/:typeId` (`event_id` given): a partial
@@ -190,9 +191,4 @@ pub async fn calculate(
 /// The ticket types of an event (all its tiers).
 pub async fn ticket_types(state: &AppState, tenant: TenantId, event_id: Uuid) -> ApiResult<Vec<Tier>> {
     list(state, tenant, event_id, false).await
-}
-
-/// The envelope of a single tier for `surface`.
-pub fn present(tier: &Tier, surface: Surface) -> Value {
-    surface.envelope(tier)
 }

@@ -12,10 +12,10 @@ use crate::auth::AuthUser;
 use crate::domain::schedule::{ScheduleEnvelope, ScheduleFields, ScheduleOut};
 use crate::domain::{EventStatus, Mode, TenantId};
 use crate::error::{ApiError, ApiResult};
-use crate::services::events::Created;
+use crate::services::{Creation, stored};
 use crate::state::AppState;
 use crate::storage::TenantTx;
-use crate::storage::idempotency::{self, Fingerprint, StoredResponse};
+use crate::storage::idempotency::{self, Fingerprint};
 use crate::storage::schedules::{self as store, Parent};
 
 // Parent-event rules, shared with pricing -------------------------------------------------------
@@ -99,11 +99,11 @@ pub async fn create(
     event_id: Uuid,
     fields: ScheduleFields,
     idem: Option<Fingerprint>,
-) -> ApiResult<Created> {
+) -> ApiResult<Creation<ScheduleEnvelope>> {
     fields.validate(Mode::Create, None).map_err(ApiError::unprocessable)?;
     let tenant = user.tenant;
     let actor = user.clone();
-    let (response, replayed, venue_id) = state
+    let (creation, venue_id) = state
         .db
         .write(tenant, move |tx| {
             let (fields, idem, actor) = (fields.clone(), idem.clone(), actor.clone());
@@ -111,18 +111,17 @@ pub async fn create(
                 if let Some(fp) = &idem
                     && let Some(stored) = idempotency::begin(tx, fp).await?
                 {
-                    return Ok((stored, true, None));
+                    return Ok((Creation::Replayed(stored), None));
                 }
                 let parent = writable_parent(tx, &actor, event_id).await?;
                 let timezone = fields.timezone.clone().unwrap_or_else(|| parent.timezone.clone());
                 let id = store::insert(tx, event_id, &fields, &timezone).await?;
                 let schedule = store::find(tx, event_id, id).await?.ok_or_else(|| ApiError::not_found("Schedule"))?;
-                let body = serde_json::to_value(ScheduleEnvelope::of(schedule)).map_err(ApiError::internal)?;
-                let response = StoredResponse { status: 201, body };
+                let body = ScheduleEnvelope::of(schedule);
                 if let Some(fp) = &idem {
-                    idempotency::finish(tx, fp, &response).await?;
+                    idempotency::finish(tx, fp, &stored(&body)).await?;
                 }
-                Ok((response, false, Some(parent.venue_id)))
+                Ok((Creation::New(body), Some(parent.venue_id)))
             }
             .boxed()
         })
@@ -130,7 +129,7 @@ pub async fn create(
     if let Some(venue_id) = venue_id {
         invalidate(state, tenant, event_id, venue_id).await;
     }
-    Ok(Created { status: response.status, body: response.body, replayed })
+    Ok(creation)
 }
 
 /// `PUT /events/:id/schedules/:scheduleId`: partial, under an optimistic lock when `version`

@@ -15,48 +15,45 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::EventStatus;
+use crate::domain::capacity::{CapacityTotals, HoldOut, SectionOut};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::TenantTx;
 
-pub async fn section_json(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<Value>> {
+/// The columns of [`SectionOut`].
+const SECTION_COLUMNS: &str = "tenant_id, id, event_id, schedule_id, section_name, section_code, tier, total_capacity,
+    available_capacity, reserved_capacity, sold_count, buffer_capacity, row_config, seat_map, is_active, is_visible,
+    minimum_purchase, maximum_purchase, created_at, updated_at, deleted_at, version";
+
+pub async fn section(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<SectionOut>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
-        "select to_jsonb(c) from event_capacity c where c.tenant_id = $1 and c.id = $2 and c.deleted_at is null",
-    )
-    .bind(tenant)
-    .bind(id)
-    .fetch_optional(tx.conn())
-    .await?)
+    let sql =
+        format!("select {SECTION_COLUMNS} from event_capacity where tenant_id = $1 and id = $2 and deleted_at is null");
+    Ok(sqlx::query_as(&sql).bind(tenant).bind(id).fetch_optional(tx.conn()).await?)
 }
 
-pub async fn sections_json(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Vec<Value>> {
+pub async fn sections(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Vec<SectionOut>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
-        "select to_jsonb(c) from event_capacity c
-          where c.tenant_id = $1 and c.event_id = $2 and c.deleted_at is null order by c.created_at, c.section_name",
-    )
-    .bind(tenant)
-    .bind(event_id)
-    .fetch_all(tx.conn())
-    .await?)
+    let sql = format!(
+        "select {SECTION_COLUMNS} from event_capacity
+          where tenant_id = $1 and event_id = $2 and deleted_at is null order by created_at, section_name"
+    );
+    Ok(sqlx::query_as(&sql).bind(tenant).bind(event_id).fetch_all(tx.conn()).await?)
 }
 
-pub async fn totals(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Value> {
+pub async fn totals(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<CapacityTotals> {
     let tenant = *tx.tenant().as_uuid();
-    let (total, available, reserved, sold, buffer): (i64, i64, i64, i64, i64) = sqlx::query_as(
-        "select coalesce(sum(total_capacity), 0)::bigint, coalesce(sum(available_capacity), 0)::bigint,
-                coalesce(sum(reserved_capacity), 0)::bigint, coalesce(sum(sold_count), 0)::bigint,
-                coalesce(sum(buffer_capacity), 0)::bigint
+    Ok(sqlx::query_as(
+        "select coalesce(sum(total_capacity), 0)::bigint as total_capacity,
+                coalesce(sum(available_capacity), 0)::bigint as available_capacity,
+                coalesce(sum(reserved_capacity), 0)::bigint as reserved_capacity,
+                coalesce(sum(sold_count), 0)::bigint as sold_count,
+                coalesce(sum(buffer_capacity), 0)::bigint as buffer_capacity
            from event_capacity where tenant_id = $1 and event_id = $2 and deleted_at is null",
     )
     .bind(tenant)
     .bind(event_id)
     .fetch_one(tx.conn())
-    .await?;
-    Ok(serde_json::json!({
-        "total_capacity": total, "available_capacity": available, "reserved_capacity": reserved,
-        "sold_count": sold, "buffer_capacity": buffer,
-    }))
+    .await?)
 }
 
 /// How [`parent_event`] locks the event row for the rest of the transaction.
@@ -253,12 +250,13 @@ pub async fn insert_hold(tx: &mut TenantTx, event_id: Uuid, h: &NewHold) -> ApiR
     .await?)
 }
 
-pub async fn hold_json(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<Value>> {
+pub async fn hold(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<HoldOut>> {
     let tenant = *tx.tenant().as_uuid();
-    // Money renders as an exact decimal string, as in pricing responses.
-    Ok(sqlx::query_scalar(
-        "select to_jsonb(r) || jsonb_build_object('locked_price', r.locked_price::text)
-           from event_reservations r where r.tenant_id = $1 and r.id = $2",
+    Ok(sqlx::query_as(
+        "select tenant_id, id, event_id, capacity_id, pricing_id, quantity, status, expires_at, locked_price,
+                locked_price_data, seat_ids, created_by, created_at, updated_at, confirmed_at, released_at,
+                release_reason, version
+           from event_reservations where tenant_id = $1 and id = $2",
     )
     .bind(tenant)
     .bind(id)

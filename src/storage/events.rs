@@ -7,22 +7,23 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::event::{EventFields, Timing};
+use crate::domain::event_out::EventOut;
 use crate::domain::messages::{self, Origin};
 use crate::domain::{EventAction, EventStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::TenantTx;
 
-/// The event row plus what the original's GET added: first schedule, capacity totals. The
-/// generated lookup columns (`name_key`, `search_text`) are the service's own indexes, not part
-/// of the event.
-const EVENT_JSON: &str = "
-    (to_jsonb(e) - 'name_key' - 'search_text') || jsonb_build_object(
-        'event_date', s.starts_at, 'starts_at', s.starts_at, 'ends_at', s.ends_at, 'doors_open', s.doors_open_at,
-        'schedule', to_jsonb(s),
-        'capacity', c.total, 'available_capacity', c.available,
-        'capacity_info', jsonb_build_object(
+/// The columns of [`EventOut`]: the row (numerics as `float8`, as the API has always written
+/// them), what the original's GET added (first schedule, capacity totals). The generated
+/// lookup columns (`name_key`, `search_text`) are the service's own indexes and stay out.
+const EVENT_SELECT: &str = "
+    select e.tenant_id, e.id, e.venue_id, e.venue_layout_id, e.name, e.slug, e.description, e.short_description, e.event_type, e.primary_category_id, e.secondary_category_ids, e.tags, e.status, e.visibility, e.is_featured, e.priority_score, e.status_reason, e.status_changed_by, e.status_changed_at, e.banner_image_url, e.thumbnail_image_url, e.image_gallery, e.video_url, e.virtual_event_url, e.age_restriction, e.dress_code, e.special_requirements, e.accessibility_info, e.is_virtual, e.is_hybrid, e.streaming_platform, e.streaming_config, e.cancellation_policy, e.refund_policy, e.cancellation_deadline_hours, e.timezone, e.allow_transfers, e.max_transfers_per_ticket, e.transfer_blackout_start, e.transfer_blackout_end, e.require_identity_verification, e.artist_wallet, e.artist_percentage::float8 as artist_percentage, e.venue_percentage::float8 as venue_percentage, e.platform_percentage::float8 as platform_percentage, e.royalty_percentage::float8 as royalty_percentage, e.max_resale_price_percentage::float8 as max_resale_price_percentage, e.resaleable, e.collection_address, e.mint_authority, e.merkle_tree_address, e.collection_mint, e.chain_event_id, e.event_pda, e.blockchain_status, e.blockchain_tx_signature, e.blockchain_error, e.blockchain_synced_at, e.meta_title, e.meta_description, e.meta_keywords, e.view_count, e.interest_count, e.share_count, e.external_id, e.metadata, e.published_at, e.cancelled_at, e.cancelled_by, e.cancellation_reason, e.created_by, e.updated_by, e.created_at, e.updated_at, e.deleted_at, e.version, e.start_date,
+        s.starts_at as event_date, s.starts_at, s.ends_at, s.doors_open_at as doors_open,
+        to_jsonb(s) as schedule,
+        c.total as capacity, c.available as available_capacity,
+        jsonb_build_object(
             'total_capacity', coalesce(c.total, 0), 'available_capacity', coalesce(c.available, 0),
-            'reserved_capacity', coalesce(c.reserved, 0), 'sold_count', coalesce(c.sold, 0)))
+            'reserved_capacity', coalesce(c.reserved, 0), 'sold_count', coalesce(c.sold, 0)) as capacity_info
     from events e
     left join lateral (
         select * from event_schedules s
@@ -38,10 +39,10 @@ fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<Value> {
     v.as_ref().and_then(|x| serde_json::to_value(x).ok())
 }
 
-pub async fn find_json(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<Value>> {
+pub async fn find(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<EventOut>> {
     let tenant = *tx.tenant().as_uuid();
-    let sql = format!("select {EVENT_JSON} where e.tenant_id = $1 and e.id = $2 and e.deleted_at is null");
-    Ok(sqlx::query_scalar(&sql).bind(tenant).bind(id).fetch_optional(tx.conn()).await?)
+    let sql = format!("{EVENT_SELECT} where e.tenant_id = $1 and e.id = $2 and e.deleted_at is null");
+    Ok(sqlx::query_as(&sql).bind(tenant).bind(id).fetch_optional(tx.conn()).await?)
 }
 
 /// `GET /events` filters; every one of them is applied.
@@ -59,7 +60,7 @@ pub struct ListFilter {
     pub offset: i64,
 }
 
-pub async fn list_json(tx: &mut TenantTx, f: &ListFilter) -> ApiResult<(Vec<Value>, i64)> {
+pub async fn list(tx: &mut TenantTx, f: &ListFilter) -> ApiResult<(Vec<EventOut>, i64)> {
     let tenant = *tx.tenant().as_uuid();
     // `search` is a literal, case-insensitive substring of the stored, bounded `search_text`
     // (name, short description, the description's first 1000 characters). `strpos` searches in
@@ -73,9 +74,9 @@ pub async fn list_json(tx: &mut TenantTx, f: &ListFilter) -> ApiResult<(Vec<Valu
         and ($6::bool is null or e.is_featured = $6)
         and ($7::text is null or strpos(e.search_text, $7) > 0)";
     let order = format!("e.{} {}, e.id", f.sort_column, if f.descending { "desc" } else { "asc" });
-    let sql = format!("select {EVENT_JSON} where {predicate} order by {order} limit $8 offset $9");
+    let sql = format!("{EVENT_SELECT} where {predicate} order by {order} limit $8 offset $9");
     let status = f.status.map(EventStatus::as_str);
-    let events: Vec<Value> = sqlx::query_scalar(&sql)
+    let events: Vec<EventOut> = sqlx::query_as(&sql)
         .bind(tenant)
         .bind(status)
         .bind(f.visibility)
