@@ -150,22 +150,6 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
 }
 
-// The answer of `PUT /internal/events/{id}/blockchain-status`, still built with `json!`.
-use utoipa::ToSchema;
-use uuid::Uuid;
-
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct BlockchainStatusResult {
-    pub success: bool,
-    pub event_id: Uuid,
-    /// `synced` or `failed`.
-    pub status: String,
-    pub event_pda: Option<String>,
-    /// `blockchain status set to <status>`.
-    pub message: String,
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::Value;

@@ -179,6 +179,19 @@ struct BlockchainStatusBody {
     synced_at: Option<DateTime<Utc>>,
 }
 
+/// The answer of `blockchain_status`, which still builds it with `json!` (documentation only).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct BlockchainStatusResult {
+    pub success: bool,
+    pub event_id: uuid::Uuid,
+    /// `synced` or `failed`.
+    pub status: String,
+    pub event_pda: Option<String>,
+    /// `blockchain status set to <status>`.
+    pub message: String,
+}
+
 /// Records an on-chain registration's outcome.
 ///
 /// For a registration done elsewhere; keeps the outbox in step so the worker does not
@@ -193,7 +206,7 @@ struct BlockchainStatusBody {
     ),
     request_body(content = BlockchainStatusBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "Recorded.", body = crate::openapi::BlockchainStatusResult),
+        (status = 200, description = "Recorded.", body = BlockchainStatusResult),
         (status = 400, response = crate::http::problem::BadRequest),
         (status = 401, response = crate::http::problem::Unauthorized),
         (status = 403, response = crate::http::problem::Forbidden),

@@ -340,4 +340,17 @@ async fn the_wire_format_of_every_route_family_is_unchanged() {
     assert_eq!(doomed.0, 201, "{}", doomed.1);
     let doomed_path = format!("/api/v1/events/{}", id(&doomed.1["event"]["id"]));
     pin!("events_delete", 204, call(&app, Method::DELETE, &doomed_path, &admin, None).await);
+
+    // Last: it records a chain outcome on the event the snapshots above show.
+    let write = crate::internal::signed(
+        &app,
+        Method::PUT,
+        &format!("/internal/events/{event_id}/blockchain-status"),
+        app.tenant,
+        Some(&json!({"status": "failed", "error": "simulated"})),
+        None,
+    )
+    .await;
+    let status = write.status().as_u16();
+    pin!("internal_blockchain_status", 200, (status, write.json::<Value>().await.expect("json body")));
 }
