@@ -137,6 +137,10 @@ SQL
 bootstrap_auth_standin() {
   local dir="$1" port="$2" db="$3" role="$4"; shift 4
   pg_super "$dir" "$port" -d "$db" -v app_role="$role" -f - < "$REPO_ROOT/deploy/platform/auth-service-tables.sql" >/dev/null
+  # Local stacks only: the owner role may read them too, because `cargo sqlx prepare` describes
+  # the statements of src/storage/platform.rs as that role, and Postgres checks SELECT even for
+  # the EXPLAIN it runs. In the platform the owner role has no access to auth-service's tables.
+  pg_super "$dir" "$port" -d "$db" -c "grant select on tenants, invalidated_tokens to event_service_owner" >/dev/null
   local tenant
   for tenant in "$@"; do
     pg_super "$dir" "$port" -d "$db" -c \
