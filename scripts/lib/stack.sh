@@ -6,6 +6,11 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/event-service-target}"
+# The SQL macros (`sqlx::query!` and kin) check every statement against the committed `.sqlx/`
+# data, never against a live database: builds need no Postgres, and a stray DATABASE_URL (or a
+# .env file) cannot change what compiles. Only `cargo sqlx prepare` (scripts/test, README)
+# talks to a database.
+export SQLX_OFFLINE=true
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
