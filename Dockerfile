@@ -17,17 +17,21 @@ ARG DEBIAN_RELEASE=trixie
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS source
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /app
-ENV CARGO_TERM_COLOR=never
+# SQLX_OFFLINE: the build has no database; the SQL macros are checked against the committed
+# query data (.sqlx/, copied below) instead.
+ENV CARGO_TERM_COLOR=never \
+    SQLX_OFFLINE=true
 # The workspace: manifests, lock file and build script, each member's sources (crates/resilience
 # also needs its declared bench file; tools/platform-fakes is the contract code venue-stub serves),
-# migrations/ (sqlx::migrate! embeds them) and assets/ (the docs page, include_bytes!).
-# tools/chain-sim is outside the workspace and has its own Dockerfile.
+# migrations/ (sqlx::migrate! embeds them), .sqlx/ (the SQL macros' query data) and assets/ (the
+# docs page, include_bytes!). tools/chain-sim is outside the workspace and has its own Dockerfile.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src/ src/
 COPY crates/ crates/
 COPY tools/platform-fakes/ tools/platform-fakes/
 COPY tools/venue-stub/ tools/venue-stub/
 COPY migrations/ migrations/
+COPY .sqlx/ .sqlx/
 COPY assets/ assets/
 
 FROM source AS build

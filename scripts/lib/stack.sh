@@ -6,6 +6,11 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/event-service-target}"
+# The SQL macros (`sqlx::query!` and kin) check every statement against the committed `.sqlx/`
+# data, never against a live database: builds need no Postgres, and a stray DATABASE_URL (or a
+# .env file) cannot change what compiles. Only `cargo sqlx prepare` (scripts/test, README)
+# talks to a database.
+export SQLX_OFFLINE=true
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -137,6 +142,10 @@ SQL
 bootstrap_auth_standin() {
   local dir="$1" port="$2" db="$3" role="$4"; shift 4
   pg_super "$dir" "$port" -d "$db" -v app_role="$role" -f - < "$REPO_ROOT/deploy/platform/auth-service-tables.sql" >/dev/null
+  # Local stacks only: the owner role may read them too, because `cargo sqlx prepare` describes
+  # the statements of src/storage/platform.rs as that role, and Postgres checks SELECT even for
+  # the EXPLAIN it runs. In the platform the owner role has no access to auth-service's tables.
+  pg_super "$dir" "$port" -d "$db" -c "grant select on tenants, invalidated_tokens to event_service_owner" >/dev/null
   local tenant
   for tenant in "$@"; do
     pg_super "$dir" "$port" -d "$db" -c \

@@ -30,14 +30,16 @@ pub async fn claim(
     lease_secs: i32,
     tenants: Option<&[Uuid]>,
 ) -> ApiResult<Vec<Claim>> {
-    Ok(sqlx::query_as::<_, Claim>(
-        "select tenant_id, outbox_id, event_id, attempts
-           from system_claim_blockchain_outbox($1, $2, $3, $4)",
+    Ok(sqlx::query_as!(
+        Claim,
+        r#"select tenant_id as "tenant_id!", outbox_id as "outbox_id!", event_id as "event_id!",
+                  attempts as "attempts!"
+             from system_claim_blockchain_outbox($1, $2, $3, $4)"#,
+        worker,
+        batch,
+        lease_secs,
+        tenants,
     )
-    .bind(worker)
-    .bind(batch)
-    .bind(lease_secs)
-    .bind(tenants)
     .fetch_all(pool)
     .await?)
 }
@@ -72,9 +74,10 @@ pub struct Work {
 
 pub async fn load(tx: &mut TenantTx, outbox_id: Uuid) -> ApiResult<Option<Work>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_as::<_, Work>(
-        "select o.status, o.locked_by, o.instruction_data, o.venue_pda, o.pending_tx,
-                o.pending_blockhash, e.deleted_at is not null as deleted, e.venue_id, e.name,
+    Ok(sqlx::query_as!(
+        Work,
+        r#"select o.status, o.locked_by, o.instruction_data, o.venue_pda, o.pending_tx,
+                o.pending_blockhash, e.deleted_at is not null as "deleted!", e.venue_id as "venue_id?", e.name,
                 e.description, e.short_description, e.banner_image_url, e.chain_event_id,
                 e.artist_wallet, e.artist_percentage, e.venue_percentage, e.allow_transfers,
                 e.resaleable, e.cancellation_deadline_hours,
@@ -92,10 +95,10 @@ pub async fn load(tx: &mut TenantTx, outbox_id: Uuid) -> ApiResult<Option<Work>>
                     and p.is_active) as min_price
            from blockchain_outbox o
            join events e on e.tenant_id = o.tenant_id and e.id = o.event_id
-          where o.tenant_id = $1 and o.id = $2",
+          where o.tenant_id = $1 and o.id = $2"#,
+        tenant,
+        outbox_id,
     )
-    .bind(tenant)
-    .bind(outbox_id)
     .fetch_optional(tx.conn())
     .await?)
 }
@@ -110,16 +113,16 @@ pub async fn store_params(
     event_pda: &str,
 ) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "update blockchain_outbox set instruction_data = $4, venue_pda = $5, event_pda = $6
           where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing'",
+        tenant,
+        outbox_id,
+        worker,
+        instruction_data,
+        venue_pda,
+        event_pda,
     )
-    .bind(tenant)
-    .bind(outbox_id)
-    .bind(worker)
-    .bind(instruction_data)
-    .bind(venue_pda)
-    .bind(event_pda)
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -135,17 +138,17 @@ pub async fn store_pending(
     signature: &str,
 ) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "update blockchain_outbox set pending_tx = $4, pending_blockhash = $5, tx_signature = $6,
                 last_attempt_at = now()
           where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing'",
+        tenant,
+        outbox_id,
+        worker,
+        signed,
+        blockhash,
+        signature,
     )
-    .bind(tenant)
-    .bind(outbox_id)
-    .bind(worker)
-    .bind(signed)
-    .bind(blockhash)
-    .bind(signature)
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -160,30 +163,30 @@ pub async fn mark_synced(
     signature: Option<&str>,
 ) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "update blockchain_outbox set status = 'synced', completed_at = now(), last_error = null,
                 event_pda = $4, tx_signature = coalesce($5, tx_signature), pending_tx = null,
                 pending_blockhash = null, locked_by = null, locked_until = null
           where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing'",
+        tenant,
+        claim.outbox_id,
+        worker,
+        event_pda,
+        signature,
     )
-    .bind(tenant)
-    .bind(claim.outbox_id)
-    .bind(worker)
-    .bind(event_pda)
-    .bind(signature)
     .execute(tx.conn())
     .await?
     .rows_affected();
     if done == 1 {
-        sqlx::query(
+        sqlx::query!(
             "update events e set blockchain_status = 'synced', event_pda = o.event_pda,
                     blockchain_tx_signature = o.tx_signature, blockchain_error = null,
                     blockchain_synced_at = now()
                from blockchain_outbox o
               where e.tenant_id = $1 and e.id = $2 and o.tenant_id = e.tenant_id and o.event_id = e.id",
+            tenant,
+            claim.event_id,
         )
-        .bind(tenant)
-        .bind(claim.event_id)
         .execute(tx.conn())
         .await?;
     }
@@ -194,25 +197,25 @@ pub async fn mark_synced(
 /// Fenced.
 pub async fn mark_failed(tx: &mut TenantTx, claim: &Claim, worker: &str, reason: &str) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "update blockchain_outbox set status = 'failed', last_error = $4, locked_by = null,
                 locked_until = null, pending_tx = null, pending_blockhash = null
           where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing'",
+        tenant,
+        claim.outbox_id,
+        worker,
+        reason,
     )
-    .bind(tenant)
-    .bind(claim.outbox_id)
-    .bind(worker)
-    .bind(reason)
     .execute(tx.conn())
     .await?
     .rows_affected();
     if done == 1 {
-        sqlx::query(
+        sqlx::query!(
             "update events set blockchain_status = 'failed', blockchain_error = $3 where tenant_id = $1 and id = $2",
+            tenant,
+            claim.event_id,
+            reason,
         )
-        .bind(tenant)
-        .bind(claim.event_id)
-        .bind(reason)
         .execute(tx.conn())
         .await?;
     }
@@ -230,18 +233,18 @@ pub async fn mark_retry(
     counts: bool,
 ) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "update blockchain_outbox set status = 'pending', last_error = $4, locked_by = null,
                 locked_until = null, next_attempt_at = now() + make_interval(secs => $5),
                 attempts = case when $6 then attempts else greatest(attempts - 1, 0) end
           where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing'",
+        tenant,
+        claim.outbox_id,
+        worker,
+        reason,
+        backoff_secs,
+        counts,
     )
-    .bind(tenant)
-    .bind(claim.outbox_id)
-    .bind(worker)
-    .bind(reason)
-    .bind(backoff_secs)
-    .bind(counts)
     .execute(tx.conn())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -263,13 +266,14 @@ pub struct RegistrationState {
 
 pub async fn registration_state(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Option<RegistrationState>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_as::<_, RegistrationState>(
+    Ok(sqlx::query_as!(
+        RegistrationState,
         "select status, attempts, last_error, next_attempt_at, last_attempt_at, completed_at,
                 tx_signature, event_pda, venue_pda
            from blockchain_outbox where tenant_id = $1 and event_id = $2",
+        tenant,
+        event_id,
     )
-    .bind(tenant)
-    .bind(event_id)
     .fetch_optional(tx.conn())
     .await?)
 }
@@ -279,31 +283,35 @@ pub async fn registration_state(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<
 /// dropped, so data fixed since is picked up.
 pub async fn requeue_failed(tx: &mut TenantTx, event_id: Option<Uuid>) -> ApiResult<Vec<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
-    let ids: Vec<Uuid> = sqlx::query_scalar(
+    let ids: Vec<Uuid> = sqlx::query_scalar!(
         "update blockchain_outbox
             set status = 'pending', attempts = 0, next_attempt_at = now(), last_error = null,
                 locked_by = null, locked_until = null, instruction_data = null, venue_pda = null,
                 pending_tx = null, pending_blockhash = null
           where tenant_id = $1 and status = 'failed' and ($2::uuid is null or event_id = $2)
           returning event_id",
+        tenant,
+        event_id,
     )
-    .bind(tenant)
-    .bind(event_id)
     .fetch_all(tx.conn())
     .await?;
-    sqlx::query("update events set blockchain_status = 'pending', blockchain_error = null where tenant_id = $1 and id = any($2)")
-        .bind(tenant)
-        .bind(&ids)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update events set blockchain_status = 'pending', blockchain_error = null where tenant_id = $1 and id = any($2)",
+        tenant,
+        &ids,
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(ids)
 }
 
 /// Depth per status and the age of the oldest row, across tenants (aggregates only).
 pub async fn stats(pool: &PgPool) -> ApiResult<Vec<(String, i64, f64)>> {
-    Ok(sqlx::query_as::<_, (String, i64, f64)>(
-        "select status, depth, oldest_age_seconds from system_blockchain_outbox_stats()",
+    let rows = sqlx::query!(
+        r#"select status as "status!", depth as "depth!", oldest_age_seconds as "oldest_age_seconds!"
+             from system_blockchain_outbox_stats()"#,
     )
     .fetch_all(pool)
-    .await?)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.status, r.depth, r.oldest_age_seconds)).collect())
 }

@@ -23,17 +23,18 @@ pub async fn enqueue(tx: &mut TenantTx, event_id: Uuid, messages: &[Message]) ->
     let keys: Vec<&str> = messages.iter().map(|m| m.routing_key).collect();
     let bodies: Vec<&Value> = messages.iter().map(|m| &m.body).collect();
     // One statement; `with ordinality` keeps the given order in `seq`.
-    sqlx::query(
+    sqlx::query!(
         "insert into event_outbox (tenant_id, event_id, exchange, routing_key, payload)
          select $1, $2, m.exchange, m.routing_key, m.payload
            from unnest($3::text[], $4::text[], $5::jsonb[]) with ordinality as m(exchange, routing_key, payload, n)
           order by m.n",
+        tenant,
+        event_id,
+        // Arrays of borrowed values: the casts name the types the macro would otherwise want owned.
+        &exchanges as &[&str],
+        &keys as &[&str],
+        &bodies as &[&Value],
     )
-    .bind(tenant)
-    .bind(event_id)
-    .bind(&exchanges)
-    .bind(&keys)
-    .bind(&bodies)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -61,44 +62,61 @@ pub async fn claim(
     lease_seconds: i32,
     tenants: Option<&[Uuid]>,
 ) -> ApiResult<Vec<Claimed>> {
-    Ok(sqlx::query_as("select * from system_claim_event_outbox($1, $2, $3, $4) order by seq")
-        .bind(worker)
-        .bind(limit)
-        .bind(lease_seconds)
-        .bind(tenants)
-        .fetch_all(pool)
-        .await?)
+    Ok(sqlx::query_as!(
+        Claimed,
+        r#"select tenant_id as "tenant_id!", id as "id!", event_id as "event_id!", seq as "seq!",
+                  exchange as "exchange!", routing_key as "routing_key!", payload as "payload!",
+                  created_at as "created_at!", attempts as "attempts!"
+             from system_claim_event_outbox($1, $2, $3, $4) order by seq"#,
+        worker,
+        limit,
+        lease_seconds,
+        tenants,
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
 /// Marks confirmed messages published (fenced on `worker`); returns how many were.
 pub async fn finish(pool: &PgPool, worker: &str, done: &[(Uuid, Uuid)]) -> ApiResult<i32> {
     let (tenants, ids): (Vec<Uuid>, Vec<Uuid>) = done.iter().copied().unzip();
-    Ok(sqlx::query_scalar("select system_finish_event_outbox($1, $2, $3)")
-        .bind(worker)
-        .bind(&tenants)
-        .bind(&ids)
-        .fetch_one(pool)
-        .await?)
+    Ok(sqlx::query_scalar!(
+        r#"select system_finish_event_outbox($1, $2, $3) as "system_finish_event_outbox!""#,
+        worker,
+        &tenants,
+        &ids,
+    )
+    .fetch_one(pool)
+    .await?)
 }
 
 /// Hands a message back, due again after `delay_ms`.
 pub async fn retry(pool: &PgPool, worker: &str, tenant: Uuid, id: Uuid, error: &str, delay_ms: i32) -> ApiResult<bool> {
-    Ok(sqlx::query_scalar("select system_retry_event_outbox($1, $2, $3, $4, $5)")
-        .bind(worker)
-        .bind(tenant)
-        .bind(id)
-        .bind(error)
-        .bind(delay_ms)
-        .fetch_one(pool)
-        .await?)
+    Ok(sqlx::query_scalar!(
+        r#"select system_retry_event_outbox($1, $2, $3, $4, $5) as "system_retry_event_outbox!""#,
+        worker,
+        tenant,
+        id,
+        error,
+        delay_ms,
+    )
+    .fetch_one(pool)
+    .await?)
 }
 
 /// `(pending messages, age of the oldest in seconds)`.
 pub async fn stats(pool: &PgPool) -> ApiResult<(i64, f64)> {
-    Ok(sqlx::query_as("select pending, oldest_age_seconds from system_event_outbox_stats()").fetch_one(pool).await?)
+    let row = sqlx::query!(
+        r#"select pending as "pending!", oldest_age_seconds as "oldest_age_seconds!" from system_event_outbox_stats()"#,
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok((row.pending, row.oldest_age_seconds))
 }
 
 /// Deletes published messages older than `hours`, at most `limit`.
 pub async fn purge(pool: &PgPool, hours: i32, limit: i32) -> ApiResult<i32> {
-    Ok(sqlx::query_scalar("select system_purge_event_outbox($1, $2)").bind(hours).bind(limit).fetch_one(pool).await?)
+    Ok(sqlx::query_scalar!(r#"select system_purge_event_outbox($1, $2) as "system_purge_event_outbox!""#, hours, limit)
+        .fetch_one(pool)
+        .await?)
 }

@@ -30,10 +30,12 @@ pub struct StoredResponse {
 /// same request. Must run first in the creating transaction.
 pub async fn begin(tx: &mut TenantTx, fp: &Fingerprint) -> ApiResult<Option<StoredResponse>> {
     let tenant = tx.tenant();
-    let locked: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("idempotency:{tenant}:{}", fp.key))
-        .fetch_one(tx.conn())
-        .await?;
+    let locked: bool = sqlx::query_scalar!(
+        r#"select pg_try_advisory_xact_lock(hashtextextended($1, 0)) as "pg_try_advisory_xact_lock!""#,
+        format!("idempotency:{tenant}:{}", fp.key),
+    )
+    .fetch_one(tx.conn())
+    .await?;
     if !locked {
         return Err(ApiError::conflict(
             "IDEMPOTENCY_CONFLICT",
@@ -47,19 +49,19 @@ pub async fn begin(tx: &mut TenantTx, fp: &Fingerprint) -> ApiResult<Option<Stor
 /// anything else (validation against the clock, the venue lookup) could judge it differently.
 pub async fn lookup(tx: &mut TenantTx, fp: &Fingerprint) -> ApiResult<Option<StoredResponse>> {
     let tenant = tx.tenant();
-    let row: Option<(String, String, String, i16, Option<Value>)> = sqlx::query_as(
+    let row = sqlx::query!(
         "select request_method, request_path, request_hash, response_status, response_body
            from idempotency_keys
           where tenant_id = $1 and idempotency_key = $2 and expires_at > now()",
+        tenant.as_uuid(),
+        &fp.key,
     )
-    .bind(tenant.as_uuid())
-    .bind(&fp.key)
     .fetch_optional(tx.conn())
     .await?;
     match row {
         None => Ok(None),
-        Some((method, path, hash, status, body)) => {
-            if method != fp.method || path != fp.path || hash != fp.body_hash {
+        Some(row) => {
+            if row.request_method != fp.method || row.request_path != fp.path || row.request_hash != fp.body_hash {
                 return Err(ApiError::unprocessable(vec![FieldError::new(
                     "Idempotency-Key",
                     "IDEMPOTENCY_KEY_MISMATCH",
@@ -67,7 +69,10 @@ pub async fn lookup(tx: &mut TenantTx, fp: &Fingerprint) -> ApiResult<Option<Sto
                 )])
                 .with_code("IDEMPOTENCY_KEY_MISMATCH"));
             }
-            Ok(Some(StoredResponse { status: status as u16, body: body.unwrap_or(Value::Null) }))
+            Ok(Some(StoredResponse {
+                status: row.response_status as u16,
+                body: row.response_body.unwrap_or(Value::Null),
+            }))
         }
     }
 }
@@ -76,7 +81,8 @@ pub async fn lookup(tx: &mut TenantTx, fp: &Fingerprint) -> ApiResult<Option<Sto
 /// is replaced.
 pub async fn finish(tx: &mut TenantTx, fp: &Fingerprint, response: &StoredResponse) -> ApiResult<()> {
     let tenant = tx.tenant();
-    sqlx::query(
+    let status = response.status as i16;
+    sqlx::query!(
         "insert into idempotency_keys
              (tenant_id, idempotency_key, request_method, request_path, request_hash, response_status, response_body)
          values ($1, $2, $3, $4, $5, $6, $7)
@@ -85,14 +91,14 @@ pub async fn finish(tx: &mut TenantTx, fp: &Fingerprint, response: &StoredRespon
                 request_hash = excluded.request_hash, response_status = excluded.response_status,
                 response_body = excluded.response_body, created_at = now(), expires_at = now() + interval '24 hours'
           where idempotency_keys.expires_at <= now()",
+        tenant.as_uuid(),
+        &fp.key,
+        fp.method,
+        &fp.path,
+        &fp.body_hash,
+        status,
+        &response.body,
     )
-    .bind(tenant.as_uuid())
-    .bind(&fp.key)
-    .bind(fp.method)
-    .bind(&fp.path)
-    .bind(&fp.body_hash)
-    .bind(response.status as i16)
-    .bind(&response.body)
     .execute(tx.conn())
     .await?;
     Ok(())

@@ -15,16 +15,19 @@ use crate::storage::TenantTx;
 
 /// The tenant that owns `event_id` (deleted events included), for callers without a tenant.
 pub async fn event_tenant(pool: &PgPool, event_id: Uuid) -> ApiResult<Option<TenantId>> {
-    let tenant: Option<Uuid> =
-        sqlx::query_scalar("select system_event_tenant($1)").bind(event_id).fetch_one(pool).await?;
+    let tenant: Option<Uuid> = sqlx::query_scalar!("select system_event_tenant($1)", event_id).fetch_one(pool).await?;
     Ok(tenant.map(TenantId::from_uuid))
 }
 
 /// `(tenant, event)` of events on sale across tenants, newest first.
 pub async fn active_event_ids(pool: &PgPool, limit: i32) -> ApiResult<Vec<(TenantId, Uuid)>> {
-    let rows: Vec<(Uuid, Uuid)> =
-        sqlx::query_as("select tenant_id, event_id from system_active_events($1)").bind(limit).fetch_all(pool).await?;
-    Ok(rows.into_iter().map(|(t, e)| (TenantId::from_uuid(t), e)).collect())
+    let rows = sqlx::query!(
+        r#"select tenant_id as "tenant_id!", event_id as "event_id!" from system_active_events($1)"#,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (TenantId::from_uuid(r.tenant_id), r.event_id)).collect())
 }
 
 /// Event counts over the period, for `/internal/events/metrics`.
@@ -46,14 +49,23 @@ impl std::ops::AddAssign for EventCounts {
 }
 
 pub async fn platform_counts(pool: &PgPool, period_days: i32) -> ApiResult<EventCounts> {
-    Ok(sqlx::query_as("select * from system_event_metrics($1)").bind(period_days).fetch_one(pool).await?)
+    Ok(sqlx::query_as!(
+        EventCounts,
+        r#"select total_events as "total_events!", published_events as "published_events!",
+                  upcoming_events as "upcoming_events!", past_events as "past_events!"
+             from system_event_metrics($1)"#,
+        period_days,
+    )
+    .fetch_one(pool)
+    .await?)
 }
 
 /// The same counts for one tenant (the definitions match `system_event_metrics`).
 pub async fn tenant_counts(tx: &mut TenantTx, period_days: i32) -> ApiResult<EventCounts> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_as(
-        "with period as (
+    Ok(sqlx::query_as!(
+        EventCounts,
+        r#"with period as (
              select e.published_at,
                     (select min(s.starts_at) from event_schedules s
                       where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null) as first_start,
@@ -62,14 +74,14 @@ pub async fn tenant_counts(tx: &mut TenantTx, period_days: i32) -> ApiResult<Eve
                from events e
               where e.tenant_id = $1 and e.deleted_at is null
                 and e.created_at >= now() - make_interval(days => $2))
-         select count(*) as total_events,
-                count(*) filter (where published_at is not null) as published_events,
-                count(*) filter (where first_start > now()) as upcoming_events,
-                count(*) filter (where last_end < now()) as past_events
-           from period",
+         select count(*) as "total_events!",
+                count(*) filter (where published_at is not null) as "published_events!",
+                count(*) filter (where first_start > now()) as "upcoming_events!",
+                count(*) filter (where last_end < now()) as "past_events!"
+           from period"#,
+        tenant,
+        period_days,
     )
-    .bind(tenant)
-    .bind(period_days)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -89,10 +101,11 @@ pub struct ActiveEvent {
 /// This tenant's events on sale (all of them, or only `ids`), newest first.
 pub async fn active_events(tx: &mut TenantTx, ids: Option<&[Uuid]>, limit: i64) -> ApiResult<Vec<ActiveEvent>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_as(
-        "select e.id, e.name,
-                coalesce(c.total, 0) as total_tickets, coalesce(c.sold, 0) as tickets_sold,
-                coalesce(c.available, 0) as remaining_tickets, p.sale_start, p.sale_end
+    Ok(sqlx::query_as!(
+        ActiveEvent,
+        r#"select e.id, e.name,
+                coalesce(c.total, 0) as "total_tickets!", coalesce(c.sold, 0) as "tickets_sold!",
+                coalesce(c.available, 0) as "remaining_tickets!", p.sale_start, p.sale_end
            from events e
            left join lateral (
                select sum(total_capacity)::bigint as total, sum(sold_count)::bigint as sold,
@@ -106,11 +119,11 @@ pub async fn active_events(tx: &mut TenantTx, ids: Option<&[Uuid]>, limit: i64) 
           where e.tenant_id = $1 and e.status = 'ON_SALE' and e.deleted_at is null
             and ($2::uuid[] is null or e.id = any($2))
           order by e.created_at desc
-          limit $3",
+          limit $3"#,
+        tenant,
+        ids,
+        limit,
     )
-    .bind(tenant)
-    .bind(ids)
-    .bind(limit)
     .fetch_all(tx.conn())
     .await?)
 }
@@ -129,8 +142,9 @@ pub struct StatusFacts {
 
 pub async fn status_facts(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<StatusFacts>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_as(
-        "select e.status::text as status, e.deleted_at is not null as deleted,
+    Ok(sqlx::query_as!(
+        StatusFacts,
+        r#"select e.status::text as "status!", e.deleted_at is not null as "deleted!",
                 (select min(s.starts_at) from event_schedules s
                   where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null) as current_start,
                 (select (h.metadata->>'starts_at')::timestamptz from event_status_history h
@@ -138,12 +152,12 @@ pub async fn status_facts(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<Statu
                   order by h.changed_at desc limit 1) as postponed_from,
                 exists (select 1 from event_status_history h
                          where h.tenant_id = e.tenant_id and h.event_id = e.id
-                           and h.transition_type = 'RESCHEDULE') as was_rescheduled
+                           and h.transition_type = 'RESCHEDULE') as "was_rescheduled!"
            from events e
-          where e.tenant_id = $1 and e.id = $2",
+          where e.tenant_id = $1 and e.id = $2"#,
+        tenant,
+        id,
     )
-    .bind(tenant)
-    .bind(id)
     .fetch_optional(tx.conn())
     .await?)
 }
@@ -163,17 +177,18 @@ pub struct TransferFacts {
 
 pub async fn transfer_facts(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<TransferFacts>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_as(
-        "select e.status::text as status, e.deleted_at is not null as deleted, e.allow_transfers,
+    Ok(sqlx::query_as!(
+        TransferFacts,
+        r#"select e.status::text as "status!", e.deleted_at is not null as "deleted!", e.allow_transfers,
                 e.require_identity_verification, e.max_transfers_per_ticket,
                 e.transfer_blackout_start, e.transfer_blackout_end,
                 (select min(s.starts_at) from event_schedules s
                   where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null) as start_date
            from events e
-          where e.tenant_id = $1 and e.id = $2",
+          where e.tenant_id = $1 and e.id = $2"#,
+        tenant,
+        id,
     )
-    .bind(tenant)
-    .bind(id)
     .fetch_optional(tx.conn())
     .await?)
 }
@@ -197,40 +212,40 @@ pub async fn record_chain_outcome(
 ) -> ApiResult<Option<Option<String>>> {
     let tenant = *tx.tenant().as_uuid();
     let status = if o.synced { "synced" } else { "failed" };
-    let found: Option<Option<String>> = sqlx::query_scalar(
-        "update events set blockchain_status = $3, event_pda = coalesce($4, event_pda),
+    let found: Option<Option<String>> = sqlx::query_scalar!(
+        "update events set blockchain_status = $3::text, event_pda = coalesce($4, event_pda),
                 blockchain_tx_signature = coalesce($5, blockchain_tx_signature),
                 blockchain_error = case when $3 = 'failed' then $6 else null end,
                 blockchain_synced_at = case when $3 = 'synced' then coalesce($7, now()) else blockchain_synced_at end,
                 updated_by = $8
           where tenant_id = $1 and id = $2 and deleted_at is null
           returning event_pda",
+        tenant,
+        id,
+        status,
+        o.event_pda,
+        o.signature,
+        o.error,
+        o.synced_at,
+        o.actor,
     )
-    .bind(tenant)
-    .bind(id)
-    .bind(status)
-    .bind(o.event_pda)
-    .bind(o.signature)
-    .bind(o.error)
-    .bind(o.synced_at)
-    .bind(o.actor)
     .fetch_optional(tx.conn())
     .await?;
     if found.is_none() {
         return Ok(None);
     }
-    sqlx::query(
-        "update blockchain_outbox set status = $3, tx_signature = coalesce($4, tx_signature),
+    sqlx::query!(
+        "update blockchain_outbox set status = $3::text, tx_signature = coalesce($4, tx_signature),
                 event_pda = coalesce($5, event_pda), last_error = $6,
                 completed_at = case when $3 = 'synced' then now() else completed_at end
           where tenant_id = $1 and event_id = $2",
+        tenant,
+        id,
+        status,
+        o.signature,
+        o.event_pda,
+        o.error,
     )
-    .bind(tenant)
-    .bind(id)
-    .bind(status)
-    .bind(o.signature)
-    .bind(o.event_pda)
-    .bind(o.error)
     .execute(tx.conn())
     .await?;
     Ok(found)

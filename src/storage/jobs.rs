@@ -9,7 +9,7 @@ use crate::error::ApiResult;
 
 /// One atomic conditional upsert: true when this replica has `job` for the interval.
 pub async fn claim_run(pool: &PgPool, job: &str, interval_secs: f64) -> ApiResult<bool> {
-    let claimed: Option<String> = sqlx::query_scalar(
+    let claimed: Option<String> = sqlx::query_scalar!(
         "insert into background_job_runs (job_name, last_started_at, last_status, runs)
          values ($1, now(), 'running', 1)
          on conflict (job_name) do update
@@ -17,23 +17,23 @@ pub async fn claim_run(pool: &PgPool, job: &str, interval_secs: f64) -> ApiResul
           where background_job_runs.last_started_at is null
              or background_job_runs.last_started_at <= now() - make_interval(secs => $2)
          returning job_name",
+        job,
+        interval_secs,
     )
-    .bind(job)
-    .bind(interval_secs)
     .fetch_optional(pool)
     .await?;
     Ok(claimed.is_some())
 }
 
 pub async fn finish_run(pool: &PgPool, job: &str, status: &str, error: Option<&str>, affected: i32) -> ApiResult<()> {
-    sqlx::query(
+    sqlx::query!(
         "update background_job_runs set last_finished_at = now(), last_status = $2, last_error = $3,
                 last_affected = $4 where job_name = $1",
+        job,
+        status,
+        error,
+        affected,
     )
-    .bind(job)
-    .bind(status)
-    .bind(error)
-    .bind(affected)
     .execute(pool)
     .await?;
     Ok(())
@@ -43,35 +43,45 @@ pub async fn finish_run(pool: &PgPool, job: &str, status: &str, error: Option<&s
 pub type JobRow = (String, Option<f64>, Option<f64>, Option<String>);
 
 pub async fn runs(pool: &PgPool) -> ApiResult<Vec<JobRow>> {
-    Ok(sqlx::query_as(
-        "select job_name, extract(epoch from last_started_at)::float8,
-                extract(epoch from last_finished_at)::float8, last_status
+    let rows = sqlx::query!(
+        "select job_name, extract(epoch from last_started_at)::float8 as started,
+                extract(epoch from last_finished_at)::float8 as finished, last_status
            from background_job_runs",
     )
     .fetch_all(pool)
-    .await?)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.job_name, r.started, r.finished, r.last_status)).collect())
 }
 
 /// Time-based transitions that are due: `(tenant, event, current status, action)`.
 pub async fn due_transitions(pool: &PgPool, batch: i32) -> ApiResult<Vec<(Uuid, Uuid, String, String)>> {
-    Ok(sqlx::query_as("select tenant_id, event_id, status, action from system_due_event_transitions($1)")
-        .bind(batch)
-        .fetch_all(pool)
-        .await?)
+    let rows = sqlx::query!(
+        r#"select tenant_id as "tenant_id!", event_id as "event_id!", status as "status!", action as "action!"
+             from system_due_event_transitions($1)"#,
+        batch,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.tenant_id, r.event_id, r.status, r.action)).collect())
 }
 
 /// Deletes up to `batch` expired idempotency keys; returns how many.
 pub async fn purge_idempotency_keys(pool: &PgPool, batch: i32) -> ApiResult<i32> {
-    Ok(sqlx::query_scalar::<_, i32>("select system_purge_expired_idempotency_keys($1)")
-        .bind(batch)
-        .fetch_one(pool)
-        .await?)
+    Ok(sqlx::query_scalar!(
+        r#"select system_purge_expired_idempotency_keys($1) as "system_purge_expired_idempotency_keys!""#,
+        batch,
+    )
+    .fetch_one(pool)
+    .await?)
 }
 
 /// Active holds past their expiry: `(tenant, hold)`.
 pub async fn expired_reservations(pool: &PgPool, batch: i32) -> ApiResult<Vec<(Uuid, Uuid)>> {
-    Ok(sqlx::query_as("select tenant_id, reservation_id from system_expired_reservations($1)")
-        .bind(batch)
-        .fetch_all(pool)
-        .await?)
+    let rows = sqlx::query!(
+        r#"select tenant_id as "tenant_id!", reservation_id as "reservation_id!" from system_expired_reservations($1)"#,
+        batch,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.tenant_id, r.reservation_id)).collect())
 }

@@ -62,15 +62,10 @@ impl PlatformDb {
     /// Start-up check: both tables readable. A connection failure is not a schema problem
     /// (the service starts and serves known tenants); a missing table or grant is.
     pub async fn check_schema(&self) -> Result<(), PlatformSchemaProblem> {
-        for table in ["tenants", "invalidated_tokens"] {
-            let sql = format!("select 1 from {table} limit 0");
-            if let Err(sqlx::Error::Database(e)) = sqlx::query(&sql).execute(&self.pool).await
-                && matches!(e.code().as_deref(), Some("42P01" | "42501"))
-            {
-                return Err(PlatformSchemaProblem::MissingTable(table));
-            }
-        }
-        Ok(())
+        let tenants = sqlx::query!("select 1 as probe from tenants limit 0").fetch_optional(&self.pool).await;
+        schema_problem("tenants", tenants)?;
+        let tokens = sqlx::query!("select 1 as probe from invalidated_tokens limit 0").fetch_optional(&self.pool).await;
+        schema_problem("invalidated_tokens", tokens)
     }
 
     /// The tenant's `status`, or `None` when auth-service has no such tenant.
@@ -80,8 +75,7 @@ impl PlatformDb {
         self.stack
             .call("tenant_status", Idempotency::Safe, || async move {
                 let status: Option<Option<String>> =
-                    sqlx::query_scalar("select status::text from tenants where id = $1")
-                        .bind(id)
+                    sqlx::query_scalar!("select status::text from tenants where id = $1", id)
                         .fetch_optional(pool)
                         .await?;
                 // A row with a NULL status: auth-service's default is 'active', but a NULL
@@ -98,15 +92,14 @@ impl PlatformDb {
         self.stack
             .call("token_revoked", Idempotency::Safe, || async move {
                 let mut tx = pool.begin().await?;
-                sqlx::query("select set_config('app.current_tenant_id', $1, true)")
-                    .bind(tenant.to_string())
-                    .execute(&mut *tx)
+                sqlx::query!("select set_config('app.current_tenant_id', $1, true)", tenant.to_string())
+                    .fetch_one(&mut *tx)
                     .await?;
-                let revoked: bool = sqlx::query_scalar(
-                    "select exists (select 1 from invalidated_tokens where token = $1 and tenant_id = $2)",
+                let revoked: bool = sqlx::query_scalar!(
+                    r#"select exists (select 1 from invalidated_tokens where token = $1 and tenant_id = $2) as "exists!""#,
+                    jti,
+                    *tenant.as_uuid(),
                 )
-                .bind(jti)
-                .bind(*tenant.as_uuid())
                 .fetch_one(&mut *tx)
                 .await?;
                 tx.rollback().await?;
@@ -114,5 +107,15 @@ impl PlatformDb {
             })
             .await
             .map_err(ApiError::from)
+    }
+}
+
+/// A missing table (42P01) or grant (42501) is a schema problem; any other outcome is not.
+fn schema_problem<T>(table: &'static str, probe: Result<T, sqlx::Error>) -> Result<(), PlatformSchemaProblem> {
+    match probe {
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P01" | "42501")) => {
+            Err(PlatformSchemaProblem::MissingTable(table))
+        }
+        _ => Ok(()),
     }
 }

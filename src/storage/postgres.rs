@@ -252,9 +252,8 @@ async fn begin_tenant_tx(pool: &PgPool, tenant: TenantId) -> ApiResult<TenantTx>
         }
         other => other?,
     };
-    sqlx::query("select set_config('app.current_tenant_id', $1, true)")
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
+    sqlx::query!("select set_config('app.current_tenant_id', $1, true)", tenant.to_string())
+        .fetch_one(&mut *tx)
         .await?;
     Ok(TenantTx { tx, tenant })
 }
@@ -359,7 +358,7 @@ pub fn build_pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
 pub async fn wait_until_reachable(pool: &PgPool, attempts: u32) -> anyhow::Result<()> {
     let mut delay = Duration::from_secs(1);
     for attempt in 1..=attempts {
-        match sqlx::query("select 1").execute(pool).await {
+        match sqlx::query!("select 1 as one").fetch_one(pool).await {
             Ok(_) => return Ok(()),
             Err(e) if attempt < attempts => {
                 tracing::warn!(attempt, attempts, retry_in_ms = delay.as_millis() as u64, error = %e, "database not reachable yet");
@@ -407,15 +406,20 @@ pub enum UnsafeDatabase {
 /// role membership), or owner of any table or of the database. Also refuses a schema in which a
 /// tenant table lacks forced RLS, or that is older than this binary.
 pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase> {
-    let role: String = sqlx::query_scalar("select current_user::text").fetch_one(pool).await?;
+    let role: String = sqlx::query_scalar!(r#"select current_user::text as "current_user!""#).fetch_one(pool).await?;
 
-    let privileged: Vec<(String, bool, bool, bool)> = sqlx::query_as(
-        "select r.rolname::text, r.rolsuper, r.rolbypassrls, r.rolcreaterole from pg_roles r
+    // pg_roles is a view: Postgres reports none of its columns as NOT NULL.
+    let privileged: Vec<(String, bool, bool, bool)> = sqlx::query!(
+        r#"select r.rolname::text as "rolname!", r.rolsuper as "rolsuper!", r.rolbypassrls as "rolbypassrls!",
+                  r.rolcreaterole as "rolcreaterole!" from pg_roles r
          where pg_has_role(current_user, r.oid, 'MEMBER') and (r.rolsuper or r.rolbypassrls or r.rolcreaterole)
-         order by r.rolsuper desc, r.rolbypassrls desc, r.rolname",
+         order by r.rolsuper desc, r.rolbypassrls desc, r.rolname"#,
     )
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole))
+    .collect();
     match privileged.first() {
         Some((_, true, _, _)) => return Err(UnsafeDatabase::Superuser { role }),
         Some((via, _, true, _)) => return Err(UnsafeDatabase::BypassRls { role, via: via.clone() }),
@@ -424,7 +428,7 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
     // Reported after ownership below, which is the more specific finding.
     let create_role = privileged.first().map(|(via, ..)| via.clone());
 
-    let owned: Option<String> = sqlx::query_scalar(
+    let owned: Option<String> = sqlx::query_scalar!(
         "select coalesce(
             (select 'table ' || quote_ident(c.relname) from pg_class c
                join pg_namespace n on n.oid = c.relnamespace
@@ -441,9 +445,9 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
         return Err(UnsafeDatabase::Owner { role, object });
     }
     // Membership in the system role would reach its cross-tenant discovery policies directly.
-    let system_member: bool = sqlx::query_scalar(
-        "select exists (select 1 from pg_roles r where r.rolname = 'event_service_system'
-                          and pg_has_role(current_user, r.oid, 'MEMBER'))",
+    let system_member: bool = sqlx::query_scalar!(
+        r#"select exists (select 1 from pg_roles r where r.rolname = 'event_service_system'
+                          and pg_has_role(current_user, r.oid, 'MEMBER')) as "exists!""#,
     )
     .fetch_one(pool)
     .await?;
@@ -454,20 +458,22 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
         return Err(UnsafeDatabase::CreateRole { role, via });
     }
 
-    let migrated: bool = sqlx::query_scalar("select to_regclass('public.events') is not null").fetch_one(pool).await?;
+    let migrated: bool = sqlx::query_scalar!(r#"select to_regclass('public.events') is not null as "migrated!""#)
+        .fetch_one(pool)
+        .await?;
     if !migrated {
         return Err(UnsafeDatabase::NotMigrated);
     }
     // Our tables only (those of the owner of `events`): in the platform's shared database other
     // services' tables sit beside ours, and their row-level security is theirs to decide.
-    let unforced: Option<String> = sqlx::query_scalar(
-        "select c.relname::text from pg_class c
+    let unforced: Option<String> = sqlx::query_scalar!(
+        r#"select c.relname::text as "relname!" from pg_class c
            join pg_namespace n on n.oid = c.relnamespace
            join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
           where n.nspname = 'public' and c.relkind in ('r', 'p')
             and c.relowner = (select relowner from pg_class where oid = 'public.events'::regclass)
             and not (c.relrowsecurity and c.relforcerowsecurity)
-          limit 1",
+          limit 1"#,
     )
     .fetch_optional(pool)
     .await?;
@@ -477,7 +483,7 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
 
     let needed = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
     let found: Option<i64> =
-        sqlx::query_scalar("select max(version) from _sqlx_migrations where success").fetch_one(pool).await?;
+        sqlx::query_scalar!("select max(version) from _sqlx_migrations where success").fetch_one(pool).await?;
     let found = found.unwrap_or(0);
     if found < needed {
         return Err(UnsafeDatabase::SchemaBehind { found, needed });
@@ -488,10 +494,11 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
 /// The readiness probe's round trip: `select 1`, no tenant, no transaction. The driver's error
 /// is returned as is, so the probe can report its code.
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("select 1").execute(pool).await.map(|_| ())
+    sqlx::query!("select 1 as one").fetch_one(pool).await.map(|_| ())
 }
 
 /// `show server_version`, for the operator's detailed health.
 pub async fn server_version(pool: &PgPool) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar("show server_version").fetch_one(pool).await
+    // SHOW takes no column alias, so its (never NULL) value arrives as an Option.
+    sqlx::query_scalar!("show server_version").fetch_one(pool).await.map(Option::unwrap_or_default)
 }

@@ -3,7 +3,8 @@
 //! `tenant_id` explicitly as well. Schedules are read into [`ScheduleOut`], the response type.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::schedule::{CurrentTimes, ScheduleFields, ScheduleOut};
@@ -23,53 +24,88 @@ pub struct Parent {
 /// concurrent status change (cancel, complete) for the rest of the transaction.
 pub async fn parent(tx: &mut TenantTx, event_id: Uuid, for_share: bool) -> ApiResult<Option<Parent>> {
     let tenant = *tx.tenant().as_uuid();
-    let sql = format!(
-        "select venue_id, status, created_by, timezone from events
-          where tenant_id = $1 and id = $2 and deleted_at is null{}",
-        if for_share { " for share" } else { "" }
-    );
-    let row: Option<(Uuid, String, Option<String>, String)> =
-        sqlx::query_as(&sql).bind(tenant).bind(event_id).fetch_optional(tx.conn()).await?;
-    Ok(row.map(|(venue_id, status, created_by, timezone)| Parent { venue_id, status, created_by, timezone }))
+    let parent = if for_share {
+        sqlx::query_as!(
+            Parent,
+            "select venue_id, status, created_by, timezone from events
+              where tenant_id = $1 and id = $2 and deleted_at is null for share",
+            tenant,
+            event_id,
+        )
+        .fetch_optional(tx.conn())
+        .await?
+    } else {
+        sqlx::query_as!(
+            Parent,
+            "select venue_id, status, created_by, timezone from events
+              where tenant_id = $1 and id = $2 and deleted_at is null",
+            tenant,
+            event_id,
+        )
+        .fetch_optional(tx.conn())
+        .await?
+    };
+    Ok(parent)
 }
 
-/// The columns of [`ScheduleOut`], in table order.
-const SCHEDULE_COLUMNS: &str =
-    "tenant_id, id, event_id, starts_at, ends_at, doors_open_at, is_recurring, recurrence_rule,
-                recurrence_end_date, occurrence_number, timezone, utc_offset, status, status_reason,
-                capacity_override, check_in_opens_at, check_in_closes_at, notes, metadata, created_at,
-                updated_at, deleted_at, version";
+// The three reads below select the columns of [`ScheduleOut`], in table order.
 
 pub async fn list(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Vec<ScheduleOut>> {
     let tenant = *tx.tenant().as_uuid();
-    let sql = format!(
-        "select {SCHEDULE_COLUMNS} from event_schedules
-          where tenant_id = $1 and event_id = $2 and deleted_at is null
-          order by starts_at, id"
-    );
-    Ok(sqlx::query_as(&sql).bind(tenant).bind(event_id).fetch_all(tx.conn()).await?)
+    Ok(sqlx::query_as!(
+        ScheduleOut,
+        r#"select tenant_id, id, event_id, starts_at, ends_at, doors_open_at, is_recurring, recurrence_rule,
+                recurrence_end_date, occurrence_number, timezone, utc_offset, status, status_reason,
+                capacity_override, check_in_opens_at, check_in_closes_at, notes,
+                metadata as "metadata: Json<Map<String, Value>>", created_at, updated_at, deleted_at, version
+             from event_schedules
+            where tenant_id = $1 and event_id = $2 and deleted_at is null
+            order by starts_at, id"#,
+        tenant,
+        event_id,
+    )
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 /// Schedules still ahead (`starts_at > now`) and on (SCHEDULED or CONFIRMED), soonest first.
 pub async fn upcoming(tx: &mut TenantTx, event_id: Uuid, limit: i64) -> ApiResult<Vec<ScheduleOut>> {
     let tenant = *tx.tenant().as_uuid();
-    let sql = format!(
-        "select {SCHEDULE_COLUMNS} from event_schedules
-          where tenant_id = $1 and event_id = $2 and deleted_at is null
-            and starts_at > now() and status in ('SCHEDULED', 'CONFIRMED')
-          order by starts_at, id
-          limit $3"
-    );
-    Ok(sqlx::query_as(&sql).bind(tenant).bind(event_id).bind(limit).fetch_all(tx.conn()).await?)
+    Ok(sqlx::query_as!(
+        ScheduleOut,
+        r#"select tenant_id, id, event_id, starts_at, ends_at, doors_open_at, is_recurring, recurrence_rule,
+                recurrence_end_date, occurrence_number, timezone, utc_offset, status, status_reason,
+                capacity_override, check_in_opens_at, check_in_closes_at, notes,
+                metadata as "metadata: Json<Map<String, Value>>", created_at, updated_at, deleted_at, version
+             from event_schedules
+            where tenant_id = $1 and event_id = $2 and deleted_at is null
+              and starts_at > now() and status in ('SCHEDULED', 'CONFIRMED')
+            order by starts_at, id
+            limit $3"#,
+        tenant,
+        event_id,
+        limit,
+    )
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 pub async fn find(tx: &mut TenantTx, event_id: Uuid, id: Uuid) -> ApiResult<Option<ScheduleOut>> {
     let tenant = *tx.tenant().as_uuid();
-    let sql = format!(
-        "select {SCHEDULE_COLUMNS} from event_schedules
-          where tenant_id = $1 and event_id = $2 and id = $3 and deleted_at is null"
-    );
-    Ok(sqlx::query_as(&sql).bind(tenant).bind(event_id).bind(id).fetch_optional(tx.conn()).await?)
+    Ok(sqlx::query_as!(
+        ScheduleOut,
+        r#"select tenant_id, id, event_id, starts_at, ends_at, doors_open_at, is_recurring, recurrence_rule,
+                recurrence_end_date, occurrence_number, timezone, utc_offset, status, status_reason,
+                capacity_override, check_in_opens_at, check_in_closes_at, notes,
+                metadata as "metadata: Json<Map<String, Value>>", created_at, updated_at, deleted_at, version
+             from event_schedules
+            where tenant_id = $1 and event_id = $2 and id = $3 and deleted_at is null"#,
+        tenant,
+        event_id,
+        id,
+    )
+    .fetch_optional(tx.conn())
+    .await?)
 }
 
 /// The times an update is validated against, and the version; the row is locked.
@@ -97,47 +133,48 @@ impl Current {
 
 pub async fn lock(tx: &mut TenantTx, event_id: Uuid, id: Uuid) -> ApiResult<Option<Current>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        Current,
         "select starts_at, ends_at, doors_open_at, check_in_opens_at, check_in_closes_at, version
            from event_schedules
           where tenant_id = $1 and event_id = $2 and id = $3 and deleted_at is null
           for update",
+        tenant,
+        event_id,
+        id,
     )
-    .bind(tenant)
-    .bind(event_id)
-    .bind(id)
     .fetch_optional(tx.conn())
     .await?)
 }
 
 pub async fn insert(tx: &mut TenantTx, event_id: Uuid, f: &ScheduleFields, timezone: &str) -> ApiResult<Uuid> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "insert into event_schedules (
             tenant_id, event_id, starts_at, ends_at, doors_open_at, is_recurring, recurrence_rule,
             recurrence_end_date, occurrence_number, timezone, status, status_reason, capacity_override,
             check_in_opens_at, check_in_closes_at, notes, metadata)
          values ($1, $2, $3, $4, $5, coalesce($6, false), $7, $8, $9, $10, coalesce($11, 'SCHEDULED'), $12, $13,
-            $14, $15, $16, coalesce($17, '{}'))
+            $14, $15, $16, coalesce($17::jsonb, '{}'))
          returning id",
+        tenant,
+        event_id,
+        f.starts_at,
+        f.ends_at,
+        f.doors_open_at,
+        f.is_recurring,
+        f.recurrence_rule.as_deref(),
+        f.recurrence_end_date,
+        f.occurrence_number,
+        timezone,
+        f.status.map(|s| s.as_str()),
+        f.status_reason.as_deref(),
+        f.capacity_override,
+        f.check_in_opens_at,
+        f.check_in_closes_at,
+        f.notes.as_deref(),
+        f.metadata.clone().map(Value::Object),
     )
-    .bind(tenant)
-    .bind(event_id)
-    .bind(f.starts_at)
-    .bind(f.ends_at)
-    .bind(f.doors_open_at)
-    .bind(f.is_recurring)
-    .bind(&f.recurrence_rule)
-    .bind(f.recurrence_end_date)
-    .bind(f.occurrence_number)
-    .bind(timezone)
-    .bind(f.status.map(|s| s.as_str()))
-    .bind(&f.status_reason)
-    .bind(f.capacity_override)
-    .bind(f.check_in_opens_at)
-    .bind(f.check_in_closes_at)
-    .bind(&f.notes)
-    .bind(f.metadata.clone().map(Value::Object))
     .fetch_one(tx.conn())
     .await?)
 }
@@ -145,7 +182,7 @@ pub async fn insert(tx: &mut TenantTx, event_id: Uuid, f: &ScheduleFields, timez
 /// Applies the present fields (absent ones keep their value). The trigger bumps `version`.
 pub async fn update(tx: &mut TenantTx, id: Uuid, f: &ScheduleFields) -> ApiResult<()> {
     let tenant = *tx.tenant().as_uuid();
-    sqlx::query(
+    sqlx::query!(
         "update event_schedules set
             starts_at = coalesce($3, starts_at), ends_at = coalesce($4, ends_at),
             doors_open_at = coalesce($5, doors_open_at), is_recurring = coalesce($6, is_recurring),
@@ -158,24 +195,24 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, f: &ScheduleFields) -> ApiResul
             check_in_closes_at = coalesce($15, check_in_closes_at), notes = coalesce($16, notes),
             metadata = coalesce($17, metadata)
          where tenant_id = $1 and id = $2",
+        tenant,
+        id,
+        f.starts_at,
+        f.ends_at,
+        f.doors_open_at,
+        f.is_recurring,
+        f.recurrence_rule.as_deref(),
+        f.recurrence_end_date,
+        f.occurrence_number,
+        f.timezone.as_deref(),
+        f.status.map(|s| s.as_str()),
+        f.status_reason.as_deref(),
+        f.capacity_override,
+        f.check_in_opens_at,
+        f.check_in_closes_at,
+        f.notes.as_deref(),
+        f.metadata.clone().map(Value::Object),
     )
-    .bind(tenant)
-    .bind(id)
-    .bind(f.starts_at)
-    .bind(f.ends_at)
-    .bind(f.doors_open_at)
-    .bind(f.is_recurring)
-    .bind(&f.recurrence_rule)
-    .bind(f.recurrence_end_date)
-    .bind(f.occurrence_number)
-    .bind(&f.timezone)
-    .bind(f.status.map(|s| s.as_str()))
-    .bind(&f.status_reason)
-    .bind(f.capacity_override)
-    .bind(f.check_in_opens_at)
-    .bind(f.check_in_closes_at)
-    .bind(&f.notes)
-    .bind(f.metadata.clone().map(Value::Object))
     .execute(tx.conn())
     .await?;
     Ok(())
