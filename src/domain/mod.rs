@@ -6,6 +6,7 @@ pub mod event;
 pub mod event_out;
 pub mod event_status;
 pub mod ids;
+pub mod internal;
 pub mod messages;
 pub mod pricing;
 pub mod registration;

@@ -26,6 +26,10 @@ use utoipa_axum::routes;
 
 use crate::domain::TenantId;
 use crate::domain::event::is_solana_address;
+use crate::domain::internal::{
+    ActiveEventsOut, EventMetricsOut, EventStatusOut, InternalEventEnvelope, InternalEventPda, ScanStatsOut,
+    TransferRestrictionsOut,
+};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::http::internal_auth::InternalCaller;
 use crate::http::json::Json as StrictJson;
@@ -103,7 +107,7 @@ async fn locate(state: &AppState, headers: &HeaderMap, id: uuid::Uuid) -> ApiRes
         ("x-internal-body-hash" = Option<String>, Header, description = "Hex SHA-256 of the body, as signed; empty or absent without a body."),
     ),
     responses(
-        (status = 200, description = "The event.", body = platform::InternalEventEnvelope),
+        (status = 200, description = "The event.", body = InternalEventEnvelope),
         (status = 400, response = crate::http::problem::BadRequest),
         (status = 401, response = crate::http::problem::Unauthorized),
         (status = 403, response = crate::http::problem::Forbidden),
@@ -118,10 +122,10 @@ async fn event(
     _caller: InternalCaller,
     headers: HeaderMap,
     Id(id, ..): Id<Event>,
-) -> ApiResult<Json<platform::InternalEventEnvelope>> {
+) -> ApiResult<Json<InternalEventEnvelope>> {
     let (tenant, id) = locate(&state, &headers, id).await?;
     let event = service::get(&state, tenant, id).await?;
-    Ok(Json(platform::InternalEventEnvelope { event: event.into() }))
+    Ok(Json(InternalEventEnvelope { event: event.into() }))
 }
 
 /// Gets an event's chain data.
@@ -136,7 +140,7 @@ async fn event(
         ("x-internal-body-hash" = Option<String>, Header, description = "Hex SHA-256 of the body, as signed; empty or absent without a body."),
     ),
     responses(
-        (status = 200, description = "The chain data.", body = platform::InternalEventPda),
+        (status = 200, description = "The chain data.", body = InternalEventPda),
         (status = 400, response = crate::http::problem::BadRequest),
         (status = 401, response = crate::http::problem::Unauthorized),
         (status = 403, response = crate::http::problem::Forbidden),
@@ -151,7 +155,7 @@ async fn pda(
     _caller: InternalCaller,
     headers: HeaderMap,
     Id(id, ..): Id<Event>,
-) -> ApiResult<Json<platform::InternalEventPda>> {
+) -> ApiResult<Json<InternalEventPda>> {
     let (tenant, id) = locate(&state, &headers, id).await?;
     Ok(Json(platform::pda(&state, tenant, id).await?))
 }
@@ -281,7 +285,7 @@ async fn blockchain_status(
         ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
     ),
     responses(
-        (status = 200, description = "The event's status.", body = platform::EventStatusOut),
+        (status = 200, description = "The event's status.", body = EventStatusOut),
         crate::http::problem::InternalErrors,
     )
 )]
@@ -290,7 +294,7 @@ async fn status(
     _caller: InternalCaller,
     headers: HeaderMap,
     Id(id, ..): Id<Event>,
-) -> ApiResult<Json<platform::EventStatusOut>> {
+) -> ApiResult<Json<EventStatusOut>> {
     let (tenant, id) = locate(&state, &headers, id).await?;
     Ok(Json(platform::status(&state, tenant, id).await?))
 }
@@ -307,7 +311,7 @@ async fn status(
         ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
     ),
     responses(
-        (status = 200, description = "The transfer rules.", body = platform::TransferRestrictionsOut),
+        (status = 200, description = "The transfer rules.", body = TransferRestrictionsOut),
         crate::http::problem::InternalErrors,
     )
 )]
@@ -316,7 +320,7 @@ async fn transfer_restrictions(
     _caller: InternalCaller,
     headers: HeaderMap,
     Id(id, ..): Id<Event>,
-) -> ApiResult<Json<platform::TransferRestrictionsOut>> {
+) -> ApiResult<Json<TransferRestrictionsOut>> {
     let (tenant, id) = locate(&state, &headers, id).await?;
     Ok(Json(platform::transfer_restrictions(&state, tenant, id).await?))
 }
@@ -334,7 +338,7 @@ async fn transfer_restrictions(
         ("X-Tenant-ID" = Option<String>, Header, description = "The tenant (a UUID), or `system`/`default`/absent: the event's own tenant (400 `INVALID_TENANT_FORMAT` otherwise)."),
     ),
     responses(
-        (status = 200, description = "The statistics.", body = platform::ScanStatsOut),
+        (status = 200, description = "The statistics.", body = ScanStatsOut),
         crate::http::problem::InternalErrors,
     )
 )]
@@ -343,7 +347,7 @@ async fn scan_stats(
     _caller: InternalCaller,
     headers: HeaderMap,
     Id(id, ..): Id<Event>,
-) -> ApiResult<Json<platform::ScanStatsOut>> {
+) -> ApiResult<Json<ScanStatsOut>> {
     let (tenant, id) = locate(&state, &headers, id).await?;
     Ok(Json(platform::scan_stats(&state, tenant, id).await?))
 }
@@ -359,7 +363,7 @@ async fn scan_stats(
         ("X-Tenant-ID" = Option<String>, Header, description = "A tenant UUID, or `system`/`default`/absent for the whole platform."),
     ),
     responses(
-        (status = 200, description = "Events on sale.", body = platform::ActiveEventsOut),
+        (status = 200, description = "Events on sale.", body = ActiveEventsOut),
         (status = 400, response = crate::http::problem::BadRequest),
         (status = 401, response = crate::http::problem::Unauthorized),
         (status = 403, response = crate::http::problem::Forbidden),
@@ -371,7 +375,7 @@ async fn active(
     State(state): State<AppState>,
     _caller: InternalCaller,
     headers: HeaderMap,
-) -> ApiResult<Json<platform::ActiveEventsOut>> {
+) -> ApiResult<Json<ActiveEventsOut>> {
     Ok(Json(platform::active(&state, scope(&headers, false)?).await?))
 }
 
@@ -396,7 +400,7 @@ struct MetricsQuery {
         ("X-Tenant-ID" = Option<String>, Header, description = "A tenant UUID, or `system`/`default`/absent for the whole platform."),
     ),
     responses(
-        (status = 200, description = "Event counts.", body = platform::EventMetricsOut),
+        (status = 200, description = "Event counts.", body = EventMetricsOut),
         (status = 400, response = crate::http::problem::BadRequest),
         (status = 401, response = crate::http::problem::Unauthorized),
         (status = 403, response = crate::http::problem::Forbidden),
@@ -409,7 +413,7 @@ async fn metrics(
     _caller: InternalCaller,
     headers: HeaderMap,
     Query(query): Query<MetricsQuery>,
-) -> ApiResult<Json<platform::EventMetricsOut>> {
+) -> ApiResult<Json<EventMetricsOut>> {
     let period_days = query.period_days.unwrap_or(30);
     if !(1..=3650).contains(&period_days) {
         return Err(ApiError::validation(vec![FieldError::new(
