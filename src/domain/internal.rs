@@ -3,14 +3,15 @@
 //! and its schema.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::clients::tickets::TicketStats;
-use crate::domain::event::{EventType, Visibility};
+use crate::domain::event::{EventType, Visibility, is_solana_address};
 use crate::domain::event_out::{BlockchainStatus, EventOut};
 use crate::domain::{EventStatus, wire_time};
+use crate::error::FieldError;
 use crate::storage::blockchain_outbox::RegistrationState;
 
 /// `GET /internal/events/{id}`: `{event}`.
@@ -336,4 +337,70 @@ pub struct ScanStatsOut {
     /// `ticket-service`, or `unavailable` when its counts could not be had (then zeros, as the
     /// original reported).
     pub ticket_stats_source: &'static str,
+}
+
+/// The outcome of an on-chain registration done elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncStatus {
+    Synced,
+    Failed,
+}
+
+impl SyncStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::Synced => "synced",
+            SyncStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The body of `PUT /internal/events/{id}/blockchain-status` (the shared client's
+/// `updateBlockchainStatus`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BlockchainStatusUpdate {
+    pub status: SyncStatus,
+    /// A base58 address; required when `status` is `synced`.
+    #[schema(pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")]
+    pub event_pda: Option<String>,
+    #[schema(max_length = 100)]
+    pub signature: Option<String>,
+    /// Kept when `status` is `failed`.
+    pub error: Option<String>,
+    /// Default now, for `synced`.
+    pub synced_at: Option<DateTime<Utc>>,
+}
+
+impl BlockchainStatusUpdate {
+    /// The rules the schema states (422 otherwise).
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.status == SyncStatus::Synced && self.event_pda.is_none() {
+            errors.push(FieldError::new("eventPda", "REQUIRED_FIELD", "is required when status is synced"));
+        }
+        if self.event_pda.as_deref().is_some_and(|p| !is_solana_address(p)) {
+            errors.push(FieldError::new("eventPda", "INVALID_FORMAT", "must be a base58 address"));
+        }
+        if self.signature.as_deref().is_some_and(|s| s.len() > 100) {
+            errors.push(FieldError::new("signature", "STRING_TOO_LONG", "must be at most 100 characters"));
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+}
+
+/// What `PUT /internal/events/{id}/blockchain-status` answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockchainStatusResult {
+    pub success: bool,
+    pub event_id: Uuid,
+    /// `synced` or `failed`.
+    #[schema(value_type = String)]
+    pub status: &'static str,
+    #[schema(required = true)]
+    pub event_pda: Option<String>,
+    /// `blockchain status set to <status>`.
+    pub message: String,
 }

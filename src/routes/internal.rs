@@ -17,18 +17,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use chrono::{DateTime, Utc};
-use futures::FutureExt;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::domain::TenantId;
-use crate::domain::event::is_solana_address;
 use crate::domain::internal::{
-    ActiveEventsOut, EventMetricsOut, EventStatusOut, InternalEventEnvelope, InternalEventPda, ScanStatsOut,
-    TransferRestrictionsOut,
+    ActiveEventsOut, BlockchainStatusResult, BlockchainStatusUpdate, EventMetricsOut, EventStatusOut,
+    InternalEventEnvelope, InternalEventPda, ScanStatsOut, TransferRestrictionsOut,
 };
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::http::internal_auth::InternalCaller;
@@ -38,7 +34,6 @@ use crate::http::query::Query;
 use crate::services::events as service;
 use crate::services::internal::{self as platform, Scope};
 use crate::state::AppState;
-use crate::storage::internal::ChainOutcome;
 
 /// The routes; `routes::api` puts them behind the HMAC check.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -160,42 +155,6 @@ async fn pda(
     Ok(Json(platform::pda(&state, tenant, id).await?))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-enum SyncStatus {
-    Synced,
-    Failed,
-}
-
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schema(as = BlockchainStatusUpdate)]
-struct BlockchainStatusBody {
-    status: SyncStatus,
-    /// A base58 address; required when `status` is `synced`.
-    #[schema(pattern = "^[1-9A-HJ-NP-Za-km-z]{32,44}$")]
-    event_pda: Option<String>,
-    #[schema(max_length = 100)]
-    signature: Option<String>,
-    /// Kept when `status` is `failed`.
-    error: Option<String>,
-    /// Default now, for `synced`.
-    synced_at: Option<DateTime<Utc>>,
-}
-
-/// The answer of `blockchain_status`, which still builds it with `json!` (documentation only).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct BlockchainStatusResult {
-    pub success: bool,
-    pub event_id: uuid::Uuid,
-    /// `synced` or `failed`.
-    pub status: String,
-    pub event_pda: Option<String>,
-    /// `blockchain status set to <status>`.
-    pub message: String,
-}
-
 /// Records an on-chain registration's outcome.
 ///
 /// For a registration done elsewhere; keeps the outbox in step so the worker does not
@@ -208,7 +167,7 @@ pub struct BlockchainStatusResult {
         ("X-Tenant-ID" = Uuid, Header, description = "The tenant the event belongs to (400 `MISSING_TENANT_ID` / `INVALID_TENANT_FORMAT`)."),
         ("x-internal-body-hash" = Option<String>, Header, description = "Hex SHA-256 of the body, as signed; empty or absent without a body."),
     ),
-    request_body(content = BlockchainStatusBody, content_type = "application/json"),
+    request_body(content = BlockchainStatusUpdate, content_type = "application/json"),
     responses(
         (status = 200, description = "Recorded.", body = BlockchainStatusResult),
         (status = 400, response = crate::http::problem::BadRequest),
@@ -227,50 +186,10 @@ async fn blockchain_status(
     caller: InternalCaller,
     headers: HeaderMap,
     Id(id, ..): Id<Event>,
-    StrictJson(body): StrictJson<BlockchainStatusBody>,
-) -> ApiResult<Json<Value>> {
+    StrictJson(update): StrictJson<BlockchainStatusUpdate>,
+) -> ApiResult<Json<BlockchainStatusResult>> {
     let tenant = write_tenant(&headers)?;
-    let mut errors = Vec::new();
-    if body.status == SyncStatus::Synced && body.event_pda.is_none() {
-        errors.push(FieldError::new("eventPda", "REQUIRED_FIELD", "is required when status is synced"));
-    }
-    if body.event_pda.as_deref().is_some_and(|p| !is_solana_address(p)) {
-        errors.push(FieldError::new("eventPda", "INVALID_FORMAT", "must be a base58 address"));
-    }
-    if body.signature.as_deref().is_some_and(|s| s.len() > 100) {
-        errors.push(FieldError::new("signature", "STRING_TOO_LONG", "must be at most 100 characters"));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::unprocessable(errors));
-    }
-    let synced = body.status == SyncStatus::Synced;
-    let status = if synced { "synced" } else { "failed" };
-    let actor = caller.service.clone();
-    let updated = state
-        .db
-        .write(tenant, move |tx| {
-            let (body, actor) = (body.clone(), actor.clone());
-            async move {
-                let outcome = ChainOutcome {
-                    synced,
-                    event_pda: body.event_pda.as_deref(),
-                    signature: body.signature.as_deref(),
-                    error: body.error.as_deref(),
-                    synced_at: body.synced_at,
-                    actor: &actor,
-                };
-                crate::storage::internal::record_chain_outcome(tx, id, &outcome)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("Event"))
-            }
-            .boxed()
-        })
-        .await?;
-    state.cache.delete(tenant, &[&crate::services::events::event_key(id)]).await;
-    Ok(Json(json!({
-        "success": true, "eventId": id, "status": status, "eventPda": updated,
-        "message": format!("blockchain status set to {status}"),
-    })))
+    Ok(Json(platform::record_chain_outcome(&state, tenant, id, &caller.service, update).await?))
 }
 
 /// Gets an event's status, for refund decisions.

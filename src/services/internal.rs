@@ -10,12 +10,13 @@ use uuid::Uuid;
 use crate::clients::tickets::TicketStats;
 use crate::domain::TenantId;
 use crate::domain::internal::{
-    ActiveEventOut, ActiveEventsOut, EventMetricsOut, EventStatusOut, EventTimingOut, InternalBlockchain,
-    InternalEventPda, Registration, ScanEventOut, ScanMetricsOut, ScanStatsOut, TransferRestrictionsOut,
+    ActiveEventOut, ActiveEventsOut, BlockchainStatusResult, BlockchainStatusUpdate, EventMetricsOut, EventStatusOut,
+    EventTimingOut, InternalBlockchain, InternalEventPda, Registration, ScanEventOut, ScanMetricsOut, ScanStatsOut,
+    SyncStatus, TransferRestrictionsOut,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::storage::internal::{self as store, EventCounts};
+use crate::storage::internal::{self as store, ChainOutcome, EventCounts};
 
 /// Whose data an internal call may reach, from its `X-Tenant-ID`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,46 @@ pub async fn pda(state: &AppState, tenant: TenantId, id: Uuid) -> ApiResult<Inte
         },
         registration,
         has_blockchain_config,
+    })
+}
+
+/// Records a registration outcome reported by another service on the event, and keeps the
+/// registration outbox in step so the worker does not register the event again.
+pub async fn record_chain_outcome(
+    state: &AppState,
+    tenant: TenantId,
+    id: Uuid,
+    actor: &str,
+    update: BlockchainStatusUpdate,
+) -> ApiResult<BlockchainStatusResult> {
+    update.validate().map_err(ApiError::unprocessable)?;
+    let status = update.status;
+    let actor = actor.to_owned();
+    let event_pda = state
+        .db
+        .write(tenant, move |tx| {
+            let (update, actor) = (update.clone(), actor.clone());
+            async move {
+                let outcome = ChainOutcome {
+                    synced: update.status == SyncStatus::Synced,
+                    event_pda: update.event_pda.as_deref(),
+                    signature: update.signature.as_deref(),
+                    error: update.error.as_deref(),
+                    synced_at: update.synced_at,
+                    actor: &actor,
+                };
+                store::record_chain_outcome(tx, id, &outcome).await?.ok_or_else(|| ApiError::not_found("Event"))
+            }
+            .boxed()
+        })
+        .await?;
+    state.cache.delete(tenant, &[&crate::services::events::event_key(id)]).await;
+    Ok(BlockchainStatusResult {
+        success: true,
+        event_id: id,
+        status: status.as_str(),
+        event_pda,
+        message: format!("blockchain status set to {}", status.as_str()),
     })
 }
 
