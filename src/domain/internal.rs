@@ -12,7 +12,6 @@ use crate::domain::event::{EventType, Visibility, is_solana_address};
 use crate::domain::event_out::{BlockchainStatus, EventOut};
 use crate::domain::{EventStatus, wire_time};
 use crate::error::FieldError;
-use crate::storage::blockchain_outbox::RegistrationState;
 
 /// `GET /internal/events/{id}`: `{event}`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -135,7 +134,7 @@ pub struct InternalEventPda {
     pub has_blockchain_config: bool,
 }
 
-/// The registration outbox row (see docs/solana.md).
+/// The registration outbox row of an event (see docs/solana.md), as `GET .../pda` returns it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Registration {
@@ -155,22 +154,6 @@ pub struct Registration {
     pub event_pda: Option<String>,
     #[schema(required = true)]
     pub venue_pda: Option<String>,
-}
-
-impl From<RegistrationState> for Registration {
-    fn from(r: RegistrationState) -> Self {
-        Registration {
-            status: r.status,
-            attempts: r.attempts,
-            last_error: r.last_error,
-            next_attempt_at: r.next_attempt_at,
-            last_attempt_at: r.last_attempt_at,
-            completed_at: r.completed_at,
-            signature: r.tx_signature,
-            event_pda: r.event_pda,
-            venue_pda: r.venue_pda,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -11,8 +11,8 @@ use crate::clients::tickets::TicketStats;
 use crate::domain::TenantId;
 use crate::domain::internal::{
     ActiveEventOut, ActiveEventsOut, BlockchainStatusResult, BlockchainStatusUpdate, EventMetricsOut, EventStatusOut,
-    EventTimingOut, InternalBlockchain, InternalEventPda, Registration, ScanEventOut, ScanMetricsOut, ScanStatsOut,
-    SyncStatus, TransferRestrictionsOut,
+    EventTimingOut, InternalBlockchain, InternalEventPda, ScanEventOut, ScanMetricsOut, ScanStatsOut, SyncStatus,
+    TransferRestrictionsOut,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -31,8 +31,7 @@ pub enum Scope {
 /// The event's chain data (the full form: internal callers see the royalty fields).
 pub async fn pda(state: &AppState, tenant: TenantId, id: Uuid) -> ApiResult<InternalEventPda> {
     let e = crate::services::events::get(state, tenant, id).await?;
-    let registration =
-        crate::services::registration::registration_state(state, tenant, id).await?.map(Registration::from);
+    let registration = crate::services::registration::registration_state(state, tenant, id).await?;
     let artist_wallet = e.artist_wallet.shown().cloned().flatten();
     // The original's meaning: registered on chain *and* with an artist to pay royalties to.
     let has_blockchain_config = artist_wallet.is_some() && e.event_pda.is_some();

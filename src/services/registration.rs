@@ -5,16 +5,12 @@ use futures::FutureExt;
 use uuid::Uuid;
 
 use crate::domain::TenantId;
+use crate::domain::internal::Registration;
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::storage::blockchain_outbox;
-pub use crate::storage::blockchain_outbox::RegistrationState;
 
-pub async fn registration_state(
-    state: &AppState,
-    tenant: TenantId,
-    event_id: Uuid,
-) -> ApiResult<Option<RegistrationState>> {
+pub async fn registration_state(state: &AppState, tenant: TenantId, event_id: Uuid) -> ApiResult<Option<Registration>> {
     state
         .db
         .read(tenant, move |tx| async move { blockchain_outbox::registration_state(tx, event_id).await }.boxed())

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
+use crate::domain::internal::Registration;
 use crate::error::ApiResult;
 use crate::storage::TenantTx;
 
@@ -250,26 +251,13 @@ pub async fn mark_retry(
     Ok(done.rows_affected() == 1)
 }
 
-/// The outbox side of an event's registration, for `GET /internal/events/{id}/pda`.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
-pub struct RegistrationState {
-    pub status: String,
-    pub attempts: i32,
-    pub last_error: Option<String>,
-    pub next_attempt_at: DateTime<Utc>,
-    pub last_attempt_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub tx_signature: Option<String>,
-    pub event_pda: Option<String>,
-    pub venue_pda: Option<String>,
-}
-
-pub async fn registration_state(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Option<RegistrationState>> {
+/// The outbox side of an event's registration, read straight into its response shape.
+pub async fn registration_state(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Option<Registration>> {
     let tenant = *tx.tenant().as_uuid();
     Ok(sqlx::query_as!(
-        RegistrationState,
+        Registration,
         "select status, attempts, last_error, next_attempt_at, last_attempt_at, completed_at,
-                tx_signature, event_pda, venue_pda
+                tx_signature as signature, event_pda, venue_pda
            from blockchain_outbox where tenant_id = $1 and event_id = $2",
         tenant,
         event_id,
