@@ -99,6 +99,57 @@ pub struct ApiError {
     pub limit: Option<u32>,
     /// The cause, for the log only.
     pub source: Option<anyhow::Error>,
+    /// Set when the error came from Postgres: what kind of failure it was, decided when the
+    /// `sqlx::Error` was converted. The resilience layer (`storage::postgres::PgClassifier`)
+    /// reads this instead of digging through `source`.
+    pub db_fault: Option<DbFault>,
+}
+
+/// A database failure, classified once from the `sqlx::Error` it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbFault {
+    pub kind: DbFaultKind,
+    /// Raised by COMMIT: the transaction may or may not have been committed.
+    pub at_commit: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbFaultKind {
+    /// The connection broke or could not be made (I/O, TLS, protocol, 08xxx, 57P01-03).
+    Connection,
+    /// No connection within the acquire timeout while the pool was full: busy, not sick.
+    PoolBusy,
+    /// No connection within the acquire timeout while the pool could not fill: unreachable.
+    PoolUnreachable,
+    /// Postgres refused for lack of resources (53300 too many connections, 53200 out of memory).
+    Overloaded,
+    /// The statement timed out (57014).
+    Cancelled,
+    /// A serialization failure or deadlock (40001, 40P01): the transaction was rolled back.
+    Conflict,
+    /// Anything else: constraint violations, bad data, programming errors.
+    Other,
+}
+
+impl DbFault {
+    pub fn of(err: &sqlx::Error) -> Self {
+        let kind = match err {
+            sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+                DbFaultKind::Connection
+            }
+            sqlx::Error::PoolTimedOut => DbFaultKind::PoolBusy,
+            sqlx::Error::Database(e) => match e.code().as_deref().unwrap_or("") {
+                c if c.starts_with("08") => DbFaultKind::Connection,
+                "57P01" | "57P02" | "57P03" => DbFaultKind::Connection,
+                "57014" => DbFaultKind::Cancelled,
+                "53300" | "53200" => DbFaultKind::Overloaded,
+                "40001" | "40P01" => DbFaultKind::Conflict,
+                _ => DbFaultKind::Other,
+            },
+            _ => DbFaultKind::Other,
+        };
+        DbFault { kind, at_commit: false }
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -118,6 +169,7 @@ impl ApiError {
             retry_after: None,
             limit: None,
             source: None,
+            db_fault: None,
         }
     }
 
@@ -309,7 +361,10 @@ impl From<sqlx::Error> for ApiError {
             },
             _ => ApiError::internal(anyhow::anyhow!("database error")),
         };
-        mapped.with_source(err)
+        let fault = DbFault::of(&err);
+        let mut mapped = mapped.with_source(err);
+        mapped.db_fault = Some(fault);
+        mapped
     }
 }
 

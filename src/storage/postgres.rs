@@ -19,7 +19,7 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use crate::config::DatabaseConfig;
 use crate::domain::TenantId;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, DbFaultKind};
 
 /// Migrations embedded in the binary; `event-service migrate` applies them.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -152,7 +152,9 @@ where
     let value = work(&mut tx).await?;
     tx.tx.commit().await.map_err(|e| {
         let mut err = ApiError::from(e);
-        err.source = err.source.map(|s| s.context(CommitFailed));
+        if let Some(fault) = err.db_fault.as_mut() {
+            fault.at_commit = true;
+        }
         err
     })?;
     Ok(value)
@@ -160,14 +162,7 @@ where
 
 /// Serialization failure or deadlock outside COMMIT: the transaction was rolled back.
 fn is_rolled_back_conflict(err: &ApiError) -> bool {
-    let Some(source) = err.source.as_ref() else { return false };
-    if source.downcast_ref::<CommitFailed>().is_some() {
-        return false;
-    }
-    matches!(
-        source.downcast_ref::<sqlx::Error>(),
-        Some(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("40001" | "40P01"))
-    )
+    err.db_fault.is_some_and(|f| f.kind == DbFaultKind::Conflict && !f.at_commit)
 }
 
 /// Per-tenant bulkheads in front of the pool: at most `permits` transactions of one tenant run
@@ -247,7 +242,9 @@ async fn begin_tenant_tx(pool: &PgPool, tenant: TenantId) -> ApiResult<TenantTx>
         // pool below its size could not connect: Postgres is unreachable.
         Err(e @ sqlx::Error::PoolTimedOut) if pool.size() < pool.options().get_max_connections() => {
             let mut err = ApiError::from(e);
-            err.source = err.source.map(|s| s.context(PoolUnreachable));
+            if let Some(fault) = err.db_fault.as_mut() {
+                fault.kind = DbFaultKind::PoolUnreachable;
+            }
             return Err(err);
         }
         other => other?,
@@ -256,27 +253,6 @@ async fn begin_tenant_tx(pool: &PgPool, tenant: TenantId) -> ApiResult<TenantTx>
         .fetch_one(&mut *tx)
         .await?;
     Ok(TenantTx { tx, tenant })
-}
-
-/// Marks a pool timeout while the pool could not even fill up: Postgres is unreachable, not
-/// merely busy.
-#[derive(Debug, Clone, Copy)]
-pub struct PoolUnreachable;
-
-impl std::fmt::Display for PoolUnreachable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("no connection to Postgres could be made")
-    }
-}
-
-/// Marks an error raised by COMMIT: the transaction may or may not have been committed.
-#[derive(Debug, Clone, Copy)]
-pub struct CommitFailed;
-
-impl std::fmt::Display for CommitFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("commit outcome unknown")
-    }
 }
 
 /// Which Postgres failures trip the breaker and which may be retried.
@@ -303,31 +279,14 @@ impl Classify<ApiError> for PgClassifier {
     fn classify(&self, err: &ApiError) -> Classification {
         let no = |breaker| Classification { breaker, retry: RetryDecision::No };
         let yes = |breaker| Classification { breaker, retry: RetryDecision::Yes { after: None } };
-        let Some(source) = err.source.as_ref() else { return no(BreakerOutcome::Ignore) };
-        // anyhow downcasts through `context`, so both the marker and the cause are visible.
-        let commit_failed = source.downcast_ref::<CommitFailed>().is_some();
-        let Some(db_err) = source.downcast_ref::<sqlx::Error>() else {
-            return no(BreakerOutcome::Ignore);
+        let Some(fault) = err.db_fault else { return no(BreakerOutcome::Ignore) };
+        let class = match fault.kind {
+            DbFaultKind::Connection => yes(BreakerOutcome::Failure),
+            DbFaultKind::PoolUnreachable | DbFaultKind::Overloaded => no(BreakerOutcome::Failure),
+            DbFaultKind::PoolBusy | DbFaultKind::Cancelled | DbFaultKind::Other => no(BreakerOutcome::Ignore),
+            DbFaultKind::Conflict => yes(BreakerOutcome::Ignore),
         };
-        let class = match db_err {
-            sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
-                yes(BreakerOutcome::Failure)
-            }
-            sqlx::Error::PoolTimedOut if source.downcast_ref::<PoolUnreachable>().is_some() => {
-                no(BreakerOutcome::Failure)
-            }
-            sqlx::Error::PoolTimedOut => no(BreakerOutcome::Ignore),
-            sqlx::Error::Database(e) => match e.code().as_deref().unwrap_or("") {
-                c if c.starts_with("08") => yes(BreakerOutcome::Failure),
-                "57P01" | "57P02" | "57P03" => yes(BreakerOutcome::Failure),
-                "57014" => no(BreakerOutcome::Ignore),
-                "53300" | "53200" => no(BreakerOutcome::Failure),
-                "40001" | "40P01" => yes(BreakerOutcome::Ignore),
-                _ => no(BreakerOutcome::Ignore),
-            },
-            _ => no(BreakerOutcome::Ignore),
-        };
-        if commit_failed { Classification { retry: RetryDecision::No, ..class } } else { class }
+        if fault.at_commit { Classification { retry: RetryDecision::No, ..class } } else { class }
     }
 }
 
