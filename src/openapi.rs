@@ -4,38 +4,26 @@
 //! responses. Paths come from the routers themselves (`routes::api`, one `routes!` line per
 //! handler, each handler annotated with `#[utoipa::path]`), and schemas from the types the
 //! handlers really parse and return, so the document cannot list a route that is not served
-//! or miss one that is. `scripts/fuzz` checks real responses against it.
+//! or miss one that is. `routes::docs` puts the two together and serves the result;
+//! `scripts/fuzz` checks real responses against it.
 //!
 //! The router serves health, metrics and the internal routes both at the root and under
 //! `/api/v1`; the document lists both copies (the `/api/v1` ones with a `V1` suffix on their
 //! operation ids).
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
 
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::problem::*;
-use crate::routes;
 
-/// The document, built once.
-pub fn spec() -> &'static utoipa::openapi::OpenApi {
-    static SPEC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
-    SPEC.get_or_init(build)
-}
-
-/// The document as served (JSON, in declaration order).
-pub fn spec_json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    // utoipa's types serialize infallibly; an error here would be a bug in a derive.
-    JSON.get_or_init(|| spec().to_pretty_json().expect("the OpenAPI document serializes"))
-}
-
-fn build() -> utoipa::openapi::OpenApi {
+/// The whole document: this top level around `paths` (the routers' own description,
+/// `routes::api(..).into_openapi()`, assembled where the document is served: `routes::docs`).
+pub fn document(paths: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    doc.merge(routes::api(|internal| internal).into_openapi());
+    doc.merge(paths);
     unique_operation_ids(&mut doc);
     doc
 }
@@ -148,40 +136,4 @@ fn operations(item: &PathItem) -> impl Iterator<Item = &Operation> {
 
 fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::Value;
-
-    use super::*;
-
-    #[test]
-    fn operation_ids_are_unique_and_the_v1_copies_are_suffixed() {
-        let mut ids = HashSet::new();
-        for item in spec().paths.paths.values() {
-            for op in operations(item) {
-                let id = op.operation_id.clone().expect("every operation has an id");
-                assert!(ids.insert(id.clone()), "{id} is used twice");
-            }
-        }
-        assert!(ids.contains("getLiveness") && ids.contains("getLivenessV1"));
-    }
-
-    #[test]
-    fn create_bodies_require_what_creation_requires() {
-        let doc: Value = serde_json::from_str(spec_json()).expect("json");
-        let schemas = &doc["components"]["schemas"];
-        assert_eq!(schemas["EventCreate"]["required"], serde_json::json!(["name", "venue_id"]));
-        assert!(schemas["EventUpdate"].get("required").is_none(), "updates are partial");
-        assert_eq!(schemas["EventCreate"]["additionalProperties"], false);
-        let event_required = schemas["Event"]["required"].as_array().expect("required");
-        assert!(event_required.contains(&Value::from("schedule")));
-        assert!(!event_required.contains(&Value::from("artist_wallet")), "admins only");
-        let key = &doc["paths"]["/api/v1/events"]["post"]["parameters"][0];
-        assert_eq!(
-            (&key["name"], &key["required"], &key["schema"]["type"]),
-            (&"Idempotency-Key".into(), &false.into(), &"string".into())
-        );
-    }
 }

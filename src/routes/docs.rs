@@ -5,6 +5,8 @@
 //! and embedded in the binary: it loads nothing from another origin, works offline, and its
 //! Content-Security-Policy allows this origin only.
 
+use std::sync::OnceLock;
+
 use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +20,17 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(openapi_json)).routes(routes!(page)).routes(routes!(asset))
 }
 
+/// The document as served (JSON, in declaration order), built once from the same
+/// `routes::api` the router is built from.
+pub fn spec_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let document = crate::openapi::document(super::api(|internal| internal).into_openapi());
+        // utoipa's types serialize infallibly; an error here would be a bug in a derive.
+        document.to_pretty_json().expect("the OpenAPI document serializes")
+    })
+}
+
 /// Gets this OpenAPI document.
 #[utoipa::path(
     get, path = "/api-docs/openapi.json", operation_id = "getOpenApi", tag = "docs",
@@ -29,7 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     )
 )]
 async fn openapi_json() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], crate::openapi::spec_json())
+    ([(header::CONTENT_TYPE, "application/json")], spec_json())
 }
 
 /// Only this origin: the page, its script and style, and the document it fetches. Inline
@@ -142,5 +155,44 @@ mod tests {
                 .unwrap_or_else(|| panic!("{name} is not in SHA256SUMS"));
             assert_eq!(hex::encode(Sha256::digest(bytes)), recorded, "{name}");
         }
+    }
+}
+
+#[cfg(test)]
+mod document_tests {
+    use std::collections::HashSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    #[test]
+    fn operation_ids_are_unique_and_the_v1_copies_are_suffixed() {
+        let mut ids = HashSet::new();
+        let doc: Value = serde_json::from_str(spec_json()).expect("json");
+        for item in doc["paths"].as_object().expect("paths").values() {
+            for op in item.as_object().expect("path item").values().filter(|op| op.get("operationId").is_some()) {
+                let id = op["operationId"].as_str().expect("an id").to_owned();
+                assert!(ids.insert(id.clone()), "{id} is used twice");
+            }
+        }
+        assert!(ids.contains("getLiveness") && ids.contains("getLivenessV1"));
+    }
+
+    #[test]
+    fn create_bodies_require_what_creation_requires() {
+        let doc: Value = serde_json::from_str(spec_json()).expect("json");
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["EventCreate"]["required"], serde_json::json!(["name", "venue_id"]));
+        assert!(schemas["EventUpdate"].get("required").is_none(), "updates are partial");
+        assert_eq!(schemas["EventCreate"]["additionalProperties"], false);
+        let event_required = schemas["Event"]["required"].as_array().expect("required");
+        assert!(event_required.contains(&Value::from("schedule")));
+        assert!(!event_required.contains(&Value::from("artist_wallet")), "admins only");
+        let key = &doc["paths"]["/api/v1/events"]["post"]["parameters"][0];
+        assert_eq!(
+            (&key["name"], &key["required"], &key["schema"]["type"]),
+            (&"Idempotency-Key".into(), &false.into(), &"string".into())
+        );
     }
 }
