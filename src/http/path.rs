@@ -45,6 +45,7 @@ resources! {
     Schedule = ("Schedule", "schedule_id", "The schedule."),
     TicketType = ("Ticket type", "type_id", "The ticket type (a price tier)."),
     Venue = ("Venue", "venue_id", "The venue."),
+    Tenant = ("Tenant", "tenant", "The tenant."),
 }
 
 /// The one id of a route's path, for resource `R`.

@@ -31,9 +31,3 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 fn form_urlencoded_parse(raw: &str) -> url::form_urlencoded::Parse<'_> {
     url::form_urlencoded::parse(raw.as_bytes())
 }
-
-/// Parses a path segment that must be a UUID; anything else is a 404, like an id that exists
-/// nowhere (it cannot name a resource).
-pub fn path_uuid(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
-    raw.parse().map_err(|_| ApiError::not_found(what))
-}

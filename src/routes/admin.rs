@@ -3,11 +3,12 @@
 //! other tenants) is the operator's, on its own listener (`src/routes/operator.rs`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use crate::auth::AuthUser;
 use crate::domain::registration::{RegistrationRequeued, RegistrationsRequeued};
 use crate::error::{ApiError, ApiResult};
+use crate::http::path::{Event, Id};
 use crate::services::registration;
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -23,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     description = "Re-queues the failed on-chain registration of one event of the caller's tenant. \
         Admin role only; 409 `INVALID_REGISTRATION_STATE` unless the registration failed.",
     security(("bearerAuth" = [])),
-    params(("id" = Uuid, Path, description = "The event.")),
+    params(Id<Event>),
     responses(
         (status = 200, description = "Re-queued.", body = RegistrationRequeued),
         (status = 401, response = crate::http::problem::Unauthorized),
@@ -38,10 +39,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn retry_registration(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<String>,
+    Id(id, ..): Id<Event>,
 ) -> ApiResult<Json<RegistrationRequeued>> {
     user.require_admin()?;
-    let id = crate::http::query::path_uuid(&id, "Event")?;
     let requeued = registration::requeue_failed(&state, user.tenant, Some(id)).await?;
     if requeued.is_empty() {
         // Unknown, of another tenant, or not failed: none of them can be re-queued.

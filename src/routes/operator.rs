@@ -28,6 +28,7 @@ use crate::domain::TenantId;
 use crate::domain::registration::RegistrationsRequeued;
 use crate::error::{ApiError, ApiResult};
 use crate::http::json::Json as StrictJson;
+use crate::http::path::{Id, Tenant};
 use crate::services::registration;
 use crate::state::AppState;
 
@@ -125,9 +126,9 @@ async fn detailed(State(state): State<AppState>) -> Json<Value> {
 
 async fn retry_failed(
     State(state): State<AppState>,
-    Path(tenant): Path<String>,
+    Id(tenant, ..): Id<Tenant>,
 ) -> ApiResult<Json<RegistrationsRequeued>> {
-    let tenant: TenantId = tenant.parse().map_err(|_| ApiError::not_found("Tenant"))?;
+    let tenant = TenantId::from_uuid(tenant);
     let requeued = registration::requeue_failed(&state, tenant, None).await?;
     tracing::warn!(%tenant, count = requeued.len(), "failed on-chain registrations re-queued by the operator");
     Ok(Json(RegistrationsRequeued::new(Some(tenant), requeued)))
