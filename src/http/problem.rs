@@ -107,6 +107,26 @@ pub enum InternalErrors {
     Unavailable(#[ref_response] Unavailable),
 }
 
+/// The errors every authenticated action on one resource without a body can answer (401, 403,
+/// 404, 409, 429, 500, 503): publish, delete, confirm, release, retry.
+#[derive(utoipa::IntoResponses)]
+pub enum ActionErrors {
+    #[response(status = 401)]
+    Unauthorized(#[ref_response] Unauthorized),
+    #[response(status = 403)]
+    Forbidden(#[ref_response] Forbidden),
+    #[response(status = 404)]
+    NotFound(#[ref_response] NotFound),
+    #[response(status = 409)]
+    Conflict(#[ref_response] Conflict),
+    #[response(status = 429)]
+    TooManyRequests(#[ref_response] TooManyRequests),
+    #[response(status = 500)]
+    InternalError(#[ref_response] InternalError),
+    #[response(status = 503)]
+    Unavailable(#[ref_response] Unavailable),
+}
+
 /// The errors every authenticated write of a JSON body to one resource can answer (400, 401,
 /// 403, 404, 409, 413, 415, 422, 429, 500, 503).
 #[derive(utoipa::IntoResponses)]

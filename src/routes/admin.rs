@@ -27,13 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(Id<Event>),
     responses(
         (status = 200, description = "Re-queued.", body = RegistrationRequeued),
-        (status = 401, response = crate::http::problem::Unauthorized),
-        (status = 403, response = crate::http::problem::Forbidden),
-        (status = 404, response = crate::http::problem::NotFound),
-        (status = 409, response = crate::http::problem::Conflict),
-        (status = 429, response = crate::http::problem::TooManyRequests),
-        (status = 500, response = crate::http::problem::InternalError),
-        (status = 503, response = crate::http::problem::Unavailable),
+        crate::http::problem::ActionErrors,
     )
 )]
 async fn retry_registration(

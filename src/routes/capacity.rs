@@ -252,13 +252,7 @@ async fn get_hold(
     params(Id<Hold>),
     responses(
         (status = 200, description = "The confirmed hold.", body = ReservationEnvelope),
-        (status = 401, response = crate::http::problem::Unauthorized),
-        (status = 403, response = crate::http::problem::Forbidden),
-        (status = 404, response = crate::http::problem::NotFound),
-        (status = 409, response = crate::http::problem::Conflict),
-        (status = 429, response = crate::http::problem::TooManyRequests),
-        (status = 500, response = crate::http::problem::InternalError),
-        (status = 503, response = crate::http::problem::Unavailable),
+        crate::http::problem::ActionErrors,
     )
 )]
 async fn confirm(
@@ -280,13 +274,7 @@ async fn confirm(
     params(Id<Hold>),
     responses(
         (status = 200, description = "The released hold.", body = ReservationEnvelope),
-        (status = 401, response = crate::http::problem::Unauthorized),
-        (status = 403, response = crate::http::problem::Forbidden),
-        (status = 404, response = crate::http::problem::NotFound),
-        (status = 409, response = crate::http::problem::Conflict),
-        (status = 429, response = crate::http::problem::TooManyRequests),
-        (status = 500, response = crate::http::problem::InternalError),
-        (status = 503, response = crate::http::problem::Unavailable),
+        crate::http::problem::ActionErrors,
     )
 )]
 async fn release(
@@ -307,13 +295,7 @@ async fn release(
     params(Id<Hold>),
     responses(
         (status = 200, description = "The released hold.", body = ReservationEnvelope),
-        (status = 401, response = crate::http::problem::Unauthorized),
-        (status = 403, response = crate::http::problem::Forbidden),
-        (status = 404, response = crate::http::problem::NotFound),
-        (status = 409, response = crate::http::problem::Conflict),
-        (status = 429, response = crate::http::problem::TooManyRequests),
-        (status = 500, response = crate::http::problem::InternalError),
-        (status = 503, response = crate::http::problem::Unavailable),
+        crate::http::problem::ActionErrors,
     )
 )]
 async fn delete_hold(state: State<AppState>, user: AuthUser, id: Id<Hold>) -> ApiResult<Json<ReservationEnvelope>> {

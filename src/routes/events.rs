@@ -312,13 +312,7 @@ async fn patch(
     params(Id<Event>),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, response = crate::http::problem::Unauthorized),
-        (status = 403, response = crate::http::problem::Forbidden),
-        (status = 404, response = crate::http::problem::NotFound),
-        (status = 409, response = crate::http::problem::Conflict),
-        (status = 429, response = crate::http::problem::TooManyRequests),
-        (status = 500, response = crate::http::problem::InternalError),
-        (status = 503, response = crate::http::problem::Unavailable),
+        crate::http::problem::ActionErrors,
     )
 )]
 async fn delete(State(state): State<AppState>, user: AuthUser, Id(id, ..): Id<Event>) -> ApiResult<StatusCode> {
@@ -336,13 +330,7 @@ async fn delete(State(state): State<AppState>, user: AuthUser, Id(id, ..): Id<Ev
     params(Id<Event>),
     responses(
         (status = 200, description = "The published event.", body = EventEnvelope),
-        (status = 401, response = crate::http::problem::Unauthorized),
-        (status = 403, response = crate::http::problem::Forbidden),
-        (status = 404, response = crate::http::problem::NotFound),
-        (status = 409, response = crate::http::problem::Conflict),
-        (status = 429, response = crate::http::problem::TooManyRequests),
-        (status = 500, response = crate::http::problem::InternalError),
-        (status = 503, response = crate::http::problem::Unavailable),
+        crate::http::problem::ActionErrors,
     )
 )]
 async fn publish(
