@@ -4,11 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::event::{EventFields, Timing};
-use crate::domain::event_out::EventOut;
+use crate::domain::event_out::{CapacityInfo, EventOut};
 use crate::domain::messages::{self, Origin};
+use crate::domain::schedule::ScheduleOut;
 use crate::domain::{EventAction, EventStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::TenantTx;
@@ -16,6 +18,10 @@ use crate::storage::TenantTx;
 /// The columns of [`EventOut`]: the row (numerics as `float8`, as the API has always written
 /// them), what the original's GET added (first schedule, capacity totals). The generated
 /// lookup columns (`name_key`, `search_text`) are the service's own indexes and stay out.
+///
+/// Only [`list`] uses this text: its filters and sort column make its statement a run-time
+/// string. [`find`] spells the same statement out for `query_as!`, so the two must select the
+/// same columns with the same expressions: change one, change the other.
 const EVENT_SELECT: &str = "
     select e.tenant_id, e.id, e.venue_id, e.venue_layout_id, e.name, e.slug, e.description, e.short_description, e.event_type, e.primary_category_id, e.secondary_category_ids, e.tags, e.status, e.visibility, e.is_featured, e.priority_score, e.status_reason, e.status_changed_by, e.status_changed_at, e.banner_image_url, e.thumbnail_image_url, e.image_gallery, e.video_url, e.virtual_event_url, e.age_restriction, e.dress_code, e.special_requirements, e.accessibility_info, e.is_virtual, e.is_hybrid, e.streaming_platform, e.streaming_config, e.cancellation_policy, e.refund_policy, e.cancellation_deadline_hours, e.timezone, e.allow_transfers, e.max_transfers_per_ticket, e.transfer_blackout_start, e.transfer_blackout_end, e.require_identity_verification, e.artist_wallet, e.artist_percentage::float8 as artist_percentage, e.venue_percentage::float8 as venue_percentage, e.platform_percentage::float8 as platform_percentage, e.royalty_percentage::float8 as royalty_percentage, e.max_resale_price_percentage::float8 as max_resale_price_percentage, e.resaleable, e.collection_address, e.mint_authority, e.merkle_tree_address, e.collection_mint, e.chain_event_id, e.event_pda, e.blockchain_status, e.blockchain_tx_signature, e.blockchain_error, e.blockchain_synced_at, e.meta_title, e.meta_description, e.meta_keywords, e.view_count, e.interest_count, e.share_count, e.external_id, e.metadata, e.published_at, e.cancelled_at, e.cancelled_by, e.cancellation_reason, e.created_by, e.updated_by, e.created_at, e.updated_at, e.deleted_at, e.version, e.start_date,
         s.starts_at as event_date, s.starts_at, s.ends_at, s.doors_open_at as doors_open,
@@ -39,10 +45,61 @@ fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<Value> {
     v.as_ref().and_then(|x| serde_json::to_value(x).ok())
 }
 
+/// One event. The statement is [`EVENT_SELECT`] written out (keep the two in sync) with
+/// overrides: `Json<_>` for the jsonb columns; `!` on the `float8` casts of the two non-null
+/// percentages and on `capacity_info`; `?` on everything from the two lateral joins, which is
+/// null when the event has no schedule or no section. The [`Visible`](crate::domain::event_out::Visible)
+/// fields take the plain column: `query_as!` converts each column with `Into`, and
+/// `Visible<T>: From<T>` gives `Visible::Shown`.
 pub async fn find(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<EventOut>> {
     let tenant = *tx.tenant().as_uuid();
-    let sql = format!("{EVENT_SELECT} where e.tenant_id = $1 and e.id = $2 and e.deleted_at is null");
-    Ok(sqlx::query_as(&sql).bind(tenant).bind(id).fetch_optional(tx.conn()).await?)
+    Ok(sqlx::query_as!(
+        EventOut,
+        r#"select e.tenant_id, e.id, e.venue_id, e.venue_layout_id, e.name, e.slug, e.description, e.short_description,
+                e.event_type, e.primary_category_id, e.secondary_category_ids, e.tags, e.status, e.visibility,
+                e.is_featured, e.priority_score, e.status_reason, e.status_changed_by, e.status_changed_at,
+                e.banner_image_url, e.thumbnail_image_url, e.image_gallery as "image_gallery: Json<Value>",
+                e.video_url, e.virtual_event_url, e.age_restriction, e.dress_code, e.special_requirements,
+                e.accessibility_info as "accessibility_info: Json<Value>", e.is_virtual, e.is_hybrid,
+                e.streaming_platform, e.streaming_config as "streaming_config: Json<Value>", e.cancellation_policy,
+                e.refund_policy, e.cancellation_deadline_hours, e.timezone, e.allow_transfers,
+                e.max_transfers_per_ticket, e.transfer_blackout_start, e.transfer_blackout_end,
+                e.require_identity_verification, e.artist_wallet,
+                e.artist_percentage::float8 as "artist_percentage!",
+                e.venue_percentage::float8 as "venue_percentage!",
+                e.platform_percentage::float8 as "platform_percentage?",
+                e.royalty_percentage::float8 as "royalty_percentage?",
+                e.max_resale_price_percentage::float8 as "max_resale_price_percentage?",
+                e.resaleable, e.collection_address, e.mint_authority, e.merkle_tree_address, e.collection_mint,
+                e.chain_event_id, e.event_pda, e.blockchain_status, e.blockchain_tx_signature, e.blockchain_error,
+                e.blockchain_synced_at, e.meta_title, e.meta_description, e.meta_keywords, e.view_count,
+                e.interest_count, e.share_count, e.external_id, e.metadata as "metadata: Json<Value>",
+                e.published_at, e.cancelled_at, e.cancelled_by, e.cancellation_reason, e.created_by, e.updated_by,
+                e.created_at, e.updated_at, e.deleted_at, e.version, e.start_date,
+                s.starts_at as "event_date?", s.starts_at as "starts_at?", s.ends_at as "ends_at?",
+                s.doors_open_at as "doors_open?",
+                to_jsonb(s) as "schedule?: Json<ScheduleOut>",
+                c.total as "capacity?", c.available as "available_capacity?",
+                jsonb_build_object(
+                    'total_capacity', coalesce(c.total, 0), 'available_capacity', coalesce(c.available, 0),
+                    'reserved_capacity', coalesce(c.reserved, 0), 'sold_count', coalesce(c.sold, 0))
+                    as "capacity_info!: Json<CapacityInfo>"
+             from events e
+             left join lateral (
+                 select * from event_schedules s
+                  where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
+                  order by s.starts_at limit 1) s on true
+             left join lateral (
+                 select sum(total_capacity)::bigint as total, sum(available_capacity)::bigint as available,
+                        sum(reserved_capacity)::bigint as reserved, sum(sold_count)::bigint as sold
+                   from event_capacity c
+                  where c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null) c on true
+            where e.tenant_id = $1 and e.id = $2 and e.deleted_at is null"#,
+        tenant,
+        id,
+    )
+    .fetch_optional(tx.conn())
+    .await?)
 }
 
 /// `GET /events` filters; every one of them is applied.
