@@ -12,6 +12,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::EventStatus;
@@ -19,39 +20,56 @@ use crate::domain::capacity::{CapacityTotals, HoldOut, SectionOut};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::TenantTx;
 
-/// The columns of [`SectionOut`].
-const SECTION_COLUMNS: &str = "tenant_id, id, event_id, schedule_id, section_name, section_code, tier, total_capacity,
-    available_capacity, reserved_capacity, sold_count, buffer_capacity, row_config, seat_map, is_active, is_visible,
-    minimum_purchase, maximum_purchase, created_at, updated_at, deleted_at, version";
+// The two reads below select the columns of [`SectionOut`], in table order.
 
 pub async fn section(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<SectionOut>> {
     let tenant = *tx.tenant().as_uuid();
-    let sql =
-        format!("select {SECTION_COLUMNS} from event_capacity where tenant_id = $1 and id = $2 and deleted_at is null");
-    Ok(sqlx::query_as(&sql).bind(tenant).bind(id).fetch_optional(tx.conn()).await?)
+    Ok(sqlx::query_as!(
+        SectionOut,
+        r#"select tenant_id, id, event_id, schedule_id, section_name, section_code, tier, total_capacity,
+                available_capacity, reserved_capacity, sold_count, buffer_capacity,
+                row_config as "row_config: Json<Value>", seat_map as "seat_map: Json<Value>", is_active, is_visible,
+                minimum_purchase, maximum_purchase, created_at, updated_at, deleted_at, version
+             from event_capacity
+            where tenant_id = $1 and id = $2 and deleted_at is null"#,
+        tenant,
+        id,
+    )
+    .fetch_optional(tx.conn())
+    .await?)
 }
 
 pub async fn sections(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Vec<SectionOut>> {
     let tenant = *tx.tenant().as_uuid();
-    let sql = format!(
-        "select {SECTION_COLUMNS} from event_capacity
-          where tenant_id = $1 and event_id = $2 and deleted_at is null order by created_at, section_name"
-    );
-    Ok(sqlx::query_as(&sql).bind(tenant).bind(event_id).fetch_all(tx.conn()).await?)
+    Ok(sqlx::query_as!(
+        SectionOut,
+        r#"select tenant_id, id, event_id, schedule_id, section_name, section_code, tier, total_capacity,
+                available_capacity, reserved_capacity, sold_count, buffer_capacity,
+                row_config as "row_config: Json<Value>", seat_map as "seat_map: Json<Value>", is_active, is_visible,
+                minimum_purchase, maximum_purchase, created_at, updated_at, deleted_at, version
+             from event_capacity
+            where tenant_id = $1 and event_id = $2 and deleted_at is null
+            order by created_at, section_name"#,
+        tenant,
+        event_id,
+    )
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 pub async fn totals(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<CapacityTotals> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_as(
-        "select coalesce(sum(total_capacity), 0)::bigint as total_capacity,
-                coalesce(sum(available_capacity), 0)::bigint as available_capacity,
-                coalesce(sum(reserved_capacity), 0)::bigint as reserved_capacity,
-                coalesce(sum(sold_count), 0)::bigint as sold_count,
-                coalesce(sum(buffer_capacity), 0)::bigint as buffer_capacity
-           from event_capacity where tenant_id = $1 and event_id = $2 and deleted_at is null",
+    Ok(sqlx::query_as!(
+        CapacityTotals,
+        r#"select coalesce(sum(total_capacity), 0)::bigint as "total_capacity!",
+                coalesce(sum(available_capacity), 0)::bigint as "available_capacity!",
+                coalesce(sum(reserved_capacity), 0)::bigint as "reserved_capacity!",
+                coalesce(sum(sold_count), 0)::bigint as "sold_count!",
+                coalesce(sum(buffer_capacity), 0)::bigint as "buffer_capacity!"
+           from event_capacity where tenant_id = $1 and event_id = $2 and deleted_at is null"#,
+        tenant,
+        event_id,
     )
-    .bind(tenant)
-    .bind(event_id)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -76,16 +94,35 @@ pub async fn parent_event(
     lock: RowLock,
 ) -> ApiResult<(EventStatus, Option<String>, Uuid)> {
     let tenant = *tx.tenant().as_uuid();
-    let clause = match lock {
-        RowLock::None => "",
-        RowLock::Share => " for share",
-        RowLock::Update => " for update",
+    // One statement per lock mode; they differ only in the locking clause.
+    let row = match lock {
+        RowLock::None => sqlx::query!(
+            "select status, created_by, venue_id from events where tenant_id = $1 and id = $2 and deleted_at is null",
+            tenant,
+            event_id,
+        )
+        .fetch_optional(tx.conn())
+        .await?
+        .map(|r| (r.status, r.created_by, r.venue_id)),
+        RowLock::Share => sqlx::query!(
+            "select status, created_by, venue_id from events where tenant_id = $1 and id = $2 and deleted_at is null
+                for share",
+            tenant,
+            event_id,
+        )
+        .fetch_optional(tx.conn())
+        .await?
+        .map(|r| (r.status, r.created_by, r.venue_id)),
+        RowLock::Update => sqlx::query!(
+            "select status, created_by, venue_id from events where tenant_id = $1 and id = $2 and deleted_at is null
+                for update",
+            tenant,
+            event_id,
+        )
+        .fetch_optional(tx.conn())
+        .await?
+        .map(|r| (r.status, r.created_by, r.venue_id)),
     };
-    let sql = format!(
-        "select status, created_by, venue_id from events where tenant_id = $1 and id = $2 and deleted_at is null{clause}"
-    );
-    let row: Option<(String, Option<String>, Uuid)> =
-        sqlx::query_as(&sql).bind(tenant).bind(event_id).fetch_optional(tx.conn()).await?;
     let (status, created_by, venue) = row.ok_or_else(|| ApiError::not_found("Event"))?;
     let status = status.parse().map_err(|()| ApiError::internal(anyhow::anyhow!("unknown status {status}")))?;
     Ok((status, created_by, venue))
@@ -94,12 +131,14 @@ pub async fn parent_event(
 /// The event a section belongs to.
 pub async fn section_event(tx: &mut TenantTx, section: Uuid) -> ApiResult<Uuid> {
     let tenant = *tx.tenant().as_uuid();
-    sqlx::query_scalar("select event_id from event_capacity where tenant_id = $1 and id = $2 and deleted_at is null")
-        .bind(tenant)
-        .bind(section)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or_else(|| ApiError::not_found("Capacity section"))
+    sqlx::query_scalar!(
+        "select event_id from event_capacity where tenant_id = $1 and id = $2 and deleted_at is null",
+        tenant,
+        section,
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| ApiError::not_found("Capacity section"))
 }
 
 pub struct NewSection<'a> {
@@ -120,27 +159,27 @@ pub struct NewSection<'a> {
 
 pub async fn insert_section(tx: &mut TenantTx, s: &NewSection<'_>) -> ApiResult<Uuid> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "insert into event_capacity (tenant_id, event_id, schedule_id, section_name, section_code, tier, total_capacity,
                 available_capacity, buffer_capacity, row_config, seat_map, is_active, is_visible, minimum_purchase,
                 maximum_purchase)
-         values ($1, $2, $3, $4, $5, $6, $7, $7 - $8, $8, $9, $10, $11, $12, $13, $14)
+         values ($1, $2, $3, $4, $5, $6, $7, $7::int4 - $8::int4, $8, $9, $10, $11, $12, $13, $14)
          returning id",
+        tenant,
+        s.event_id,
+        s.schedule_id,
+        s.section_name,
+        s.section_code,
+        s.tier,
+        s.total,
+        s.buffer,
+        s.row_config,
+        s.seat_map,
+        s.is_active,
+        s.is_visible,
+        s.minimum_purchase,
+        s.maximum_purchase,
     )
-    .bind(tenant)
-    .bind(s.event_id)
-    .bind(s.schedule_id)
-    .bind(s.section_name)
-    .bind(s.section_code)
-    .bind(s.tier)
-    .bind(s.total)
-    .bind(s.buffer)
-    .bind(&s.row_config)
-    .bind(&s.seat_map)
-    .bind(s.is_active)
-    .bind(s.is_visible)
-    .bind(s.minimum_purchase)
-    .bind(s.maximum_purchase)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -148,13 +187,13 @@ pub async fn insert_section(tx: &mut TenantTx, s: &NewSection<'_>) -> ApiResult<
 /// Sum of the event's section totals, excluding one section (for updates).
 pub async fn event_total_excluding(tx: &mut TenantTx, event_id: Uuid, except: Option<Uuid>) -> ApiResult<i64> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
-        "select coalesce(sum(total_capacity), 0)::bigint from event_capacity
-          where tenant_id = $1 and event_id = $2 and deleted_at is null and ($3::uuid is null or id <> $3)",
+    Ok(sqlx::query_scalar!(
+        r#"select coalesce(sum(total_capacity), 0)::bigint as "total!" from event_capacity
+          where tenant_id = $1 and event_id = $2 and deleted_at is null and ($3::uuid is null or id <> $3)"#,
+        tenant,
+        event_id,
+        except,
     )
-    .bind(tenant)
-    .bind(event_id)
-    .bind(except)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -172,32 +211,38 @@ pub struct Counters {
 
 pub async fn lock_counters(tx: &mut TenantTx, id: Uuid) -> ApiResult<Counters> {
     let tenant = *tx.tenant().as_uuid();
-    let row: Option<(i32, i32, i32, i32, i32, i32)> = sqlx::query_as(
+    let row = sqlx::query!(
         "select total_capacity, available_capacity, reserved_capacity, sold_count, buffer_capacity, version
            from event_capacity where tenant_id = $1 and id = $2 and deleted_at is null for update",
+        tenant,
+        id,
     )
-    .bind(tenant)
-    .bind(id)
     .fetch_optional(tx.conn())
-    .await?;
-    let (total, available, reserved, sold, buffer, version) =
-        row.ok_or_else(|| ApiError::not_found("Capacity section"))?;
-    Ok(Counters { total, available, reserved, sold, buffer, version })
+    .await?
+    .ok_or_else(|| ApiError::not_found("Capacity section"))?;
+    Ok(Counters {
+        total: row.total_capacity,
+        available: row.available_capacity,
+        reserved: row.reserved_capacity,
+        sold: row.sold_count,
+        buffer: row.buffer_capacity,
+        version: row.version,
+    })
 }
 
 /// Holds: the section is reduced and the hold written, or nothing happens.
 /// Which of `seats` an active (unexpired) hold or a sale of the section already names.
 pub async fn seats_taken(tx: &mut TenantTx, section: Uuid, seats: &[String]) -> ApiResult<Vec<String>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
-        "select distinct s from event_reservations r, unnest(r.seat_ids) s
+    Ok(sqlx::query_scalar!(
+        r#"select distinct s as "s!" from event_reservations r, unnest(r.seat_ids) s
           where r.tenant_id = $1 and r.capacity_id = $2 and r.seat_ids && $3::text[] and s = any($3)
             and (r.status = 'confirmed' or (r.status = 'active' and r.expires_at > now()))
-          order by 1",
+          order by 1"#,
+        tenant,
+        section,
+        seats,
     )
-    .bind(tenant)
-    .bind(section)
-    .bind(seats)
     .fetch_all(tx.conn())
     .await?)
 }
@@ -216,50 +261,51 @@ pub struct NewHold {
 /// Takes `quantity` seats from an active section; `Ok(None)` when not enough are available.
 pub async fn take_seats(tx: &mut TenantTx, section: Uuid, quantity: i32) -> ApiResult<Option<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "update event_capacity set available_capacity = available_capacity - $3, reserved_capacity = reserved_capacity + $3
           where tenant_id = $1 and id = $2 and deleted_at is null and is_active and available_capacity >= $3
           returning event_id",
+        tenant,
+        section,
+        quantity,
     )
-    .bind(tenant)
-    .bind(section)
-    .bind(quantity)
     .fetch_optional(tx.conn())
     .await?)
 }
 
 pub async fn insert_hold(tx: &mut TenantTx, event_id: Uuid, h: &NewHold) -> ApiResult<Uuid> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "insert into event_reservations (tenant_id, event_id, capacity_id, pricing_id, quantity, expires_at, locked_price,
                 locked_price_data, seat_ids, created_by)
          values ($1, $2, $3, $4, $5, now() + make_interval(mins => $6), $7, $8, $9, $10)
          returning id",
+        tenant,
+        event_id,
+        h.section,
+        h.pricing_id,
+        h.quantity,
+        h.minutes,
+        h.locked_price,
+        h.locked_price_data,
+        &h.seat_ids,
+        h.created_by,
     )
-    .bind(tenant)
-    .bind(event_id)
-    .bind(h.section)
-    .bind(h.pricing_id)
-    .bind(h.quantity)
-    .bind(h.minutes)
-    .bind(h.locked_price)
-    .bind(&h.locked_price_data)
-    .bind(&h.seat_ids)
-    .bind(&h.created_by)
     .fetch_one(tx.conn())
     .await?)
 }
 
 pub async fn hold(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<HoldOut>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_as(
-        "select tenant_id, id, event_id, capacity_id, pricing_id, quantity, status, expires_at, locked_price,
-                locked_price_data, seat_ids, created_by, created_at, updated_at, confirmed_at, released_at,
-                release_reason, version
-           from event_reservations where tenant_id = $1 and id = $2",
+    Ok(sqlx::query_as!(
+        HoldOut,
+        r#"select tenant_id, id, event_id, capacity_id, pricing_id, quantity, status, expires_at, locked_price,
+                locked_price_data as "locked_price_data: Json<Value>", seat_ids, created_by, created_at, updated_at,
+                confirmed_at, released_at, release_reason, version
+           from event_reservations where tenant_id = $1 and id = $2"#,
+        tenant,
+        id,
     )
-    .bind(tenant)
-    .bind(id)
     .fetch_optional(tx.conn())
     .await?)
 }
@@ -274,15 +320,15 @@ pub struct HoldState {
 
 pub async fn hold_state(tx: &mut TenantTx, id: Uuid) -> ApiResult<HoldState> {
     let tenant = *tx.tenant().as_uuid();
-    let row: Option<(Uuid, String, DateTime<Utc>, Option<String>)> = sqlx::query_as(
+    sqlx::query_as!(
+        HoldState,
         "select event_id, status, expires_at, created_by from event_reservations where tenant_id = $1 and id = $2",
+        tenant,
+        id,
     )
-    .bind(tenant)
-    .bind(id)
     .fetch_optional(tx.conn())
-    .await?;
-    let (event_id, status, expires_at, created_by) = row.ok_or_else(|| ApiError::not_found("Reservation"))?;
-    Ok(HoldState { event_id, status, expires_at, created_by })
+    .await?
+    .ok_or_else(|| ApiError::not_found("Reservation"))
 }
 
 /// How a hold leaves `active`.
@@ -301,47 +347,91 @@ pub enum HoldEnd {
 /// confirm, already expired): another transition won.
 pub async fn end_hold(tx: &mut TenantTx, id: Uuid, end: HoldEnd) -> ApiResult<Option<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
-    let (status, condition) = match end {
-        HoldEnd::Confirm => ("confirmed", "expires_at > now()"),
-        HoldEnd::Release => ("released", "true"),
-        HoldEnd::Expire => ("expired", "expires_at <= now()"),
+    // One statement per way out; they differ only in the expiry condition. The new status is
+    // bound as `$3` and the same `set` list serves all three.
+    let ended = match end {
+        HoldEnd::Confirm => sqlx::query!(
+            "update event_reservations set status = $3::text,
+                    confirmed_at = case when $3 = 'confirmed' then now() else confirmed_at end,
+                    released_at = case when $3 <> 'confirmed' then now() else released_at end,
+                    release_reason = case when $3 <> 'confirmed' then $3 else release_reason end
+              where tenant_id = $1 and id = $2 and status = 'active' and expires_at > now()
+              returning capacity_id, quantity, event_id",
+            tenant,
+            id,
+            "confirmed",
+        )
+        .fetch_optional(tx.conn())
+        .await?
+        .map(|r| (r.capacity_id, r.quantity, r.event_id)),
+        HoldEnd::Release => sqlx::query!(
+            "update event_reservations set status = $3::text,
+                    confirmed_at = case when $3 = 'confirmed' then now() else confirmed_at end,
+                    released_at = case when $3 <> 'confirmed' then now() else released_at end,
+                    release_reason = case when $3 <> 'confirmed' then $3 else release_reason end
+              where tenant_id = $1 and id = $2 and status = 'active'
+              returning capacity_id, quantity, event_id",
+            tenant,
+            id,
+            "released",
+        )
+        .fetch_optional(tx.conn())
+        .await?
+        .map(|r| (r.capacity_id, r.quantity, r.event_id)),
+        HoldEnd::Expire => sqlx::query!(
+            "update event_reservations set status = $3::text,
+                    confirmed_at = case when $3 = 'confirmed' then now() else confirmed_at end,
+                    released_at = case when $3 <> 'confirmed' then now() else released_at end,
+                    release_reason = case when $3 <> 'confirmed' then $3 else release_reason end
+              where tenant_id = $1 and id = $2 and status = 'active' and expires_at <= now()
+              returning capacity_id, quantity, event_id",
+            tenant,
+            id,
+            "expired",
+        )
+        .fetch_optional(tx.conn())
+        .await?
+        .map(|r| (r.capacity_id, r.quantity, r.event_id)),
     };
-    let sql = format!(
-        "update event_reservations set status = $3,
-                confirmed_at = case when $3 = 'confirmed' then now() else confirmed_at end,
-                released_at = case when $3 <> 'confirmed' then now() else released_at end,
-                release_reason = case when $3 <> 'confirmed' then $3 else release_reason end
-          where tenant_id = $1 and id = $2 and status = 'active' and {condition}
-          returning capacity_id, quantity, event_id"
-    );
-    let ended: Option<(Uuid, i32, Uuid)> =
-        sqlx::query_as(&sql).bind(tenant).bind(id).bind(status).fetch_optional(tx.conn()).await?;
     let Some((section, quantity, event)) = ended else { return Ok(None) };
-    let counters = match end {
-        HoldEnd::Confirm => "reserved_capacity = reserved_capacity - $3, sold_count = sold_count + $3",
-        HoldEnd::Release | HoldEnd::Expire => {
-            "reserved_capacity = reserved_capacity - $3, available_capacity = available_capacity + $3"
+    match end {
+        HoldEnd::Confirm => {
+            sqlx::query!(
+                "update event_capacity set reserved_capacity = reserved_capacity - $3, sold_count = sold_count + $3
+                  where tenant_id = $1 and id = $2",
+                tenant,
+                section,
+                quantity,
+            )
+            .execute(tx.conn())
+            .await?;
         }
-    };
-    sqlx::query(&format!("update event_capacity set {counters} where tenant_id = $1 and id = $2"))
-        .bind(tenant)
-        .bind(section)
-        .bind(quantity)
-        .execute(tx.conn())
-        .await?;
+        HoldEnd::Release | HoldEnd::Expire => {
+            sqlx::query!(
+                "update event_capacity set reserved_capacity = reserved_capacity - $3,
+                        available_capacity = available_capacity + $3
+                  where tenant_id = $1 and id = $2",
+                tenant,
+                section,
+                quantity,
+            )
+            .execute(tx.conn())
+            .await?;
+        }
+    }
     Ok(Some(event))
 }
 
 /// Whether `schedule` is a live schedule of `event_id` (a section may belong to one).
 pub async fn schedule_of_event(tx: &mut TenantTx, event_id: Uuid, schedule: Uuid) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
-        "select exists (select 1 from event_schedules
-                         where tenant_id = $1 and id = $2 and event_id = $3 and deleted_at is null)",
+    Ok(sqlx::query_scalar!(
+        r#"select exists (select 1 from event_schedules
+                           where tenant_id = $1 and id = $2 and event_id = $3 and deleted_at is null) as "exists!""#,
+        tenant,
+        schedule,
+        event_id,
     )
-    .bind(tenant)
-    .bind(schedule)
-    .bind(event_id)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -365,28 +455,28 @@ pub struct SectionUpdate<'a> {
 
 pub async fn update_section(tx: &mut TenantTx, id: Uuid, u: &SectionUpdate<'_>) -> ApiResult<()> {
     let tenant = *tx.tenant().as_uuid();
-    sqlx::query(
+    sqlx::query!(
         "update event_capacity set section_name = coalesce($3, section_name), section_code = coalesce($4, section_code),
                 tier = coalesce($5, tier), total_capacity = $6, buffer_capacity = $7, available_capacity = $8,
                 row_config = coalesce($9, row_config), seat_map = coalesce($10, seat_map),
                 is_active = coalesce($11, is_active), is_visible = coalesce($12, is_visible),
                 minimum_purchase = coalesce($13, minimum_purchase), maximum_purchase = coalesce($14, maximum_purchase)
           where tenant_id = $1 and id = $2",
+        tenant,
+        id,
+        u.section_name,
+        u.section_code,
+        u.tier,
+        u.total,
+        u.buffer,
+        u.available,
+        u.row_config,
+        u.seat_map,
+        u.is_active,
+        u.is_visible,
+        u.minimum_purchase,
+        u.maximum_purchase,
     )
-    .bind(tenant)
-    .bind(id)
-    .bind(u.section_name)
-    .bind(u.section_code)
-    .bind(u.tier)
-    .bind(u.total)
-    .bind(u.buffer)
-    .bind(u.available)
-    .bind(&u.row_config)
-    .bind(&u.seat_map)
-    .bind(u.is_active)
-    .bind(u.is_visible)
-    .bind(u.minimum_purchase)
-    .bind(u.maximum_purchase)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -395,29 +485,33 @@ pub async fn update_section(tx: &mut TenantTx, id: Uuid, u: &SectionUpdate<'_>) 
 /// A section's purchase limits: `(minimum, maximum)`.
 pub async fn purchase_limits(tx: &mut TenantTx, section: Uuid) -> ApiResult<(i32, Option<i32>)> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_as("select minimum_purchase, maximum_purchase from event_capacity where tenant_id = $1 and id = $2")
-        .bind(tenant)
-        .bind(section)
-        .fetch_one(tx.conn())
-        .await?)
+    let row = sqlx::query!(
+        "select minimum_purchase, maximum_purchase from event_capacity where tenant_id = $1 and id = $2",
+        tenant,
+        section,
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok((row.minimum_purchase, row.maximum_purchase))
 }
 
 /// The price a hold locks from an active tier of the event, with the locked terms as the hold
 /// stores them (money as exact decimal strings, as in pricing responses). `None`: no such tier.
 pub async fn price_to_lock(tx: &mut TenantTx, event_id: Uuid, pricing: Uuid) -> ApiResult<Option<(Decimal, Value)>> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_as(
-        "select coalesce(current_price, base_price),
+    let row = sqlx::query!(
+        r#"select coalesce(current_price, base_price) as "price!",
                 jsonb_build_object('pricing_id', id, 'locked_price', coalesce(current_price, base_price)::text,
                     'service_fee', service_fee::text, 'facility_fee', facility_fee::text,
                     'tax_rate', tax_rate::text,
-                    'currency', currency, 'locked_at', now())
+                    'currency', currency, 'locked_at', now()) as "terms!"
            from event_pricing
-          where tenant_id = $1 and id = $2 and event_id = $3 and deleted_at is null and is_active",
+          where tenant_id = $1 and id = $2 and event_id = $3 and deleted_at is null and is_active"#,
+        tenant,
+        pricing,
+        event_id,
     )
-    .bind(tenant)
-    .bind(pricing)
-    .bind(event_id)
     .fetch_optional(tx.conn())
-    .await?)
+    .await?;
+    Ok(row.map(|r| (r.price, r.terms)))
 }

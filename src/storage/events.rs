@@ -4,11 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::event::{EventFields, Timing};
-use crate::domain::event_out::EventOut;
+use crate::domain::event_out::{CapacityInfo, EventOut};
 use crate::domain::messages::{self, Origin};
+use crate::domain::schedule::ScheduleOut;
 use crate::domain::{EventAction, EventStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::TenantTx;
@@ -16,6 +18,10 @@ use crate::storage::TenantTx;
 /// The columns of [`EventOut`]: the row (numerics as `float8`, as the API has always written
 /// them), what the original's GET added (first schedule, capacity totals). The generated
 /// lookup columns (`name_key`, `search_text`) are the service's own indexes and stay out.
+///
+/// Only [`list`] uses this text: its filters and sort column make its statement a run-time
+/// string. [`find`] spells the same statement out for `query_as!`, so the two must select the
+/// same columns with the same expressions: change one, change the other.
 const EVENT_SELECT: &str = "
     select e.tenant_id, e.id, e.venue_id, e.venue_layout_id, e.name, e.slug, e.description, e.short_description, e.event_type, e.primary_category_id, e.secondary_category_ids, e.tags, e.status, e.visibility, e.is_featured, e.priority_score, e.status_reason, e.status_changed_by, e.status_changed_at, e.banner_image_url, e.thumbnail_image_url, e.image_gallery, e.video_url, e.virtual_event_url, e.age_restriction, e.dress_code, e.special_requirements, e.accessibility_info, e.is_virtual, e.is_hybrid, e.streaming_platform, e.streaming_config, e.cancellation_policy, e.refund_policy, e.cancellation_deadline_hours, e.timezone, e.allow_transfers, e.max_transfers_per_ticket, e.transfer_blackout_start, e.transfer_blackout_end, e.require_identity_verification, e.artist_wallet, e.artist_percentage::float8 as artist_percentage, e.venue_percentage::float8 as venue_percentage, e.platform_percentage::float8 as platform_percentage, e.royalty_percentage::float8 as royalty_percentage, e.max_resale_price_percentage::float8 as max_resale_price_percentage, e.resaleable, e.collection_address, e.mint_authority, e.merkle_tree_address, e.collection_mint, e.chain_event_id, e.event_pda, e.blockchain_status, e.blockchain_tx_signature, e.blockchain_error, e.blockchain_synced_at, e.meta_title, e.meta_description, e.meta_keywords, e.view_count, e.interest_count, e.share_count, e.external_id, e.metadata, e.published_at, e.cancelled_at, e.cancelled_by, e.cancellation_reason, e.created_by, e.updated_by, e.created_at, e.updated_at, e.deleted_at, e.version, e.start_date,
         s.starts_at as event_date, s.starts_at, s.ends_at, s.doors_open_at as doors_open,
@@ -39,10 +45,61 @@ fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<Value> {
     v.as_ref().and_then(|x| serde_json::to_value(x).ok())
 }
 
+/// One event. The statement is [`EVENT_SELECT`] written out (keep the two in sync) with
+/// overrides: `Json<_>` for the jsonb columns; `!` on the `float8` casts of the two non-null
+/// percentages and on `capacity_info`; `?` on everything from the two lateral joins, which is
+/// null when the event has no schedule or no section. The [`Visible`](crate::domain::event_out::Visible)
+/// fields take the plain column: `query_as!` converts each column with `Into`, and
+/// `Visible<T>: From<T>` gives `Visible::Shown`.
 pub async fn find(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<EventOut>> {
     let tenant = *tx.tenant().as_uuid();
-    let sql = format!("{EVENT_SELECT} where e.tenant_id = $1 and e.id = $2 and e.deleted_at is null");
-    Ok(sqlx::query_as(&sql).bind(tenant).bind(id).fetch_optional(tx.conn()).await?)
+    Ok(sqlx::query_as!(
+        EventOut,
+        r#"select e.tenant_id, e.id, e.venue_id, e.venue_layout_id, e.name, e.slug, e.description, e.short_description,
+                e.event_type, e.primary_category_id, e.secondary_category_ids, e.tags, e.status, e.visibility,
+                e.is_featured, e.priority_score, e.status_reason, e.status_changed_by, e.status_changed_at,
+                e.banner_image_url, e.thumbnail_image_url, e.image_gallery as "image_gallery: Json<Value>",
+                e.video_url, e.virtual_event_url, e.age_restriction, e.dress_code, e.special_requirements,
+                e.accessibility_info as "accessibility_info: Json<Value>", e.is_virtual, e.is_hybrid,
+                e.streaming_platform, e.streaming_config as "streaming_config: Json<Value>", e.cancellation_policy,
+                e.refund_policy, e.cancellation_deadline_hours, e.timezone, e.allow_transfers,
+                e.max_transfers_per_ticket, e.transfer_blackout_start, e.transfer_blackout_end,
+                e.require_identity_verification, e.artist_wallet,
+                e.artist_percentage::float8 as "artist_percentage!",
+                e.venue_percentage::float8 as "venue_percentage!",
+                e.platform_percentage::float8 as "platform_percentage?",
+                e.royalty_percentage::float8 as "royalty_percentage?",
+                e.max_resale_price_percentage::float8 as "max_resale_price_percentage?",
+                e.resaleable, e.collection_address, e.mint_authority, e.merkle_tree_address, e.collection_mint,
+                e.chain_event_id, e.event_pda, e.blockchain_status, e.blockchain_tx_signature, e.blockchain_error,
+                e.blockchain_synced_at, e.meta_title, e.meta_description, e.meta_keywords, e.view_count,
+                e.interest_count, e.share_count, e.external_id, e.metadata as "metadata: Json<Value>",
+                e.published_at, e.cancelled_at, e.cancelled_by, e.cancellation_reason, e.created_by, e.updated_by,
+                e.created_at, e.updated_at, e.deleted_at, e.version, e.start_date,
+                s.starts_at as "event_date?", s.starts_at as "starts_at?", s.ends_at as "ends_at?",
+                s.doors_open_at as "doors_open?",
+                to_jsonb(s) as "schedule?: Json<ScheduleOut>",
+                c.total as "capacity?", c.available as "available_capacity?",
+                jsonb_build_object(
+                    'total_capacity', coalesce(c.total, 0), 'available_capacity', coalesce(c.available, 0),
+                    'reserved_capacity', coalesce(c.reserved, 0), 'sold_count', coalesce(c.sold, 0))
+                    as "capacity_info!: Json<CapacityInfo>"
+             from events e
+             left join lateral (
+                 select * from event_schedules s
+                  where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
+                  order by s.starts_at limit 1) s on true
+             left join lateral (
+                 select sum(total_capacity)::bigint as total, sum(available_capacity)::bigint as available,
+                        sum(reserved_capacity)::bigint as reserved, sum(sold_count)::bigint as sold
+                   from event_capacity c
+                  where c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null) c on true
+            where e.tenant_id = $1 and e.id = $2 and e.deleted_at is null"#,
+        tenant,
+        id,
+    )
+    .fetch_optional(tx.conn())
+    .await?)
 }
 
 /// `GET /events` filters; every one of them is applied.
@@ -112,18 +169,18 @@ pub async fn duplicate_exists(
     day_end: DateTime<Utc>,
 ) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
-    Ok(sqlx::query_scalar(
-        "select exists (
+    Ok(sqlx::query_scalar!(
+        r#"select exists (
             select 1 from events e
               join event_schedules s on s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
              where e.tenant_id = $1 and e.venue_id = $2 and e.deleted_at is null and e.name_key = lower(btrim($3))
-               and s.starts_at >= $4 and s.starts_at < $5)",
+               and s.starts_at >= $4 and s.starts_at < $5) as "exists!""#,
+        tenant,
+        venue_id,
+        name,
+        day_start,
+        day_end,
     )
-    .bind(tenant)
-    .bind(venue_id)
-    .bind(name)
-    .bind(day_start)
-    .bind(day_end)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -145,7 +202,7 @@ pub struct NewEvent<'a> {
 pub async fn insert(tx: &mut TenantTx, n: &NewEvent<'_>) -> ApiResult<Uuid> {
     let tenant = *tx.tenant().as_uuid();
     let f = n.fields;
-    let id: Uuid = sqlx::query_scalar(
+    let id = sqlx::query_scalar!(
         "insert into events (
             tenant_id, venue_id, venue_layout_id, name, slug, description, short_description, event_type,
             primary_category_id, secondary_category_ids, tags, visibility, is_featured, priority_score,
@@ -154,100 +211,99 @@ pub async fn insert(tx: &mut TenantTx, n: &NewEvent<'_>) -> ApiResult<Uuid> {
             cancellation_policy, refund_policy, cancellation_deadline_hours, timezone, artist_wallet,
             artist_percentage, venue_percentage, resaleable, meta_title, meta_description, meta_keywords,
             external_id, metadata, blockchain_status, created_by, updated_by)
-         values ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'single'), $9, coalesce($10, '{}'), coalesce($11, '{}'),
-            coalesce($12, 'PUBLIC'), coalesce($13, false), coalesce($14, 0), $15, $16, $17, $18, coalesce($19, 0), $20,
-            coalesce($21, '{}'), $22, coalesce($23, false), coalesce($24, false), $25, $26, $27, $28, coalesce($29, 24),
-            $30, $31, coalesce($32, 0), coalesce($33, 0), coalesce($34, true), $35, $36, coalesce($37, '{}'), $38,
-            coalesce($39, '{}'), $40, $41, $41)
+         values ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'single'), $9, coalesce($10::uuid[], '{}'),
+            coalesce($11::text[], '{}'), coalesce($12, 'PUBLIC'), coalesce($13, false), coalesce($14, 0), $15, $16,
+            $17, $18, coalesce($19, 0), $20, coalesce($21::text[], '{}'), $22, coalesce($23, false),
+            coalesce($24, false), $25, $26, $27, $28, coalesce($29, 24), $30, $31, coalesce($32::numeric, 0),
+            coalesce($33::numeric, 0), coalesce($34, true), $35, $36, coalesce($37::text[], '{}'), $38,
+            coalesce($39::jsonb, '{}'), $40, $41, $41)
          returning id",
+        tenant,
+        n.venue_id,
+        f.venue_layout_id,
+        n.name,
+        n.slug,
+        f.description.as_deref(),
+        f.short_description.as_deref(),
+        f.event_type.map(|t| t.as_str()),
+        f.primary_category_id,
+        f.secondary_category_ids.as_deref(),
+        f.tags.as_deref(),
+        f.visibility.map(|v| v.as_str()),
+        f.is_featured,
+        f.priority_score,
+        f.banner_image_url.as_deref(),
+        f.thumbnail_image_url.as_deref(),
+        f.video_url.as_deref(),
+        f.virtual_event_url.as_deref(),
+        f.age_restriction,
+        f.dress_code.as_deref(),
+        f.special_requirements.as_deref(),
+        to_json(&f.accessibility_info),
+        f.is_virtual,
+        f.is_hybrid,
+        f.streaming_platform.as_deref(),
+        to_json(&f.streaming_config),
+        f.cancellation_policy.as_deref(),
+        f.refund_policy.as_deref(),
+        f.cancellation_deadline_hours,
+        n.timezone,
+        f.artist_wallet.as_deref(),
+        f.artist_percentage,
+        f.venue_percentage,
+        f.resaleable,
+        f.meta_title.as_deref(),
+        f.meta_description.as_deref(),
+        f.meta_keywords.as_deref(),
+        f.external_id.as_deref(),
+        f.metadata.clone().map(Value::Object),
+        if n.needs_registration { "pending" } else { "not_required" },
+        n.created_by,
     )
-    .bind(tenant)
-    .bind(n.venue_id)
-    .bind(f.venue_layout_id)
-    .bind(n.name)
-    .bind(n.slug)
-    .bind(&f.description)
-    .bind(&f.short_description)
-    .bind(f.event_type.map(|t| t.as_str()))
-    .bind(f.primary_category_id)
-    .bind(&f.secondary_category_ids)
-    .bind(&f.tags)
-    .bind(f.visibility.map(|v| v.as_str()))
-    .bind(f.is_featured)
-    .bind(f.priority_score)
-    .bind(&f.banner_image_url)
-    .bind(&f.thumbnail_image_url)
-    .bind(&f.video_url)
-    .bind(&f.virtual_event_url)
-    .bind(f.age_restriction)
-    .bind(&f.dress_code)
-    .bind(&f.special_requirements)
-    .bind(to_json(&f.accessibility_info))
-    .bind(f.is_virtual)
-    .bind(f.is_hybrid)
-    .bind(&f.streaming_platform)
-    .bind(to_json(&f.streaming_config))
-    .bind(&f.cancellation_policy)
-    .bind(&f.refund_policy)
-    .bind(f.cancellation_deadline_hours)
-    .bind(n.timezone)
-    .bind(&f.artist_wallet)
-    .bind(f.artist_percentage)
-    .bind(f.venue_percentage)
-    .bind(f.resaleable)
-    .bind(&f.meta_title)
-    .bind(&f.meta_description)
-    .bind(&f.meta_keywords)
-    .bind(&f.external_id)
-    .bind(f.metadata.clone().map(Value::Object))
-    .bind(if n.needs_registration { "pending" } else { "not_required" })
-    .bind(n.created_by)
     .fetch_one(tx.conn())
     .await?;
 
-    sqlx::query(
+    sqlx::query!(
         "insert into event_metadata (tenant_id, event_id, performers, headliner, supporting_acts, custom_fields)
-         values ($1, $2, coalesce($3, '[]'), $4, coalesce($5, '{}'), coalesce($6, '{}'))",
+         values ($1, $2, coalesce($3::jsonb, '[]'), $4, coalesce($5::text[], '{}'), coalesce($6::jsonb, '{}'))",
+        tenant,
+        id,
+        f.performers.clone().map(Value::Array),
+        f.headliner.as_deref(),
+        f.supporting_acts.as_deref(),
+        f.custom_metadata.clone().map(Value::Object),
     )
-    .bind(tenant)
-    .bind(id)
-    .bind(f.performers.clone().map(Value::Array))
-    .bind(&f.headliner)
-    .bind(&f.supporting_acts)
-    .bind(f.custom_metadata.clone().map(Value::Object))
     .execute(tx.conn())
     .await?;
 
     if let Some(t) = n.timing {
-        sqlx::query(
+        sqlx::query!(
             "insert into event_schedules (tenant_id, event_id, starts_at, ends_at, doors_open_at, timezone)
              values ($1, $2, $3, $4, $5, $6)",
+            tenant,
+            id,
+            t.starts_at,
+            t.ends_at,
+            t.doors_open,
+            n.timezone,
         )
-        .bind(tenant)
-        .bind(id)
-        .bind(t.starts_at)
-        .bind(t.ends_at)
-        .bind(t.doors_open)
-        .bind(n.timezone)
         .execute(tx.conn())
         .await?;
     }
     if let Some(capacity) = f.capacity {
-        sqlx::query(
+        sqlx::query!(
             "insert into event_capacity (tenant_id, event_id, section_name, total_capacity, available_capacity)
              values ($1, $2, 'General Admission', $3, $3)",
+            tenant,
+            id,
+            capacity,
         )
-        .bind(tenant)
-        .bind(id)
-        .bind(capacity)
         .execute(tx.conn())
         .await?;
     }
     record_transition(tx, id, None, EventStatus::Draft, "CREATE", None, n.created_by).await?;
     if n.needs_registration {
-        sqlx::query("insert into blockchain_outbox (tenant_id, event_id) values ($1, $2)")
-            .bind(tenant)
-            .bind(id)
+        sqlx::query!("insert into blockchain_outbox (tenant_id, event_id) values ($1, $2)", tenant, id)
             .execute(tx.conn())
             .await?;
     }
@@ -266,30 +322,31 @@ pub struct Current {
 
 pub async fn lock(tx: &mut TenantTx, id: Uuid) -> ApiResult<Current> {
     let tenant = *tx.tenant().as_uuid();
-    let row: Option<(String, i32, Uuid, Option<String>)> = sqlx::query_as(
+    let row = sqlx::query!(
         "select status, version, venue_id, created_by from events
           where tenant_id = $1 and id = $2 and deleted_at is null for update",
+        tenant,
+        id,
     )
-    .bind(tenant)
-    .bind(id)
     .fetch_optional(tx.conn())
-    .await?;
-    let (status, version, venue_id, created_by) = row.ok_or_else(|| ApiError::not_found("Event"))?;
-    let sold: i64 = sqlx::query_scalar(
-        "select coalesce(sum(sold_count), 0)::bigint from event_capacity where tenant_id = $1 and event_id = $2",
+    .await?
+    .ok_or_else(|| ApiError::not_found("Event"))?;
+    let sold = sqlx::query_scalar!(
+        r#"select coalesce(sum(sold_count), 0)::bigint as "sold!" from event_capacity where tenant_id = $1 and event_id = $2"#,
+        tenant,
+        id,
     )
-    .bind(tenant)
-    .bind(id)
     .fetch_one(tx.conn())
     .await?;
+    let status = row.status;
     let status = status.parse().map_err(|()| ApiError::internal(anyhow::anyhow!("unknown status {status}")))?;
-    Ok(Current { status, version, venue_id, created_by, sold })
+    Ok(Current { status, version: row.version, venue_id: row.venue_id, created_by: row.created_by, sold })
 }
 
 /// Applies the present fields of an update (absent fields keep their value).
 pub async fn update(tx: &mut TenantTx, id: Uuid, f: &EventFields, slug: Option<&str>, user: &str) -> ApiResult<()> {
     let tenant = *tx.tenant().as_uuid();
-    sqlx::query(
+    sqlx::query!(
         "update events set
             name = coalesce($3, name), slug = coalesce($4, slug), venue_id = coalesce($5, venue_id),
             description = coalesce($6, description), short_description = coalesce($7, short_description),
@@ -311,45 +368,45 @@ pub async fn update(tx: &mut TenantTx, id: Uuid, f: &EventFields, slug: Option<&
             meta_keywords = coalesce($35, meta_keywords), external_id = coalesce($36, external_id),
             metadata = coalesce($37, metadata), updated_by = $38
          where tenant_id = $1 and id = $2",
+        tenant,
+        id,
+        f.name.as_deref(),
+        slug,
+        f.venue_id,
+        f.description.as_deref(),
+        f.short_description.as_deref(),
+        f.venue_layout_id,
+        f.event_type.map(|t| t.as_str()),
+        f.primary_category_id,
+        f.secondary_category_ids.as_deref(),
+        f.tags.as_deref(),
+        f.visibility.map(|v| v.as_str()),
+        f.is_featured,
+        f.priority_score,
+        f.banner_image_url.as_deref(),
+        f.thumbnail_image_url.as_deref(),
+        f.video_url.as_deref(),
+        f.virtual_event_url.as_deref(),
+        f.age_restriction,
+        f.dress_code.as_deref(),
+        f.special_requirements.as_deref(),
+        to_json(&f.accessibility_info),
+        f.is_virtual,
+        f.is_hybrid,
+        f.streaming_platform.as_deref(),
+        to_json(&f.streaming_config),
+        f.cancellation_policy.as_deref(),
+        f.refund_policy.as_deref(),
+        f.cancellation_deadline_hours,
+        f.timezone.as_deref(),
+        f.resaleable,
+        f.meta_title.as_deref(),
+        f.meta_description.as_deref(),
+        f.meta_keywords.as_deref(),
+        f.external_id.as_deref(),
+        f.metadata.clone().map(Value::Object),
+        user,
     )
-    .bind(tenant)
-    .bind(id)
-    .bind(&f.name)
-    .bind(slug)
-    .bind(f.venue_id)
-    .bind(&f.description)
-    .bind(&f.short_description)
-    .bind(f.venue_layout_id)
-    .bind(f.event_type.map(|t| t.as_str()))
-    .bind(f.primary_category_id)
-    .bind(&f.secondary_category_ids)
-    .bind(&f.tags)
-    .bind(f.visibility.map(|v| v.as_str()))
-    .bind(f.is_featured)
-    .bind(f.priority_score)
-    .bind(&f.banner_image_url)
-    .bind(&f.thumbnail_image_url)
-    .bind(&f.video_url)
-    .bind(&f.virtual_event_url)
-    .bind(f.age_restriction)
-    .bind(&f.dress_code)
-    .bind(&f.special_requirements)
-    .bind(to_json(&f.accessibility_info))
-    .bind(f.is_virtual)
-    .bind(f.is_hybrid)
-    .bind(&f.streaming_platform)
-    .bind(to_json(&f.streaming_config))
-    .bind(&f.cancellation_policy)
-    .bind(&f.refund_policy)
-    .bind(f.cancellation_deadline_hours)
-    .bind(&f.timezone)
-    .bind(f.resaleable)
-    .bind(&f.meta_title)
-    .bind(&f.meta_description)
-    .bind(&f.meta_keywords)
-    .bind(&f.external_id)
-    .bind(f.metadata.clone().map(Value::Object))
-    .bind(user)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -365,47 +422,48 @@ pub async fn slug_for(
     starts_at: Option<DateTime<Utc>>,
 ) -> ApiResult<String> {
     let tenant = *tx.tenant().as_uuid();
-    let (current_name, current_tz, current_start): (String, String, Option<DateTime<Utc>>) = sqlx::query_as(
-        "select e.name, e.timezone, (select min(s.starts_at) from event_schedules s
-                                      where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null)
-           from events e where e.tenant_id = $1 and e.id = $2",
+    let current = sqlx::query!(
+        r#"select e.name, e.timezone, (select min(s.starts_at) from event_schedules s
+                                        where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null)
+                                      as "first_start?"
+             from events e where e.tenant_id = $1 and e.id = $2"#,
+        tenant,
+        id,
     )
-    .bind(tenant)
-    .bind(id)
     .fetch_one(tx.conn())
     .await?;
-    let tz: chrono_tz::Tz = timezone.unwrap_or(&current_tz).parse().unwrap_or(chrono_tz::UTC);
-    let start = starts_at.or(current_start).map(|s| s.with_timezone(&tz).date_naive());
-    Ok(crate::domain::event::slug(name.unwrap_or(&current_name).trim(), start))
+    let tz: chrono_tz::Tz = timezone.unwrap_or(&current.timezone).parse().unwrap_or(chrono_tz::UTC);
+    let start = starts_at.or(current.first_start).map(|s| s.with_timezone(&tz).date_naive());
+    Ok(crate::domain::event::slug(name.unwrap_or(&current.name).trim(), start))
 }
 
 /// Moves the first schedule (or creates it) to the new timing.
 pub async fn set_timing(tx: &mut TenantTx, id: Uuid, t: Timing, timezone: &str) -> ApiResult<()> {
     let tenant = *tx.tenant().as_uuid();
-    let moved = sqlx::query(
+    let moved = sqlx::query!(
         "update event_schedules set starts_at = $3, ends_at = $4, doors_open_at = $5
           where tenant_id = $1 and id = (select id from event_schedules where tenant_id = $1 and event_id = $2
                                           and deleted_at is null order by starts_at limit 1)",
+        tenant,
+        id,
+        t.starts_at,
+        t.ends_at,
+        t.doors_open,
     )
-    .bind(tenant)
-    .bind(id)
-    .bind(t.starts_at)
-    .bind(t.ends_at)
-    .bind(t.doors_open)
     .execute(tx.conn())
     .await?
     .rows_affected();
     if moved == 0 {
-        sqlx::query(
+        sqlx::query!(
             "insert into event_schedules (tenant_id, event_id, starts_at, ends_at, doors_open_at, timezone)
              values ($1, $2, $3, $4, $5, $6)",
+            tenant,
+            id,
+            t.starts_at,
+            t.ends_at,
+            t.doors_open,
+            timezone,
         )
-        .bind(tenant)
-        .bind(id)
-        .bind(t.starts_at)
-        .bind(t.ends_at)
-        .bind(t.doors_open)
-        .bind(timezone)
         .execute(tx.conn())
         .await?;
     }
@@ -424,20 +482,20 @@ pub async fn transition(
 ) -> ApiResult<bool> {
     let to = from.apply(action).ok_or_else(|| invalid_transition(from, action))?;
     let tenant = *tx.tenant().as_uuid();
-    let changed = sqlx::query(
-        "update events set status = $4, status_changed_at = now(), status_changed_by = $5, status_reason = left($6, 500),
+    let changed = sqlx::query!(
+        "update events set status = $4::text, status_changed_at = now(), status_changed_by = $5, status_reason = left($6, 500),
                 published_at = case when $4 = 'PUBLISHED' then coalesce(published_at, now()) else published_at end,
                 cancelled_at = case when $4 = 'CANCELLED' then now() else cancelled_at end,
                 cancelled_by = case when $4 = 'CANCELLED' then $5 else cancelled_by end,
                 cancellation_reason = case when $4 = 'CANCELLED' then $6 else cancellation_reason end
           where tenant_id = $1 and id = $2 and status = $3 and deleted_at is null",
+        tenant,
+        id,
+        from.as_str(),
+        to.as_str(),
+        actor,
+        reason,
     )
-    .bind(tenant)
-    .bind(id)
-    .bind(from.as_str())
-    .bind(to.as_str())
-    .bind(actor)
-    .bind(reason)
     .execute(tx.conn())
     .await?
     .rows_affected();
@@ -466,7 +524,7 @@ async fn record_transition(
     actor: &str,
 ) -> ApiResult<()> {
     let tenant = *tx.tenant().as_uuid();
-    sqlx::query(
+    sqlx::query!(
         // The first start at the moment of the change: a later reschedule moves the schedule,
         // and order-service asks for the date an event was postponed from (`/status`).
         "insert into event_status_history
@@ -474,14 +532,14 @@ async fn record_transition(
          values ($1, $2, $3, $4, $5, $6, $7, jsonb_strip_nulls(jsonb_build_object('starts_at',
                  (select min(s.starts_at) from event_schedules s
                    where s.tenant_id = $1 and s.event_id = $2 and s.deleted_at is null))))",
+        tenant,
+        event_id,
+        from.map(EventStatus::as_str),
+        to.as_str(),
+        transition,
+        reason,
+        actor,
     )
-    .bind(tenant)
-    .bind(event_id)
-    .bind(from.map(EventStatus::as_str))
-    .bind(to.as_str())
-    .bind(transition)
-    .bind(reason)
-    .bind(actor)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -489,11 +547,13 @@ async fn record_transition(
 
 pub async fn soft_delete(tx: &mut TenantTx, id: Uuid, user: &str) -> ApiResult<()> {
     let tenant = *tx.tenant().as_uuid();
-    sqlx::query("update events set deleted_at = now(), updated_by = $3 where tenant_id = $1 and id = $2")
-        .bind(tenant)
-        .bind(id)
-        .bind(user)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update events set deleted_at = now(), updated_by = $3 where tenant_id = $1 and id = $2",
+        tenant,
+        id,
+        user,
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
