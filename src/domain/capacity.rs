@@ -178,6 +178,30 @@ pub struct ReserveRequest {
     pub pricing_id: Option<Uuid>,
 }
 
+/// The body of `POST /capacity/{id}/check`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = CapacityCheck)]
+pub struct CheckRequest {
+    #[schema(minimum = 1, maximum = 100)]
+    pub quantity: i32,
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub seat_ids: Option<Vec<String>>,
+}
+
+impl CheckRequest {
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        if !(1..=100).contains(&self.quantity) {
+            return Err(vec![FieldError::new("quantity", "INVALID_RANGE", "must be between 1 and 100")]);
+        }
+        if self.seat_ids.as_ref().is_some_and(|s| s.len() > 100) {
+            return Err(vec![FieldError::new("seat_ids", "TOO_MANY_ITEMS", "at most 100")]);
+        }
+        Ok(())
+    }
+}
+
 crate::domain::schema::create_body!(
     /// The body of `POST /events/{id}/capacity`.
     SectionCreate = SectionFields, required: ["section_name", "total_capacity"]

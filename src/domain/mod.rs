@@ -1,5 +1,6 @@
 //! Domain types: parsed once at the boundary, trusted everywhere inside.
 
+pub mod cancellation;
 pub mod capacity;
 pub(crate) mod check;
 pub mod event;

@@ -516,6 +516,35 @@ pub fn quote(p: &PriceInputs, quantity: u32, apply_group_discount: bool, currenc
     }
 }
 
+/// The body of `POST /pricing/{id}/calculate`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PriceCalculation)]
+pub struct CalculateBody {
+    #[schema(minimum = 1, maximum = 100)]
+    pub quantity: i64,
+    /// Default true.
+    pub apply_group_discount: Option<bool>,
+    #[schema(schema_with = crate::domain::schema::unsupported_promo_code)]
+    pub promo_code: Option<String>,
+}
+
+impl CalculateBody {
+    /// The quantity to price, or why the request is refused. `promo_code` is refused (422
+    /// `PROMO_CODES_UNSUPPORTED`) rather than silently ignored as the original did.
+    pub fn validate(&self) -> Result<u32, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if !(1..=100).contains(&self.quantity) {
+            let code = if self.quantity < 1 { "VALUE_TOO_SMALL" } else { "VALUE_TOO_LARGE" };
+            errors.push(FieldError::new("quantity", code, "must be between 1 and 100"));
+        }
+        if self.promo_code.is_some() {
+            errors.push(FieldError::new("promo_code", "PROMO_CODES_UNSUPPORTED", "promotion codes are not supported"));
+        }
+        if errors.is_empty() { Ok(u32::try_from(self.quantity).unwrap_or(1)) } else { Err(errors) }
+    }
+}
+
 /// `{pricing}`, one tier on the pricing routes.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PricingEnvelope {

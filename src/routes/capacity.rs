@@ -3,20 +3,19 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
+use crate::domain::cancellation::{CancelRequest, CancelResult};
 use crate::domain::capacity::{
-    CapacityCheckResult, CapacityEnvelope, CapacityList, CapacityTotals, ReservationEnvelope, ReserveRequest,
-    ReserveResult, SectionCreate, SectionFields,
+    CapacityCheckResult, CapacityEnvelope, CapacityList, CapacityTotals, CheckRequest, ReservationEnvelope,
+    ReserveRequest, ReserveResult, SectionCreate, SectionFields,
 };
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{Created, IdempotencyKey, IdempotentJson};
 use crate::http::json::Json as StrictJson;
 use crate::http::path::{Event, Hold, Id, Section};
-use crate::services::cancellation::{CancelRequest, CancelResult};
 use crate::services::capacity as service;
 use crate::state::AppState;
 use crate::storage::capacity::HoldEnd;
@@ -143,17 +142,6 @@ async fn update(
     Ok(Json(CapacityEnvelope { capacity }))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = CapacityCheck)]
-struct CheckRequest {
-    #[schema(minimum = 1, maximum = 100)]
-    quantity: i32,
-    #[serde(default)]
-    #[schema(max_items = 100)]
-    seat_ids: Option<Vec<String>>,
-}
-
 /// Checks whether seats could be held now.
 ///
 /// True when the section is active, has `quantity` seats and `quantity` is within its purchase
@@ -183,16 +171,7 @@ async fn check(
     Id(id, ..): Id<Section>,
     StrictJson(req): StrictJson<CheckRequest>,
 ) -> ApiResult<Json<CapacityCheckResult>> {
-    if !(1..=100).contains(&req.quantity) {
-        return Err(ApiError::unprocessable(vec![FieldError::new(
-            "quantity",
-            "INVALID_RANGE",
-            "must be between 1 and 100",
-        )]));
-    }
-    if req.seat_ids.as_ref().is_some_and(|s| s.len() > 100) {
-        return Err(ApiError::unprocessable(vec![FieldError::new("seat_ids", "TOO_MANY_ITEMS", "at most 100")]));
-    }
+    req.validate().map_err(ApiError::unprocessable)?;
     Ok(Json(service::check(&state, &user, id, req.quantity).await?))
 }
 

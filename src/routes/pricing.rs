@@ -7,14 +7,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
 
 use crate::auth::AuthUser;
 use crate::domain::pricing::{
-    PricingCreate, PricingEnvelope, PricingFields, PricingList, Quote, TicketTypeCreate, TicketTypeEnvelope,
-    TicketTypeFields, TicketTypeList, TierEnvelope,
+    CalculateBody, PricingCreate, PricingEnvelope, PricingFields, PricingList, Quote, TicketTypeCreate,
+    TicketTypeEnvelope, TicketTypeFields, TicketTypeList, TierEnvelope,
 };
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{ApiError, ApiResult};
 use crate::http::idempotency::{Created, IdempotencyKey, IdempotentJson};
 use crate::http::json::Json as StrictJson;
 use crate::http::path::{Event, Id, Ids, Pricing, TicketType};
@@ -146,18 +145,6 @@ async fn update(
     Ok(Json(PricingEnvelope { pricing }))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = PriceCalculation)]
-struct CalculateBody {
-    #[schema(minimum = 1, maximum = 100)]
-    quantity: i64,
-    /// Default true.
-    apply_group_discount: Option<bool>,
-    #[schema(schema_with = crate::domain::schema::unsupported_promo_code)]
-    promo_code: Option<String>,
-}
-
 /// Any user of the tenant may price tickets. `promo_code` is refused (422
 /// `PROMO_CODES_UNSUPPORTED`) rather than silently ignored as the original did: this service
 /// has no promotion codes, and a quote that quietly ignores one would mislead the buyer.
@@ -189,18 +176,7 @@ async fn calculate(
     Id(id, ..): Id<Pricing>,
     StrictJson(body): StrictJson<CalculateBody>,
 ) -> ApiResult<Json<Quote>> {
-    let mut errors = Vec::new();
-    if !(1..=100).contains(&body.quantity) {
-        let code = if body.quantity < 1 { "VALUE_TOO_SMALL" } else { "VALUE_TOO_LARGE" };
-        errors.push(FieldError::new("quantity", code, "must be between 1 and 100"));
-    }
-    if body.promo_code.is_some() {
-        errors.push(FieldError::new("promo_code", "PROMO_CODES_UNSUPPORTED", "promotion codes are not supported"));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::unprocessable(errors));
-    }
-    let quantity = u32::try_from(body.quantity).unwrap_or(1);
+    let quantity = body.validate().map_err(ApiError::unprocessable)?;
     let quote =
         service::calculate(&state, user.tenant, id, quantity, body.apply_group_discount.unwrap_or(true)).await?;
     Ok(Json(quote))
