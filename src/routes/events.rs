@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -207,13 +208,11 @@ async fn venue_events(
         crate::http::problem::ReadErrors,
     )
 )]
-async fn get_one(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Id(id, ..): Id<Event>,
-) -> ApiResult<Json<EventEnvelope>> {
-    let event = service::get(&state, user.tenant, id).await?;
-    Ok(Json(EventEnvelope { event: event.for_caller(&user) }))
+async fn get_one(State(state): State<AppState>, user: AuthUser, Id(id, ..): Id<Event>) -> ApiResult<Response> {
+    // The body is an `EventEnvelope`, written by the service as bytes so a cached event can be
+    // passed on without being parsed and re-serialised.
+    let body = service::get_envelope_json(&state, &user, id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// Creates an event.

@@ -69,6 +69,21 @@ impl Cache {
 
     /// A cached JSON value, or `None` on a miss, a decode failure or any Redis trouble.
     pub async fn get_json<T: DeserializeOwned>(&self, tenant: TenantId, suffix: &str) -> Option<T> {
+        let bytes = self.get_bytes(tenant, suffix).await?;
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                // A value we cannot read (e.g. an older shape): treat as a miss and drop it.
+                record("get", "decode_error");
+                self.delete(tenant, &[suffix]).await;
+                None
+            }
+        }
+    }
+
+    /// The cached bytes as stored (JSON written by `set_json*`), or `None` on a miss or any
+    /// Redis trouble. For answers that pass the stored JSON on unchanged.
+    pub async fn get_bytes(&self, tenant: TenantId, suffix: &str) -> Option<Vec<u8>> {
         let key = tenant_key(tenant, suffix);
         let raw = self
             .stack
@@ -79,18 +94,10 @@ impl Cache {
             })
             .await;
         match raw {
-            Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
-                Ok(value) => {
-                    record("get", "hit");
-                    Some(value)
-                }
-                Err(_) => {
-                    // A value we cannot read (e.g. an older shape): treat as a miss and drop it.
-                    record("get", "decode_error");
-                    self.delete(tenant, &[suffix]).await;
-                    None
-                }
-            },
+            Ok(Some(bytes)) => {
+                record("get", "hit");
+                Some(bytes)
+            }
             Ok(None) => {
                 record("get", "miss");
                 None
