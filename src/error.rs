@@ -140,7 +140,9 @@ impl DbFault {
             sqlx::Error::PoolTimedOut => DbFaultKind::PoolBusy,
             sqlx::Error::Database(e) => match e.code().as_deref().unwrap_or("") {
                 c if c.starts_with("08") => DbFaultKind::Connection,
-                "57P01" | "57P02" | "57P03" => DbFaultKind::Connection,
+                // The server closed the connection (shutdown, or idle in a transaction too
+                // long): nothing of this transaction was committed.
+                "57P01" | "57P02" | "57P03" | "25P03" => DbFaultKind::Connection,
                 "57014" => DbFaultKind::Cancelled,
                 "53300" | "53200" => DbFaultKind::Overloaded,
                 "40001" | "40P01" => DbFaultKind::Conflict,
@@ -350,7 +352,13 @@ impl From<sqlx::Error> for ApiError {
                     "DATABASE_TIMEOUT",
                     "The database did not answer in time",
                 ),
-                Some(code) if code.starts_with("08") || code == "57P01" || code == "57P03" || code == "53300" => {
+                Some(code)
+                    if code.starts_with("08")
+                        || code == "57P01"
+                        || code == "57P03"
+                        || code == "25P03"
+                        || code == "53300" =>
+                {
                     ApiError::unavailable(
                         "DATABASE_UNAVAILABLE",
                         "The database is unavailable",
