@@ -237,7 +237,18 @@ async fn begin_tenant_tx(pool: &PgPool, tenant: TenantId) -> ApiResult<TenantTx>
     // One round trip for BEGIN and the tenant setting (a simple-protocol batch), instead of
     // two. `tenant` is a UUID, so formatting it into the statement cannot inject anything;
     // `set_config(.., true)` keeps it transaction-local as before, set before any row is read.
-    let begun = pool.begin_with(format!("BEGIN; SELECT set_config('app.current_tenant_id', '{tenant}', true)")).await;
+    let statement = format!("BEGIN; SELECT set_config('app.current_tenant_id', '{tenant}', true)");
+    // BEGIN runs to completion in its own task. If the request were cancelled (client gone,
+    // deadline) while BEGIN is in flight, sqlx 0.8 would give the connection back to the pool
+    // still inside that transaction: its begin guard queues a ROLLBACK only for a transaction it
+    // has already counted. The next user then met "there is already a transaction in
+    // progress", or a connection the server had closed for idle-in-transaction (25P03). Run to
+    // the end, the transaction is either handed over or dropped, which rolls it back.
+    let owned = pool.clone();
+    let begun = match tokio::spawn(async move { owned.begin_with(statement).await }).await {
+        Ok(begun) => begun,
+        Err(join) => return Err(ApiError::internal(anyhow::anyhow!("BEGIN task failed: {join}"))),
+    };
     drop(waiting);
     metrics::histogram!("db_pool_acquire_duration_seconds").record(started.elapsed().as_secs_f64());
     let tx = match begun {
@@ -309,10 +320,11 @@ pub fn build_pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
         .acquire_timeout(config.acquire_timeout)
         .idle_timeout(Some(config.idle_timeout))
         .max_lifetime(Some(Duration::from_secs(30 * 60)))
-        // The ping on acquire stays for now: without it the benchmark (scripts/bench/suite, after
-        // row 2) met connections the server had closed for idle-in-transaction (25P03), which
-        // the ping replaces silently. Why a pooled connection was left in a transaction is not
-        // yet understood; see docs/benchmarks.md.
+        // The ping on acquire stays: with it off, a connection that died idle (another test
+        // terminating backends, a restart) reaches the background jobs, whose runs then fail
+        // (tests/api/jobs.rs saw it); dropping it needs those paths to retry first. The
+        // idle-in-transaction connections the benchmark met were the BEGIN leak fixed in
+        // `begin_tenant_tx`.
         .test_before_acquire(true)
         .connect_lazy_with(options))
 }
