@@ -133,7 +133,7 @@ pub async fn create(
                 let capacity = store::section(tx, id).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
                 let body = CapacityEnvelope { capacity };
                 if let Some(fp) = &idem {
-                    idempotency::finish(tx, fp, &stored(&body)).await?;
+                    idempotency::finish(tx, fp, &stored(&body)?).await?;
                 }
                 Ok(Creation::New(body))
             }
@@ -363,7 +363,7 @@ pub async fn reserve(
                     capacity,
                 };
                 if let Some(fp) = &idem {
-                    idempotency::finish(tx, fp, &stored(&body)).await?;
+                    idempotency::finish(tx, fp, &stored(&body)?).await?;
                 }
                 Ok((Creation::New(body), Some(event_id)))
             }

@@ -233,7 +233,7 @@ pub async fn create(
                 event_outbox::enqueue(tx, id, &messages::created(&origin, &event)).await?;
                 let body = EventEnvelope { event: event.for_caller(&creator) };
                 if let Some(fp) = &idem {
-                    idempotency::finish(tx, fp, &stored(&body)).await?;
+                    idempotency::finish(tx, fp, &stored(&body)?).await?;
                 }
                 Ok(Creation::New(body))
             }

@@ -8,6 +8,7 @@ pub mod pricing;
 pub mod registration;
 pub mod schedules;
 
+use crate::error::{ApiError, ApiResult};
 use crate::storage::idempotency::StoredResponse;
 
 /// What a creating use case did: created `T` (and, with an `Idempotency-Key`, stored it as
@@ -19,6 +20,6 @@ pub enum Creation<T> {
 }
 
 /// The body a creation stores under its `Idempotency-Key`: exactly what the creator was sent.
-pub fn stored<T: serde::Serialize>(body: &T) -> StoredResponse {
-    StoredResponse { status: 201, body: serde_json::to_value(body).unwrap_or_default() }
+pub fn stored<T: serde::Serialize>(body: &T) -> ApiResult<StoredResponse> {
+    Ok(StoredResponse { status: 201, body: serde_json::to_value(body).map_err(ApiError::internal)? })
 }

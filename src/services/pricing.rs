@@ -111,7 +111,7 @@ pub async fn create(
                 let tier = store::insert(tx, event_id, &fields).await?;
                 let body = surface.envelope(tier);
                 if let Some(fp) = &idem {
-                    idempotency::finish(tx, fp, &stored(&body)).await?;
+                    idempotency::finish(tx, fp, &stored(&body)?).await?;
                 }
                 Ok(Creation::New(body))
             }

@@ -119,7 +119,7 @@ pub async fn create(
                 let schedule = store::find(tx, event_id, id).await?.ok_or_else(|| ApiError::not_found("Schedule"))?;
                 let body = ScheduleEnvelope::of(schedule);
                 if let Some(fp) = &idem {
-                    idempotency::finish(tx, fp, &stored(&body)).await?;
+                    idempotency::finish(tx, fp, &stored(&body)?).await?;
                 }
                 Ok((Creation::New(body), Some(parent.venue_id)))
             }
