@@ -431,9 +431,16 @@ impl CreateEventBuiltin {
 }
 
 /// A fresh LiteSVM with the stand-in registered.
+/// Transactions whose status `getSignatureStatuses` (and the duplicate check) remembers.
+pub const STATUS_HISTORY: usize = 50_000;
+
 pub fn new_svm() -> litesvm::LiteSVM {
     use solana_program_runtime::solana_sbpf::program::BuiltinFunctionDefinition;
-    let mut svm = litesvm::LiteSVM::new();
+    // LiteSVM remembers 32 transactions by default, so `getSignatureStatuses` forgot a signature
+    // after 32 more sends and a client with many transactions in flight never saw most of them
+    // confirm. A validator's status cache covers about 150 slots (tens of thousands of
+    // transactions); this keeps the last STATUS_HISTORY.
+    let mut svm = litesvm::LiteSVM::new().with_transaction_history(STATUS_HISTORY);
     svm.add_builtin(PROGRAM_ID, CreateEventBuiltin::register);
     svm
 }

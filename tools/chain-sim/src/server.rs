@@ -443,6 +443,10 @@ fn dispatch(sim: &mut Sim, method: &str, params: &Value) -> Result<Value, RpcErr
         }
         "getSignatureStatuses" => {
             let sigs = params.get(0).and_then(Value::as_array).ok_or_else(|| err(-32602, "missing signatures"))?;
+            // A validator's limit (MAX_GET_SIGNATURE_STATUSES_QUERY_ITEMS), with its message.
+            if sigs.len() > 256 {
+                return Err(err(-32602, "Too many inputs provided; max 256"));
+            }
             let mut out = Vec::with_capacity(sigs.len());
             for s in sigs {
                 let status =
