@@ -759,8 +759,15 @@ pub struct RegistrationConfig {
     pub program_id: chain::Pubkey,
     /// `SOLANA_REGISTRATION_POLL_INTERVAL_MS` (2000): how often the worker looks for due rows.
     pub poll_interval: Duration,
-    /// `SOLANA_REGISTRATION_BATCH` (10): rows claimed per poll.
+    /// `SOLANA_REGISTRATION_BATCH` (64): rows claimed at most per claim.
     pub batch: u32,
+    /// `SOLANA_REGISTRATION_IN_FLIGHT` (64): rows in progress at once on this replica. Each
+    /// holds a database connection only for its short reads and writes, never while waiting for
+    /// the chain.
+    pub in_flight: u32,
+    /// `SOLANA_BLOCKHASH_MAX_AGE_MS` (20000): how long one fetched blockhash signs new
+    /// transactions (Solana keeps one valid for about 60 s).
+    pub blockhash_max_age: Duration,
     /// `SOLANA_REGISTRATION_MAX_ATTEMPTS` (10): transient failures before a row is `failed`.
     pub max_attempts: u32,
     /// `SOLANA_REGISTRATION_RETRY_BASE_MS` (2000) and `_RETRY_MAX_MS` (600000): exponential
@@ -843,7 +850,9 @@ impl RegistrationConfig {
             program_id,
             tenants,
             poll_interval: env.millis("SOLANA_REGISTRATION_POLL_INTERVAL_MS", 2_000, 10, 3_600_000),
-            batch: env.ranged("SOLANA_REGISTRATION_BATCH", 10, 1, 100) as u32,
+            batch: env.ranged("SOLANA_REGISTRATION_BATCH", 64, 1, 1_000) as u32,
+            in_flight: env.ranged("SOLANA_REGISTRATION_IN_FLIGHT", 64, 1, 4_096) as u32,
+            blockhash_max_age: env.millis("SOLANA_BLOCKHASH_MAX_AGE_MS", 20_000, 100, 60_000),
             max_attempts: env.ranged("SOLANA_REGISTRATION_MAX_ATTEMPTS", 10, 1, 1_000) as u32,
             retry_base,
             retry_max,

@@ -61,6 +61,9 @@ bench_build() {
     CARGO_TARGET_DIR="$sim_target" cargo build --quiet --release --locked \
       --manifest-path "$REPO_ROOT/tools/chain-sim/Cargo.toml" --bin chain-sim || die "chain-sim build failed"
     SIM_BIN="$sim_target/release/chain-sim"
+    # The plain client that measures the simulator's own ceiling (row 8).
+    cargo build --quiet --release --locked -p event-service --example chain_ceiling || die "chain_ceiling build failed"
+    CEILING_BIN="$CARGO_TARGET_DIR/release/examples/chain_ceiling"
   fi
 }
 

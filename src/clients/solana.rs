@@ -34,6 +34,9 @@ use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use url::Url;
 
+/// `getSignatureStatuses` accepts at most this many signatures per call.
+pub const MAX_SIGNATURES_PER_STATUS_CALL: usize = 256;
+
 /// JSON-RPC error codes (`solana_rpc_client_api::custom_error`).
 const NODE_UNHEALTHY: i64 = -32005;
 const PREFLIGHT_FAILURE: i64 = -32002;
@@ -168,18 +171,26 @@ impl SolanaClient {
             .await
     }
 
-    pub async fn signature_state(&self, signature: &Signature) -> RpcResult<SignatureState> {
+    /// The states of up to [`MAX_SIGNATURES_PER_STATUS_CALL`] signatures in one
+    /// `getSignatureStatuses` call, in the order given.
+    pub async fn signature_states(&self, signatures: &[Signature]) -> RpcResult<Vec<SignatureState>> {
+        debug_assert!(signatures.len() <= MAX_SIGNATURES_PER_STATUS_CALL);
         let rpc = &self.rpc;
-        let signatures = std::slice::from_ref(signature);
         self.read
             .call("get_signature_statuses", Idempotency::Safe, || async move {
                 let statuses = rpc.get_signature_statuses(signatures).await?.value;
-                Ok(match statuses.into_iter().next().flatten() {
-                    Some(s) if s.satisfies_commitment(CommitmentConfig::confirmed()) => {
-                        SignatureState::Done(s.err.map_or(Ok(()), Err))
-                    }
-                    _ => SignatureState::Unknown,
-                })
+                let mut states: Vec<SignatureState> = statuses
+                    .into_iter()
+                    .map(|status| match status {
+                        Some(s) if s.satisfies_commitment(CommitmentConfig::confirmed()) => {
+                            SignatureState::Done(s.err.map_or(Ok(()), Err))
+                        }
+                        _ => SignatureState::Unknown,
+                    })
+                    .collect();
+                // A node that answers with fewer entries than asked says nothing about the rest.
+                states.resize(signatures.len(), SignatureState::Unknown);
+                Ok(states)
             })
             .await
     }

@@ -65,8 +65,8 @@ pub fn spawn_all(state: &AppState, shutdown: CancellationToken) -> Jobs {
     let registration = &state.config.registration;
     match (&registration.enabled, &registration.wallet) {
         (true, Some(wallet)) => {
-            let registrar = Registrar::new(state.clone(), state.solana.clone(), wallet.clone());
-            set.spawn(registrar.run(shutdown));
+            let registrar = Registrar::new(state.clone(), state.solana.clone(), wallet.clone(), shutdown);
+            set.spawn(registrar.run());
         }
         // Rows wait, `pending`, for a replica with registration enabled; depth stays visible.
         _ => {

@@ -104,51 +104,37 @@ pub async fn load(tx: &mut TenantTx, outbox_id: Uuid) -> ApiResult<Option<Work>>
     .await?)
 }
 
-/// Fixes the instruction bytes and the derived addresses at the first attempt. Fenced.
-pub async fn store_params(
-    tx: &mut TenantTx,
-    outbox_id: Uuid,
-    worker: &str,
-    instruction_data: &[u8],
-    venue_pda: &str,
-    event_pda: &str,
-) -> ApiResult<bool> {
-    let tenant = *tx.tenant().as_uuid();
-    let done = sqlx::query!(
-        "update blockchain_outbox set instruction_data = $4, venue_pda = $5, event_pda = $6
-          where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing'",
-        tenant,
-        outbox_id,
-        worker,
-        instruction_data,
-        venue_pda,
-        event_pda,
-    )
-    .execute(tx.conn())
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// A signed transaction about to be sent, and what it was built from.
+#[derive(Debug)]
+pub struct Sent {
+    pub outbox_id: Uuid,
+    pub worker: String,
+    pub instruction_data: Vec<u8>,
+    pub venue_pda: String,
+    pub event_pda: String,
+    pub signed: Vec<u8>,
+    pub blockhash: String,
+    pub signature: String,
 }
 
-/// Stores a signed transaction before it is sent. Fenced.
-pub async fn store_pending(
-    tx: &mut TenantTx,
-    outbox_id: Uuid,
-    worker: &str,
-    signed: &[u8],
-    blockhash: &str,
-    signature: &str,
-) -> ApiResult<bool> {
+/// Stores a signed transaction before it is sent, with the instruction bytes and derived
+/// addresses it carries (unchanged after the first send: later sends reuse the stored ones).
+/// Fenced.
+pub async fn store_pending(tx: &mut TenantTx, sent: &Sent) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
     let done = sqlx::query!(
-        "update blockchain_outbox set pending_tx = $4, pending_blockhash = $5, tx_signature = $6,
-                last_attempt_at = now()
+        "update blockchain_outbox set instruction_data = $4, venue_pda = $5, event_pda = $6,
+                pending_tx = $7, pending_blockhash = $8, tx_signature = $9, last_attempt_at = now()
           where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing'",
         tenant,
-        outbox_id,
-        worker,
-        signed,
-        blockhash,
-        signature,
+        sent.outbox_id,
+        sent.worker,
+        sent.instruction_data,
+        sent.venue_pda,
+        sent.event_pda,
+        sent.signed,
+        sent.blockhash,
+        sent.signature,
     )
     .execute(tx.conn())
     .await?;

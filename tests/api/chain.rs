@@ -304,6 +304,92 @@ async fn two_workers_on_one_outbox_never_register_an_event_twice() {
     drop(b);
 }
 
+/// Many rows in flight at once, through dropped sends, expired blockhashes and a worker killed
+/// mid-batch: every event ends with exactly one account, the one its row records.
+#[tokio::test]
+async fn many_registrations_in_flight_through_faults_and_a_crash_end_with_exactly_one_account_each() {
+    const EVENTS: usize = 120;
+    let sim = ChainSim::start().await;
+    let wallet = wallet(&sim).await;
+    let tenant = TenantId::from_uuid(Uuid::new_v4());
+    let wide = |v: &mut HashMap<String, String>| {
+        v.insert("SOLANA_REGISTRATION_IN_FLIGHT".to_owned(), "48".to_owned());
+        v.insert("SOLANA_REGISTRATION_BATCH".to_owned(), "16".to_owned());
+        v.insert("SOLANA_REGISTRATION_LEASE_SECONDS".to_owned(), "5".to_owned());
+        v.insert("SOLANA_REGISTRATION_MAX_ATTEMPTS".to_owned(), "1000".to_owned());
+        v.insert("ENABLE_RATE_LIMITING".to_owned(), "false".to_owned());
+    };
+    let first = spawn_chain_app(&sim, &wallet, tenant, wide).await;
+    let venue = Uuid::new_v4();
+    let venue_account = sim.venue(tenant, venue, &wallet.pubkey, true).await;
+
+    // Sends are accepted and never executed while the events are created.
+    sim.faults(json!({"drop_sends": true})).await;
+    let token = first.token("admin");
+    let mut ids = Vec::new();
+    for chunk in (0..EVENTS).collect::<Vec<_>>().chunks(20) {
+        let created = futures::future::join_all(
+            chunk.iter().map(|i| first.create_event(&token, registrable(&format!("Busy {i}"), venue))),
+        )
+        .await;
+        ids.extend(created.into_iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+    }
+    let sent = |app: &TestApp| {
+        let pool = app.state.db.pool().clone();
+        async move {
+            let mut tx = tenant_tx(&pool, tenant).await.expect("tx");
+            let n: i64 = sqlx::query_scalar("select count(*) from blockchain_outbox where pending_tx is not null")
+                .fetch_one(&mut *tx)
+                .await
+                .expect("count");
+            n as usize
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || async { sent(&first).await >= 40 }).await,
+        "many rows sent (and dropped) at once"
+    );
+    // Killed mid-batch: its rows stay `processing` under its lease, signed transactions stored.
+    first.crash().await;
+    let processing: i64 = {
+        let mut tx = tenant_tx(first.state.db.pool(), tenant).await.unwrap();
+        sqlx::query_scalar("select count(*) from blockchain_outbox where status = 'processing'")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+    };
+    assert!(processing > 0, "the crash left rows in progress");
+
+    // The blockhash of the dropped transactions expires; a new worker takes over once the dead
+    // worker's leases run out, while sends are dropped once more and the blockhash expires again.
+    sim.faults(json!({"drop_sends": false, "expire_blockhash": true})).await;
+    let second = spawn_chain_app(&sim, &wallet, tenant, wide).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sim.faults(json!({"drop_sends": true})).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    sim.faults(json!({"drop_sends": false, "expire_blockhash": true})).await;
+
+    for id in &ids {
+        assert!(wait_for_status(&second, tenant, id, "synced", Duration::from_secs(60)).await, "{id}");
+    }
+    assert_eq!(sim.venue_event_count(&venue_account).await, EVENTS as u64, "one account per event, none twice");
+    let mut tx = tenant_tx(second.state.db.pool(), tenant).await.unwrap();
+    let rows: Vec<(String, String, Option<String>, i64)> = sqlx::query_as(
+        "select o.status, o.event_pda, e.event_pda, e.chain_event_id
+           from blockchain_outbox o join events e on e.tenant_id = o.tenant_id and e.id = o.event_id",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), EVENTS);
+    for (status, outbox_pda, event_pda, chain_id) in rows {
+        assert_eq!(status, "synced");
+        assert_eq!(event_pda.as_deref(), Some(outbox_pda.as_str()));
+        let data = sim.account_data(&outbox_pda).await.expect("the account the row records exists");
+        assert_eq!(chain::decode_event_account(&data).expect("an Event").event_id, chain_id as u64);
+    }
+}
+
 #[tokio::test]
 async fn a_venue_of_another_tenant_fails_the_row_permanently_without_a_chain_call() {
     // Without the 5-minute venue copy, so the worker asks venue-service again.

@@ -149,6 +149,8 @@ pub struct TestApp {
     pub tenant: TenantId,
     pub state: AppState,
     shutdown: CancellationToken,
+    /// The running application (server and background jobs); aborting it is a crash.
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Drop for TestApp {
@@ -184,7 +186,7 @@ pub async fn spawn_app_as(tenant: TenantId, customize: impl FnOnce(&mut HashMap<
     let operator_address = format!("http://127.0.0.1:{}", app.operator_port().unwrap_or_default());
     let state = app.state().clone();
     let shutdown = app.shutdown_token();
-    tokio::spawn(app.run_until_stopped());
+    let task = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         operator_address,
@@ -194,6 +196,7 @@ pub async fn spawn_app_as(tenant: TenantId, customize: impl FnOnce(&mut HashMap<
         tenant,
         state,
         shutdown,
+        task,
     }
 }
 
@@ -201,6 +204,15 @@ impl TestApp {
     /// Starts a graceful shutdown (SIGTERM in production).
     pub fn begin_shutdown(&self) {
         self.shutdown.cancel();
+    }
+
+    /// Stops the application the way a killed process stops: its server and background tasks
+    /// are dropped wherever they are, with nothing finished or handed back.
+    pub async fn crash(&self) {
+        self.task.abort();
+        while !self.task.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -28,10 +28,13 @@ impl Registrar {
     ) -> Outcome {
         let program = self.config.program_id;
         let (event_pda, _) = chain::event_pda(&program, venue_pda, params.event_id);
+        // Nothing was ever sent for this row: no account of ours can exist unless an operator
+        // re-queued it, and then the program's "already in use" leads to the same check.
+        let mut look_first = pending.is_some();
         for _ in 0..=MAX_RESIGNS_PER_ATTEMPT {
             if let Some((tx, blockhash)) = pending.take() {
-                match self.solana.is_blockhash_valid(&blockhash).await {
-                    Err(e) => return from_rpc("checking the blockhash", e),
+                match self.blockhashes.is_valid(&blockhash).await {
+                    Err(e) => return from_rpc("checking the blockhash", &e),
                     Ok(true) => {
                         // Its fate is unknown and it may still land: send the same bytes again.
                         match self.send_and_confirm(&tx, &blockhash, &event_pda, params, venue_pda).await {
@@ -44,21 +47,24 @@ impl Registrar {
                 }
             }
 
-            match self.solana.account(&event_pda).await {
-                Err(e) => return from_rpc("checking the event account", e),
-                Ok(Some(account)) => return verify(&account, &program, params, venue_pda, event_pda, None, true),
-                Ok(None) => {}
+            if look_first {
+                match self.solana.account(&event_pda).await {
+                    Err(e) => return from_rpc("checking the event account", &e),
+                    Ok(Some(account)) => return verify(&account, &program, params, venue_pda, event_pda, None, true),
+                    Ok(None) => {}
+                }
             }
+            look_first = true;
 
-            let (blockhash, _) = match self.solana.latest_blockhash().await {
+            let blockhash = match self.blockhashes.latest().await {
                 Ok(b) => b,
-                Err(e) => return from_rpc("getting a blockhash", e),
+                Err(e) => return from_rpc("getting a blockhash", &e),
             };
             let ix = chain::create_event_instruction(&program, &self.wallet.pubkey(), venue_pda, params);
             let payer = self.wallet.pubkey();
             let tx = Transaction::new_signed_with_payer(&[ix], Some(&payer), &[self.wallet.0.as_ref()], blockhash);
             // Stored before it is sent: after a crash the next attempt knows it may have landed.
-            match self.store_pending(claim, &tx, &blockhash).await {
+            match self.store_pending(claim, params, venue_pda, &tx, &blockhash).await {
                 Ok(true) => {}
                 Ok(false) => return Outcome::LostLease,
                 Err(e) => return database_unavailable(&e),
@@ -80,15 +86,19 @@ impl Registrar {
         params: &CreateEventParams,
         venue: &Pubkey,
     ) -> Option<Outcome> {
-        match self.send(tx, event_pda, params, venue).await {
-            Sent::Accepted => {}
-            Sent::Resign => return None,
-            Sent::Done(outcome) => return Some(outcome),
+        let outcome = match self.send(tx, event_pda, params, venue).await {
+            Sent::Accepted => match self.confirm(&tx.signatures[0], blockhash, event_pda, params, venue).await {
+                Confirm::Done(outcome) => Some(outcome),
+                Confirm::Expired => None,
+            },
+            Sent::Resign => None,
+            Sent::Done(outcome) => Some(outcome),
+        };
+        if outcome.is_none() {
+            // No new transaction may be signed with it.
+            self.blockhashes.expired(blockhash);
         }
-        match self.confirm(&tx.signatures[0], blockhash, event_pda, params, venue).await {
-            Confirm::Done(outcome) => Some(outcome),
-            Confirm::Expired => None,
-        }
+        outcome
     }
 
     async fn send(&self, tx: &Transaction, event_pda: &Pubkey, params: &CreateEventParams, venue: &Pubkey) -> Sent {
@@ -107,7 +117,7 @@ impl Registrar {
             },
             // Cut off mid-call: it may have been accepted. Polling the signature tells.
             Err(ResilienceError::AttemptTimeout { .. } | ResilienceError::DeadlineExceeded { .. }) => Sent::Accepted,
-            Err(e) => Sent::Done(from_rpc("sending", e)),
+            Err(e) => Sent::Done(from_rpc("sending", &e)),
         }
     }
 
@@ -146,12 +156,13 @@ impl Registrar {
             Ok(Some(account)) => verify(&account, &self.config.program_id, params, venue, *event_pda, None, true),
             // Processed but not visible yet at our commitment: look again next attempt.
             Ok(None) => retry("the transaction was processed but the event account is not visible yet"),
-            Err(e) => from_rpc("checking the event account", e),
+            Err(e) => from_rpc("checking the event account", &e),
         }
     }
 
-    /// Polls the signature until it is final, fails, its blockhash expires, or the confirm
-    /// timeout ends the attempt (the row keeps the transaction; the next attempt goes on).
+    /// Polls the signature (in the shared batches) until it is final, fails, its blockhash
+    /// expires, the confirm timeout ends the attempt, or shutdown begins (the row keeps the
+    /// transaction; the next attempt goes on). The first poll goes out with the next batch.
     async fn confirm(
         &self,
         signature: &Signature,
@@ -161,23 +172,28 @@ impl Registrar {
         venue: &Pubkey,
     ) -> Confirm {
         let deadline = tokio::time::Instant::now() + self.config.confirm_timeout;
+        let mut first = true;
         loop {
-            tokio::time::sleep(self.config.confirm_poll).await;
-            match self.solana.signature_state(signature).await {
-                Err(e) => return Confirm::Done(from_rpc("polling the signature", e)),
+            if !first {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.confirm_poll) => {}
+                    _ = self.shutdown.cancelled() => {
+                        return Confirm::Done(Outcome::Retry {
+                            reason: format!("shutting down while transaction {signature} was unconfirmed"),
+                            after: None,
+                            counts: false,
+                        });
+                    }
+                }
+            }
+            first = false;
+            match self.statuses.state(*signature).await {
+                Err(e) => return Confirm::Done(from_rpc("polling the signature", &e)),
                 Ok(SignatureState::Done(Ok(()))) => {
-                    return Confirm::Done(match self.solana.account(event_pda).await {
-                        Ok(Some(account)) => verify(
-                            &account,
-                            &self.config.program_id,
-                            params,
-                            venue,
-                            *event_pda,
-                            Some(signature.to_string()),
-                            false,
-                        ),
-                        Ok(None) => retry("confirmed, but the event account is not visible yet"),
-                        Err(e) => from_rpc("reading the new event account", e),
+                    return Confirm::Done(Outcome::Synced {
+                        event_pda: *event_pda,
+                        signature: Some(signature.to_string()),
+                        already: false,
                     });
                 }
                 Ok(SignatureState::Done(Err(err))) => {
@@ -188,16 +204,16 @@ impl Registrar {
                 }
                 Ok(SignatureState::Unknown) => {}
             }
-            match self.solana.is_blockhash_valid(blockhash).await {
-                Err(e) => return Confirm::Done(from_rpc("checking the blockhash", e)),
+            match self.blockhashes.is_valid(blockhash).await {
+                Err(e) => return Confirm::Done(from_rpc("checking the blockhash", &e)),
                 // It can no longer land. One last look, in case it landed just before.
                 Ok(false) => {
-                    return match self.solana.signature_state(signature).await {
+                    return match self.statuses.state(*signature).await {
                         Ok(SignatureState::Unknown) => Confirm::Expired,
                         Ok(SignatureState::Done(_)) => {
                             Confirm::Done(self.check_existing(event_pda, params, venue).await)
                         }
-                        Err(e) => Confirm::Done(from_rpc("polling the signature", e)),
+                        Err(e) => Confirm::Done(from_rpc("polling the signature", &e)),
                     };
                 }
                 Ok(true) => {}

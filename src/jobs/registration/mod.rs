@@ -5,7 +5,17 @@
 //! `pending`. This worker turns rows into `synced` (with the event PDA and signature) or `failed`
 //! (with a reason an operator can act on; `POST /api/v1/admin/blockchain/events/{id}/retry`
 //! re-queues it). The loop, the lease and the recording of outcomes are here; the chain steps
-//! are in `chain.rs`, the SQL in `storage/blockchain_outbox.rs`.
+//! are in `chain_steps.rs`, the RPC work rows share in `shared_rpc.rs`, the SQL in
+//! `storage/blockchain_outbox.rs`.
+//!
+//! # Many rows in flight
+//!
+//! A replica keeps up to `SOLANA_REGISTRATION_IN_FLIGHT` rows in progress, each in its own task,
+//! so sends overlap instead of queueing behind each other's confirmations. What the rows need
+//! from the node besides their own `sendTransaction` is shared: one recent blockhash signs every
+//! new transaction while it is young, and confirmations are asked for in batches of up to 256
+//! signatures (`getSignatureStatuses`). A row that succeeds costs three short tenant
+//! transactions (load, store the signed transaction, record the outcome) and one send.
 //!
 //! # Exactly once
 //!
@@ -15,14 +25,19 @@
 //!
 //! 1. A row is claimed with `FOR UPDATE SKIP LOCKED` and a lease (`system_claim_blockchain_outbox`);
 //!    every later write is fenced on `locked_by`, so a worker that lost its lease writes nothing.
-//! 2. The instruction bytes are fixed at the first attempt and stored in the row, so every attempt
-//!    and every existence check compares the same content.
+//! 2. The instruction bytes are fixed at the first send and stored in the row, so every later
+//!    send and every existence check compares the same content.
 //! 3. A signed transaction is stored *before* it is sent. While its blockhash is valid its fate is
 //!    unknown, so it is re-sent as is (same signature: a duplicate is a no-op). Only once the
 //!    blockhash has expired can it never land; then the event account is checked, and only if it
 //!    is missing is a new transaction signed with a fresh blockhash.
 //! 4. An existing event account with the expected content (or "already in use" followed by that
-//!    check) counts as success.
+//!    check) counts as success, and so does a confirmed, successful transaction of ours (its one
+//!    instruction is the stored `create_event`, which creates exactly that account).
+//!
+//! A row that has never sent anything goes straight to its first send, without looking for the
+//! account first: if it exists (an operator re-queued a row whose transaction landed after all),
+//! preflight answers "already in use" and rule 4 applies.
 //!
 //! # Failure handling
 //!
@@ -33,6 +48,7 @@
 //! program errors from preflight) fail the row at once with the reason.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chain::{CreateEventParams, Pubkey};
@@ -41,6 +57,7 @@ use futures::FutureExt;
 use resilience::{BreakerState, ResilienceError};
 use solana_hash::Hash;
 use solana_transaction::Transaction;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -53,11 +70,16 @@ use crate::state::AppState;
 use crate::storage::blockchain_outbox::{self as outbox, Claim, Work};
 
 mod chain_steps;
+mod shared_rpc;
 
 use chain_steps::build_params;
+use shared_rpc::{Blockhashes, Statuses};
 
 /// Signing a new transaction after an expired blockhash happens at most this often per attempt.
 const MAX_RESIGNS_PER_ATTEMPT: u32 = 3;
+
+/// The outbox depth gauges are refreshed at most this often (one aggregate query).
+const STATS_EVERY: Duration = Duration::from_secs(5);
 
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,11 +122,11 @@ fn database_unavailable(e: &crate::error::ApiError) -> Outcome {
 }
 
 /// An RPC error that ends the attempt.
-fn from_rpc(what: &str, err: ResilienceError<RpcCallError>) -> Outcome {
+fn from_rpc(what: &str, err: &ResilienceError<RpcCallError>) -> Outcome {
     match err {
         ResilienceError::BreakerOpen { breaker, retry_after } => Outcome::Retry {
             reason: format!("{what}: circuit breaker {breaker} is open"),
-            after: Some(retry_after),
+            after: Some(*retry_after),
             counts: false,
         },
         ResilienceError::BulkheadFull { .. } => {
@@ -123,82 +145,119 @@ pub struct Registrar {
     wallet: PlatformWallet,
     config: RegistrationConfig,
     worker_id: String,
+    blockhashes: Arc<Blockhashes>,
+    statuses: Statuses,
+    /// Cancelled at shutdown: rows waiting for a confirmation hand themselves back.
+    shutdown: CancellationToken,
 }
 
 impl Registrar {
-    pub fn new(state: AppState, solana: SolanaClient, wallet: PlatformWallet) -> Self {
+    pub fn new(state: AppState, solana: SolanaClient, wallet: PlatformWallet, shutdown: CancellationToken) -> Self {
         let config = state.config.registration.clone();
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "event-service".to_owned());
         let worker_id = format!("{host}:{}", Uuid::new_v4().simple());
-        Self { state, solana, wallet, config, worker_id }
+        // A `true` validity answer is reused for half a poll: rows polling together share it.
+        let blockhashes = Arc::new(Blockhashes::new(solana.clone(), config.blockhash_max_age, config.confirm_poll / 2));
+        let statuses = Statuses::spawn(solana.clone());
+        Self { state, solana, wallet, config, worker_id, blockhashes, statuses, shutdown }
     }
 
     pub fn worker_id(&self) -> &str {
         &self.worker_id
     }
 
-    /// Polls the outbox until shutdown. A row in progress is finished (each attempt is bounded)
-    /// before the loop stops.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// Keeps up to `SOLANA_REGISTRATION_IN_FLIGHT` rows in progress until shutdown, each in its
+    /// own task. Claims are made in chunks: at every poll tick, and as soon as a quarter of the
+    /// slots is free while the last claim found work. Rows waiting for a confirmation at
+    /// shutdown hand themselves back; the loop returns when every task has ended.
+    ///
+    /// Back-pressure: an operator's forced-open Solana breaker stops claiming; an attempt that
+    /// met an open breaker or a full bulkhead pauses claiming until the breaker lets calls
+    /// through again (its `retry_after`) or the next poll.
+    pub async fn run(self) {
         tracing::info!(worker = %self.worker_id, wallet = %self.wallet.pubkey(), rpc = %crate::redact::url_host(self.solana.url()),
-            "on-chain registration worker started");
+            in_flight = self.config.in_flight, "on-chain registration worker started");
+        let shutdown = self.shutdown.clone();
+        let limit = self.config.in_flight as usize;
+        let chunk = (limit / 4).max(1);
+        let mut tasks: JoinSet<Outcome> = JoinSet::new();
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut paused_until: Option<tokio::time::Instant> = None;
+        // Whether the last claim filled what it asked for (more work is likely waiting).
+        let mut busy = false;
+        let mut last_stats = tokio::time::Instant::now() - self.config.poll_interval.max(STATS_EVERY);
         loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            publish_outbox_stats(&self.state).await;
-            if let Err(e) = self.run_once(&shutdown).await {
-                tracing::debug!(error = %e, "registration poll skipped");
-            }
-        }
-    }
-
-    /// Claims due rows and processes them one by one; returns how many were claimed. Rows not
-    /// started yet are handed back at once (without using up an attempt) when a breaker rejects
-    /// a call or shutdown begins, so they do not wait for their lease to run out.
-    pub async fn run_once(&self, shutdown: &CancellationToken) -> ApiResult<usize> {
-        // An operator forced a breaker open: leave the rows alone. (A breaker that opened by
-        // itself reads as open until a call probes it, so calls must keep coming.)
-        let forced = |s: BreakerState| s == BreakerState::ForcedOpen;
-        if forced(self.solana.read_breaker().state()) || forced(self.solana.send_breaker().state()) {
-            return Ok(0);
-        }
-        let claims = self.claim().await?;
-        let n = claims.len();
-        let mut hand_back: Option<Outcome> = None;
-        for claim in claims {
-            if hand_back.is_none() && shutdown.is_cancelled() {
-                hand_back = Some(Outcome::Retry { reason: "shutting down".to_owned(), after: None, counts: false });
-            }
-            let outcome = match &hand_back {
-                Some(o) => o.clone(),
-                None => {
-                    let bound = self.config.lease.mul_f64(0.75);
-                    let outcome = match tokio::time::timeout(bound, self.attempt(&claim)).await {
-                        Ok(o) => o,
-                        Err(_) => retry(format!("the attempt exceeded {bound:?}")),
-                    };
-                    if matches!(outcome, Outcome::Retry { counts: false, .. }) {
-                        hand_back = Some(outcome.clone());
+            let ticked = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => true,
+                Some(ended) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Ok(Outcome::Retry { counts: false, after, .. }) = ended {
+                        let until = tokio::time::Instant::now() + after.unwrap_or(self.config.poll_interval);
+                        paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
                     }
-                    metrics::counter!("blockchain_registrations_total", "outcome" => outcome.label()).increment(1);
-                    outcome
+                    false
                 }
             };
-            if let Err(e) = self.finish(&claim, &outcome).await {
-                // The lease runs out and another attempt picks the row up; nothing is lost.
-                tracing::warn!(event_id = %claim.event_id, error = %e, "could not record the registration outcome");
+            if ticked && last_stats.elapsed() >= STATS_EVERY {
+                last_stats = tokio::time::Instant::now();
+                publish_outbox_stats(&self.state).await;
+            }
+            metrics::gauge!("blockchain_registrations_in_flight").set(tasks.len() as f64);
+            let room = limit.saturating_sub(tasks.len());
+            let due = ticked || (busy && room >= chunk);
+            if !due || room == 0 || paused_until.is_some_and(|p| tokio::time::Instant::now() < p) || self.forced_open()
+            {
+                continue;
+            }
+            paused_until = None;
+            let wanted = room.min(self.config.batch as usize);
+            match self.claim(wanted).await {
+                Ok(claims) => {
+                    busy = claims.len() == wanted;
+                    for claim in claims {
+                        let this = self.clone();
+                        tasks.spawn(async move { this.process(claim).await });
+                    }
+                }
+                Err(e) => {
+                    busy = false;
+                    tracing::debug!(error = %e, "registration poll skipped");
+                }
             }
         }
-        Ok(n)
+        while tasks.join_next().await.is_some() {}
     }
 
-    async fn claim(&self) -> ApiResult<Vec<Claim>> {
-        let (worker, batch, lease) =
-            (self.worker_id.clone(), self.config.batch as i32, self.config.lease.as_secs().max(1) as i32);
+    /// An operator forced a Solana breaker open: leave the rows alone. (A breaker that opened
+    /// by itself reads as open until a call probes it, so calls must keep coming.)
+    fn forced_open(&self) -> bool {
+        let forced = |s: BreakerState| s == BreakerState::ForcedOpen;
+        forced(self.solana.read_breaker().state()) || forced(self.solana.send_breaker().state())
+    }
+
+    /// One claimed row: an attempt bounded well inside the lease, then its outcome recorded.
+    async fn process(&self, claim: Claim) -> Outcome {
+        let outcome = if self.shutdown.is_cancelled() {
+            Outcome::Retry { reason: "shutting down".to_owned(), after: None, counts: false }
+        } else {
+            let bound = self.config.lease.mul_f64(0.75);
+            let outcome = match tokio::time::timeout(bound, self.attempt(&claim)).await {
+                Ok(o) => o,
+                Err(_) => retry(format!("the attempt exceeded {bound:?}")),
+            };
+            metrics::counter!("blockchain_registrations_total", "outcome" => outcome.label()).increment(1);
+            outcome
+        };
+        if let Err(e) = self.finish(&claim, &outcome).await {
+            // The lease runs out and another attempt picks the row up; nothing is lost.
+            tracing::warn!(event_id = %claim.event_id, error = %e, "could not record the registration outcome");
+        }
+        outcome
+    }
+
+    async fn claim(&self, wanted: usize) -> ApiResult<Vec<Claim>> {
+        let (worker, batch, lease) = (self.worker_id.clone(), wanted as i32, self.config.lease.as_secs().max(1) as i32);
         let tenants = self.config.tenants.clone();
         self.state
             .db
@@ -227,24 +286,9 @@ impl Registrar {
             return failed("the event has no venue");
         };
 
-        // The venue must belong to the event's tenant: the tenant-bound seed would otherwise
-        // point at a venue account the tenant has no right to use.
-        match self.state.venues.venue(tenant, venue_id).await {
-            Ok(v) if v.tenant_id == claim.tenant_id => {}
-            Ok(_) | Err(VenueError::NotFound | VenueError::Forbidden) => {
-                return failed(format!("venue {venue_id} does not belong to this tenant"));
-            }
-            Err(VenueError::Unavailable { retry_after }) => {
-                return Outcome::Retry {
-                    reason: "venue-service unavailable".to_owned(),
-                    after: retry_after,
-                    counts: true,
-                };
-            }
-        }
-
         let program = self.config.program_id;
         let (params, venue_pda) = match (&work.instruction_data, &work.venue_pda) {
+            // Fixed at the first send, after the venue check below passed.
             (Some(data), Some(venue)) => {
                 match (CreateEventParams::from_instruction_data(data), Pubkey::from_str(venue)) {
                     (Some(p), Ok(v)) => (p, v),
@@ -252,6 +296,21 @@ impl Registrar {
                 }
             }
             _ => {
+                // The venue must belong to the event's tenant: the tenant-bound seed would
+                // otherwise point at a venue account the tenant has no right to use.
+                match self.state.venues.venue(tenant, venue_id).await {
+                    Ok(v) if v.tenant_id == claim.tenant_id => {}
+                    Ok(_) | Err(VenueError::NotFound | VenueError::Forbidden) => {
+                        return failed(format!("venue {venue_id} does not belong to this tenant"));
+                    }
+                    Err(VenueError::Unavailable { retry_after }) => {
+                        return Outcome::Retry {
+                            reason: "venue-service unavailable".to_owned(),
+                            after: retry_after,
+                            counts: true,
+                        };
+                    }
+                }
                 let params = match build_params(&work, self.config.lamports_per_price_unit) {
                     Ok(p) => p,
                     Err(reason) => return failed(reason),
@@ -261,12 +320,6 @@ impl Registrar {
                     return failed(format!("the program would reject the event: {}", reasons.join("; ")));
                 }
                 let (venue_pda, _) = chain::venue_pda(&program, &chain::venue_seed(&claim.tenant_id, &venue_id));
-                let (event_pda, _) = chain::event_pda(&program, &venue_pda, params.event_id);
-                match self.store_params(claim, &params, &venue_pda, &event_pda).await {
-                    Ok(true) => {}
-                    Ok(false) => return Outcome::LostLease,
-                    Err(e) => return database_unavailable(&e),
-                }
                 (params, venue_pda)
             }
         };
@@ -284,35 +337,35 @@ impl Registrar {
         self.state.db.read(tenant, move |tx| async move { outbox::load(tx, outbox_id).await }.boxed()).await
     }
 
-    /// Fixes the instruction at the first attempt. False when another worker owns the row now.
-    async fn store_params(
+    /// Stores the signed transaction before it is sent, together with the instruction and the
+    /// addresses it was built from (the same bytes at every later send). False when another
+    /// worker owns the row.
+    async fn store_pending(
         &self,
         claim: &Claim,
         params: &CreateEventParams,
         venue_pda: &Pubkey,
-        event_pda: &Pubkey,
+        tx: &Transaction,
+        blockhash: &Hash,
     ) -> ApiResult<bool> {
-        let (id, worker) = (claim.outbox_id, self.worker_id.clone());
-        let (data, venue, event) = (params.instruction_data(), venue_pda.to_string(), event_pda.to_string());
-        self.state
-            .db
-            .write(TenantId::from_uuid(claim.tenant_id), move |tx| {
-                let (worker, data, venue, event) = (worker.clone(), data.clone(), venue.clone(), event.clone());
-                async move { outbox::store_params(tx, id, &worker, &data, &venue, &event).await }.boxed()
-            })
-            .await
-    }
-
-    /// Stores the signed transaction before it is sent. False when another worker owns the row.
-    async fn store_pending(&self, claim: &Claim, tx: &Transaction, blockhash: &Hash) -> ApiResult<bool> {
         let bytes = bincode::serialize(tx).map_err(crate::error::ApiError::internal)?;
-        let (id, worker) = (claim.outbox_id, self.worker_id.clone());
-        let (hash, signature) = (blockhash.to_string(), tx.signatures[0].to_string());
+        let (event_pda, _) = chain::event_pda(&self.config.program_id, venue_pda, params.event_id);
+        let sent = outbox::Sent {
+            outbox_id: claim.outbox_id,
+            worker: self.worker_id.clone(),
+            instruction_data: params.instruction_data(),
+            venue_pda: venue_pda.to_string(),
+            event_pda: event_pda.to_string(),
+            signed: bytes,
+            blockhash: blockhash.to_string(),
+            signature: tx.signatures[0].to_string(),
+        };
+        let sent = Arc::new(sent);
         self.state
             .db
             .write(TenantId::from_uuid(claim.tenant_id), move |tx| {
-                let (worker, bytes, hash, signature) = (worker.clone(), bytes.clone(), hash.clone(), signature.clone());
-                async move { outbox::store_pending(tx, id, &worker, &bytes, &hash, &signature).await }.boxed()
+                let sent = sent.clone();
+                async move { outbox::store_pending(tx, &sent).await }.boxed()
             })
             .await
     }
