@@ -320,11 +320,14 @@ pub fn build_pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
         .acquire_timeout(config.acquire_timeout)
         .idle_timeout(Some(config.idle_timeout))
         .max_lifetime(Some(Duration::from_secs(30 * 60)))
-        // The ping on acquire stays for now. Dropping it saves a round trip per transaction;
-        // the idle-in-transaction connections the benchmark met without it were the BEGIN
-        // leak fixed in `begin_tenant_tx`, but the change has not yet had a clean benchmark
-        // and test run of its own (docs/benchmarks.md).
-        .test_before_acquire(true)
+        // No ping on acquire: it cost a round trip per transaction. A connection that died
+        // while idle (server restart, failover, a killed backend) fails at the BEGIN batch,
+        // before any statement ran; sqlx closes it, the failure is a connection fault, and the
+        // Postgres stack retries on another connection. `max_lifetime` and `idle_timeout`
+        // retire connections before middleboxes forget them. (The idle-in-transaction
+        // connections once blamed on the missing ping were the BEGIN leak fixed in
+        // `begin_tenant_tx`.)
+        .test_before_acquire(false)
         .connect_lazy_with(options))
 }
 
