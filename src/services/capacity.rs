@@ -13,7 +13,8 @@ use crate::error::{ApiError, ApiResult, FieldError};
 use crate::services::events::verify_venue;
 use crate::services::{Creation, stored};
 use crate::state::AppState;
-use crate::storage::capacity::{self as store, HoldEnd, NewHold, NewSection, RowLock, SectionUpdate};
+use crate::storage::TenantTx;
+use crate::storage::capacity::{self as store, HoldEnd, NewHold, NewSection, Pick, RowLock, SectionUpdate};
 use crate::storage::idempotency::{self, Fingerprint};
 
 /// `rows x seats_per_row` must equal the section's `total_capacity`.
@@ -196,6 +197,8 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
                 }
                 let total = fields.total_capacity.unwrap_or(c.total);
                 let buffer = fields.buffer_capacity.unwrap_or(c.buffer);
+                // Releases and expiries may still run (they do not lock the event), but they only
+                // ever make more seats available.
                 let available = total - c.reserved - c.sold - buffer;
                 if available < 0 {
                     return Err(ApiError::unprocessable(vec![FieldError::new(
@@ -219,7 +222,6 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
                     tier: fields.tier.as_deref(),
                     total,
                     buffer,
-                    available,
                     row_config: fields.row_config.as_ref().and_then(|r| serde_json::to_value(r).ok()),
                     seat_map: fields.seat_map.as_ref().and_then(|m| serde_json::to_value(m).ok()),
                     is_active: fields.is_active,
@@ -227,6 +229,9 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
                     minimum_purchase: fields.minimum_purchase,
                     maximum_purchase: fields.maximum_purchase,
                 };
+                if total - buffer != c.total - c.buffer {
+                    store::resize_stripes(tx, id, total - buffer).await?;
+                }
                 store::update_section(tx, id, &update).await?;
                 let section = store::section(tx, id).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
                 Ok((section, event_id))
@@ -294,15 +299,15 @@ pub async fn reserve(
                 {
                     return Ok((Creation::Replayed(stored), None));
                 }
-                let event_id = store::section_event(tx, section).await?;
-                let (status, _, _) = store::parent_event(tx, event_id, RowLock::Share).await?;
+                let target = store::hold_target(tx, section).await?;
+                let (event_id, status) = (target.event_id, target.status);
                 if !status.allows_sales() {
                     return Err(ApiError::conflict(
                         "INVALID_EVENT_STATE",
                         format!("tickets are not on sale while the event is {status}"),
                     ));
                 }
-                let bounds = store::purchase_limits(tx, section).await?;
+                let bounds = (target.minimum_purchase, target.maximum_purchase);
                 if req.quantity < bounds.0 || bounds.1.is_some_and(|max| req.quantity > max) {
                     return Err(ApiError::unprocessable(vec![FieldError::new(
                         "quantity",
@@ -325,15 +330,18 @@ pub async fn reserve(
                         (Some(price), Some(data))
                     }
                 };
-                if store::take_seats(tx, section, req.quantity).await?.is_none() {
-                    return Err(ApiError::conflict(
-                        "INSUFFICIENT_CAPACITY",
-                        "not enough seats are available in this section",
-                    ));
+                let insufficient =
+                    || ApiError::conflict("INSUFFICIENT_CAPACITY", "not enough seats are available in this section");
+                if !target.is_active {
+                    return Err(insufficient());
                 }
-                // Under the section's row lock (taken just above): concurrent holds on this
-                // section wait here, so a named seat is held or sold at most once.
+                // Named seats: under the section's row lock, which every named-seat hold takes
+                // before it checks, so a named seat is held or sold at most once. (Holds without
+                // named seats never take that lock: they only lock the stripe they take from.)
                 if let Some(seats) = req.seat_ids.as_deref().filter(|s| !s.is_empty()) {
+                    if !store::lock_section(tx, section).await? {
+                        return Err(ApiError::not_found("Capacity section"));
+                    }
                     let taken = store::seats_taken(tx, section, seats).await?;
                     if !taken.is_empty() {
                         return Err(ApiError::conflict(
@@ -344,6 +352,7 @@ pub async fn reserve(
                 }
                 let hold = NewHold {
                     section,
+                    event_id,
                     quantity: req.quantity,
                     minutes,
                     pricing_id: req.pricing_id,
@@ -352,8 +361,7 @@ pub async fn reserve(
                     seat_ids: req.seat_ids.clone().unwrap_or_default(),
                     created_by: user_id,
                 };
-                let id = store::insert_hold(tx, event_id, &hold).await?;
-                let reservation = store::hold(tx, id).await?.ok_or_else(|| ApiError::not_found("Reservation"))?;
+                let reservation = take_seats(tx, &hold, target.stripe_count).await?.ok_or_else(insufficient)?;
                 let capacity =
                     store::section(tx, section).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
                 let body = ReserveResult {
@@ -377,6 +385,25 @@ pub async fn reserve(
         state.cache.delete(tenant, &[&crate::services::events::event_key(event)]).await;
     }
     Ok(creation)
+}
+
+/// Takes the hold's seats from one stripe of the section: first any unlocked stripe with enough
+/// seats, starting at a random one (so concurrent holds spread over the stripes and never wait
+/// for each other); then the random one itself, waiting for its lock (every stripe with the seats
+/// was busy); then, when no single stripe has them, a rebalance under the section's lock that
+/// either gathers them in one stripe or finds that the section does not have them (`None`).
+async fn take_seats(tx: &mut TenantTx, hold: &NewHold, stripes: i16) -> ApiResult<Option<HoldOut>> {
+    let start = rand::random_range(0..stripes.max(1));
+    if let Some(h) = store::take_and_hold(tx, Pick::AnyFrom(start), hold).await? {
+        return Ok(Some(h));
+    }
+    if let Some(h) = store::take_and_hold(tx, Pick::Exactly(start), hold).await? {
+        return Ok(Some(h));
+    }
+    match store::rebalance(tx, hold.section, hold.quantity).await? {
+        Some(stripe) => store::take_and_hold(tx, Pick::Exactly(stripe), hold).await,
+        None => Ok(None),
+    }
 }
 
 /// A hold is its creator's: other users of the tenant see it only as admins or with
