@@ -388,7 +388,9 @@ fn constraint_field(constraint: Option<&str>) -> String {
     match constraint {
         Some("events_royalty_sum_check" | "events_royalty_range_check") => "artist_percentage".to_owned(),
         Some("events_virtual_url_check") => "virtual_event_url".to_owned(),
-        Some("event_capacity_counters_check") => "capacity".to_owned(),
+        Some("event_capacity_counters_check" | "section_stripes_counters_check" | "section_stripes_sum_check") => {
+            "capacity".to_owned()
+        }
         // Schema names are not part of the API.
         Some(_) | None => "body".to_owned(),
     }

@@ -292,24 +292,43 @@ for c in "AB":
 
 ratio() { python3 -c "import sys; a, b = map(float, sys.argv[1:]); print(f'{a / b:.2f}' if b else 'n/a')" "$1" "$2"; }
 
-# bench_holds_setup PORT: an on-sale event with one section of 1,000,000 seats on the big demo
-# venue; sets HOLD_EVENT and HOLD_SECTION.
+# bench_holds_setup PORT: on-sale events with one section of 1,000,000 seats each on the big
+# demo venue: HOLD_EVENT/HOLD_SECTION for the service, BASE_EVENT/BASE_SECTION for the pgbench
+# baseline and STRIPED_EVENT/STRIPED_SECTION for the pgbench twin of the striped hold. Separate
+# sections, so each side's counters can be checked against its own holds afterwards.
 bench_holds_setup() {
+  local port="$1"
+  bench_hold_event "$port"; HOLD_EVENT=$BH_EVENT HOLD_SECTION=$BH_SECTION
+  bench_hold_event "$port"; BASE_EVENT=$BH_EVENT BASE_SECTION=$BH_SECTION
+  bench_hold_event "$port"; STRIPED_EVENT=$BH_EVENT STRIPED_SECTION=$BH_SECTION
+}
+bench_hold_event() {
   local port="$1" start end
   start=$(date -u -d '+30 days' +%Y-%m-%dT%H:%M:%SZ); end=$(date -u -d '+30 days +3 hours' +%Y-%m-%dT%H:%M:%SZ)
-  HOLD_EVENT=$(bench_api "$port" POST /api/v1/events \
+  BH_EVENT=$(bench_api "$port" POST /api/v1/events \
     "{\"name\":\"Bench holds $(date +%s%N)\",\"venue_id\":\"$BENCH_BIG_VENUE\",\"capacity\":1000000,\"starts_at\":\"$start\",\"ends_at\":\"$end\"}" \
     | json_get event.id)
-  bench_api "$port" POST "/api/v1/events/$HOLD_EVENT/publish" >/dev/null
-  bench_api "$port" PATCH "/api/v1/events/$HOLD_EVENT" '{"status":"ON_SALE"}' >/dev/null
-  HOLD_SECTION=$(bench_api "$port" GET "/api/v1/events/$HOLD_EVENT/capacity" | json_get capacity.0.id)
+  bench_api "$port" POST "/api/v1/events/$BH_EVENT/publish" >/dev/null
+  bench_api "$port" PATCH "/api/v1/events/$BH_EVENT" '{"status":"ON_SALE"}' >/dev/null
+  BH_SECTION=$(bench_api "$port" GET "/api/v1/events/$BH_EVENT/capacity" | json_get capacity.0.id)
 }
 
 # bench_holds_run PORT CONNECTIONS DURATION PG_PORT DB_NAME [PG_CLIENTS...]: the service takes
-# one-seat holds on the hot section (wrk), then pgbench runs the statements the service runs per
-# hold (src/services/capacity.rs::reserve) as the application role, in one transaction, through
-# the same RLS policies, once per client count (default: CONNECTIONS). Sets H_RPS, H_P99, H_BAD,
-# H_OK, H_VALUE and H_TPS (the best pgbench result), H_TPS_ALL ("clients:tps ...").
+# one-seat holds on the hot section (wrk), then pgbench runs the baseline, *today's single-row
+# hold transaction*, as the application role, in one transaction, through the same RLS policies,
+# once per client count (default: CONNECTIONS), on a section of its own. Sets H_RPS, H_P99,
+# H_BAD, H_OK, H_VALUE and H_TPS (the best pgbench result), H_TPS_ALL ("clients:tps ..."),
+# H_STRIPED_TPS (pgbench of the striped hold, informational), H_OVERSOLD (seats held or sold
+# beyond the service's section) and H_MISMATCHED (stripes whose counters differ from its holds).
+#
+# The baseline is frozen on purpose: issue 16's target divides the striped service by the
+# single-row transaction the service ran before stripes (src/storage/capacity.rs at 5d9c84b:
+# section_event, parent_event for share, purchase_limits, the conditional UPDATE of the
+# section's row, the hold's INSERT, the section read). It still runs on the section row, whose
+# counter columns are now the rollup, so it measures exactly the one-row ceiling the issue is
+# about. The striped twin is read from the query! macros of src/storage/capacity.rs, so it
+# follows the code: hold_target, take_and_hold (Pick::AnyFrom, a random first stripe) and
+# section.
 bench_holds_run() {
   local port="$1" conns="$2" duration="$3" pg_port="$4" db="$5"; shift 5
   local clients=("$@") c
@@ -324,6 +343,7 @@ LUA
     "http://127.0.0.1:$port/api/v1/capacity/$HOLD_SECTION/reserve"
   H_RPS=$W_RPS H_P99=$W_P99 H_BAD=$W_BAD H_OK=$W_OK H_REQ=$W_REQ H_CPU=$W_CPU
   H_VALUE="$W_RPS req/s, p50 $W_P50 ms, p99 $W_P99 ms, $W_BAD failed${W_CPU:+, service CPU $W_CPU µs/req}"
+  bench_holds_check "$HOLD_SECTION"
   cat >"$BENCH_STATE/hold.sql" <<'SQL'
 BEGIN;
 SELECT set_config('app.current_tenant_id', :tenant, true);
@@ -340,9 +360,66 @@ SQL
   H_TPS=0 H_TPS_ALL=""
   for c in "${clients[@]}"; do
     bench_pgbench "holds-c$c" "$c" "$duration" "$BENCH_STATE/hold.sql" "$pg_port" "$db" \
-      -D tenant="$BENCH_TENANT" -D event="$HOLD_EVENT" -D section="$HOLD_SECTION"
+      -D tenant="$BENCH_TENANT" -D event="$BASE_EVENT" -D section="$BASE_SECTION"
     H_TPS_ALL+="${H_TPS_ALL:+, }$c clients: $PG_TPS tps"
     ((PG_TPS > H_TPS)) && H_TPS=$PG_TPS
   done
+  bench_striped_sql >"$BENCH_STATE/hold-striped.sql"
+  bench_pgbench "holds-striped-c${clients[0]}" "${clients[0]}" "$duration" "$BENCH_STATE/hold-striped.sql" "$pg_port" "$db" \
+    -D tenant="$BENCH_TENANT" -D section="$STRIPED_SECTION" -D event="$STRIPED_EVENT"
+  H_STRIPED_TPS=$PG_TPS
   return 0
+}
+
+# bench_striped_sql: the striped hold transaction, its statements taken from the query! macros.
+bench_striped_sql() {
+  python3 - "$REPO_ROOT/src/storage/capacity.rs" <<'PY'
+import re, sys
+src = open(sys.argv[1]).read()
+def stmt(pattern):
+    m = re.search(pattern, src, re.S)
+    if not m:
+        sys.exit("bench: statement not found in storage/capacity.rs: " + pattern)
+    return " ".join(m.group(1).split())
+target = stmt(r'fn hold_target\b.*?query!\(\s*"(.*?)"')
+take = stmt(r'Pick::AnyFrom\(start\) => \{?\s*sqlx::query_as!\(\s*HoldOut,\s*r#"(.*?)"#')
+section = stmt(r'pub async fn section\(.*?query_as!\(\s*SectionOut,\s*r#"(.*?)"#')
+section = re.sub(r' as "([a-z_]+)[!?]?(: [^"]*)?"', r' as \1', section)
+take = re.sub(r' as "([a-z_]+)[!?]?(: [^"]*)?"', r' as \1', take)
+# The holds' binds: one seat, no price, 15 minutes, no named seats, a random first stripe.
+binds = {"1": ":tenant", "2": ":section", "3": ":event", "4": "1", "5": "NULL::uuid", "6": "15",
+         "7": "NULL::numeric", "8": "NULL::jsonb", "9": "'{}'::text[]", "10": "'pgbench'", "11": ":start"}
+bind = lambda sql, b: re.sub(r'\$(\d+)', lambda m: b[m.group(1)], sql)
+print("\\set start random(0, 15)")
+print("BEGIN;")
+print("SELECT set_config('app.current_tenant_id', :tenant, true);")
+print(bind(target, {"1": ":tenant", "2": ":section"}) + ";")
+print(bind(take, binds) + ";")
+print(bind(section, {"1": ":tenant", "2": ":section"}) + ";")
+print("COMMIT;")
+PY
+}
+
+# bench_holds_check SECTION: the section's stripes against its holds, after the run. Sets
+# H_OVERSOLD (seats held or sold beyond the section's sellable seats; must be 0) and
+# H_MISMATCHED (stripes whose reserved/sold differ from the sums of their active/confirmed
+# holds, or whose totals do not add up to the section; must be 0).
+bench_holds_check() {
+  local out
+  out=$(pg_super "$PGDIR" "$PG_PORT" -d "$DB_NAME" -tA -F ' ' -v section="$1" <<'SQL'
+with c as (select total_capacity - buffer_capacity as sellable from event_capacity where id = :'section'),
+h as (select stripe, coalesce(sum(quantity) filter (where status = 'active'), 0) as active,
+             coalesce(sum(quantity) filter (where status = 'confirmed'), 0) as confirmed
+        from event_reservations where capacity_id = :'section' group by stripe),
+s as (select * from section_stripes where capacity_id = :'section')
+select greatest(0, (select coalesce(sum(active + confirmed), 0) from h) - (select sellable from c)),
+       (select count(*) from s left join h using (stripe)
+         where s.reserved <> coalesce(h.active, 0) or s.sold <> coalesce(h.confirmed, 0) or s.available < 0)
+       + (select count(*) from h where h.stripe not in (select stripe from s))
+       + case when (select sum(total) from s) = (select sellable from c) then 0 else 1 end,
+       (select count(*) from s), (select coalesce(sum(active), 0) from h)
+SQL
+)
+  read -r H_OVERSOLD H_MISMATCHED H_STRIPES H_HELD <<<"$out"
+  log "  after the run: $H_HELD seats held on $H_STRIPES stripes, $H_OVERSOLD oversold, $H_MISMATCHED stripes not matching their holds"
 }

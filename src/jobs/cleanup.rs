@@ -7,6 +7,12 @@
 //! `RESERVATION_CLEANUP_INTERVAL_MINUTES` across replicas (see `jobs::claim`), in batches of
 //! `BATCH` under a per-run deadline; while Postgres is failing it backs off, and every call
 //! goes through the Postgres resilience stack, whose breaker stops it hammering a dead server.
+//!
+//! Each run then refreshes the counter rollups of sections whose row no longer matches its
+//! stripes (`system_stale_section_rollups`, ids only; the refresh in the tenant's transaction):
+//! holds update only stripes, and other services read the section row's
+//! `available_capacity` (reference/platform-contracts.md §7), which therefore lags the stripes
+//! by at most one interval (plus the time a run takes) while holds change them.
 
 use std::time::Duration;
 
@@ -21,7 +27,7 @@ use crate::domain::TenantId;
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::storage::TenantTx;
-use crate::storage::capacity::{HoldEnd, end_hold};
+use crate::storage::capacity::{HoldEnd, end_hold, refresh_rollup};
 use crate::storage::jobs as jobs_store;
 
 pub const JOB: &str = "reservation-cleanup";
@@ -35,7 +41,7 @@ fn expire(hold: Uuid) -> impl for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiR
 }
 
 /// One run: batches until a batch comes back short (the backlog is drained) or half the run's
-/// deadline has passed. Returns how many holds it released.
+/// deadline has passed, then the section rollups. Returns how many holds it released.
 pub async fn run_once(state: &AppState, batch: i32) -> ApiResult<usize> {
     let started = tokio::time::Instant::now();
     let mut released = 0;
@@ -43,9 +49,37 @@ pub async fn run_once(state: &AppState, batch: i32) -> ApiResult<usize> {
         let (found, freed) = run_batch(state, batch).await?;
         released += freed;
         if found < batch as usize || started.elapsed() > RUN_DEADLINE / 2 {
-            return Ok(released);
+            break;
         }
     }
+    refresh_rollups(state, batch).await?;
+    Ok(released)
+}
+
+fn refresh(section: Uuid) -> impl for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<bool>> + Send + Sync {
+    move |tx| refresh_rollup(tx, section).boxed()
+}
+
+/// Brings the section rows' counter columns up to their stripes (up to `batch` sections).
+pub async fn refresh_rollups(state: &AppState, batch: i32) -> ApiResult<usize> {
+    let stale = state
+        .db
+        .system(
+            "stale_section_rollups",
+            move |pool| async move { jobs_store::stale_section_rollups(&pool, batch).await },
+        )
+        .await?;
+    let mut refreshed = 0;
+    for (tenant, section) in stale {
+        match state.db.write(TenantId::from_uuid(tenant), refresh(section)).await {
+            Ok(true) => refreshed += 1,
+            Ok(false) => {}
+            Err(e) if e.status.is_server_error() => return Err(e),
+            Err(e) => tracing::warn!(capacity.id = %section, error = %e, "section rollup not refreshed"),
+        }
+    }
+    metrics::counter!("capacity_rollups_refreshed_total").increment(refreshed as u64);
+    Ok(refreshed)
 }
 
 /// One batch: (holds found, holds this replica released).

@@ -13,7 +13,8 @@ use crate::error::{ApiError, ApiResult, FieldError};
 use crate::services::events::verify_venue;
 use crate::services::{Creation, stored};
 use crate::state::AppState;
-use crate::storage::capacity::{self as store, HoldEnd, NewHold, NewSection, RowLock, SectionUpdate};
+use crate::storage::TenantTx;
+use crate::storage::capacity::{self as store, HoldEnd, NewHold, NewSection, Pick, RowLock, SectionUpdate};
 use crate::storage::idempotency::{self, Fingerprint};
 
 /// `rows x seats_per_row` must equal the section's `total_capacity`.
@@ -196,6 +197,8 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
                 }
                 let total = fields.total_capacity.unwrap_or(c.total);
                 let buffer = fields.buffer_capacity.unwrap_or(c.buffer);
+                // Releases and expiries may still run (they do not lock the event), but they only
+                // ever make more seats available.
                 let available = total - c.reserved - c.sold - buffer;
                 if available < 0 {
                     return Err(ApiError::unprocessable(vec![FieldError::new(
@@ -219,7 +222,6 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
                     tier: fields.tier.as_deref(),
                     total,
                     buffer,
-                    available,
                     row_config: fields.row_config.as_ref().and_then(|r| serde_json::to_value(r).ok()),
                     seat_map: fields.seat_map.as_ref().and_then(|m| serde_json::to_value(m).ok()),
                     is_active: fields.is_active,
@@ -227,6 +229,9 @@ pub async fn update(state: &AppState, user: &AuthUser, id: Uuid, fields: Section
                     minimum_purchase: fields.minimum_purchase,
                     maximum_purchase: fields.maximum_purchase,
                 };
+                if total - buffer != c.total - c.buffer {
+                    store::resize_stripes(tx, id, total - buffer).await?;
+                }
                 store::update_section(tx, id, &update).await?;
                 let section = store::section(tx, id).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
                 Ok((section, event_id))
@@ -284,92 +289,29 @@ pub async fn reserve(
     }
     let tenant = user.tenant;
     let user_id = user.user_id.clone();
-    let outcome = state
-        .db
-        .write(tenant, move |tx| {
-            let (req, idem, user_id) = (req.clone(), idem.clone(), user_id.clone());
-            async move {
-                if let Some(fp) = &idem
-                    && let Some(stored) = idempotency::begin(tx, fp).await?
-                {
-                    return Ok((Creation::Replayed(stored), None));
+    // First as an ordinary hold, which never waits for a lock another hold may keep; if no
+    // stripe could be taken that way, once more from the start in the section's lock order
+    // (`Order::Serial`), where it may wait and rebalance. See [`take_seats`].
+    let mut order = Order::Striped;
+    let outcome = loop {
+        let attempt = state
+            .db
+            .write(tenant, {
+                let (req, idem, user_id) = (req.clone(), idem.clone(), user_id.clone());
+                move |tx| {
+                    let (req, idem, user_id) = (req.clone(), idem.clone(), user_id.clone());
+                    reserve_tx(tx, section, req, minutes, idem, user_id, order).boxed()
                 }
-                let event_id = store::section_event(tx, section).await?;
-                let (status, _, _) = store::parent_event(tx, event_id, RowLock::Share).await?;
-                if !status.allows_sales() {
-                    return Err(ApiError::conflict(
-                        "INVALID_EVENT_STATE",
-                        format!("tickets are not on sale while the event is {status}"),
-                    ));
-                }
-                let bounds = store::purchase_limits(tx, section).await?;
-                if req.quantity < bounds.0 || bounds.1.is_some_and(|max| req.quantity > max) {
-                    return Err(ApiError::unprocessable(vec![FieldError::new(
-                        "quantity",
-                        "OUTSIDE_PURCHASE_LIMITS",
-                        format!("must be between {} and {}", bounds.0, bounds.1.unwrap_or(100)),
-                    )]));
-                }
-                // Money as exact decimal strings, as in pricing responses.
-                let (locked_price, locked_price_data) = match req.pricing_id {
-                    None => (None, None),
-                    Some(pricing) => {
-                        let row = store::price_to_lock(tx, event_id, pricing).await?;
-                        let (price, data) = row.ok_or_else(|| {
-                            ApiError::unprocessable(vec![FieldError::new(
-                                "pricing_id",
-                                "INVALID_REFERENCE",
-                                "no active price tier of this event",
-                            )])
-                        })?;
-                        (Some(price), Some(data))
-                    }
-                };
-                if store::take_seats(tx, section, req.quantity).await?.is_none() {
-                    return Err(ApiError::conflict(
-                        "INSUFFICIENT_CAPACITY",
-                        "not enough seats are available in this section",
-                    ));
-                }
-                // Under the section's row lock (taken just above): concurrent holds on this
-                // section wait here, so a named seat is held or sold at most once.
-                if let Some(seats) = req.seat_ids.as_deref().filter(|s| !s.is_empty()) {
-                    let taken = store::seats_taken(tx, section, seats).await?;
-                    if !taken.is_empty() {
-                        return Err(ApiError::conflict(
-                            "SEATS_TAKEN",
-                            format!("seats already held or sold: {}", taken.join(", ")),
-                        ));
-                    }
-                }
-                let hold = NewHold {
-                    section,
-                    quantity: req.quantity,
-                    minutes,
-                    pricing_id: req.pricing_id,
-                    locked_price,
-                    locked_price_data,
-                    seat_ids: req.seat_ids.clone().unwrap_or_default(),
-                    created_by: user_id,
-                };
-                let id = store::insert_hold(tx, event_id, &hold).await?;
-                let reservation = store::hold(tx, id).await?.ok_or_else(|| ApiError::not_found("Reservation"))?;
-                let capacity =
-                    store::section(tx, section).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
-                let body = ReserveResult {
-                    message: "Capacity reserved successfully".to_owned(),
-                    locked_price: reservation.locked_price,
-                    reservation,
-                    capacity,
-                };
-                if let Some(fp) = &idem {
-                    idempotency::finish(tx, fp, &stored(&body)?).await?;
-                }
-                Ok((Creation::New(body), Some(event_id)))
+            })
+            .await;
+        match attempt {
+            Err(e) if e.code == STRIPES_BUSY && order == Order::Striped => {
+                metrics::counter!("capacity_hold_serial_retries_total").increment(1);
+                order = Order::Serial;
             }
-            .boxed()
-        })
-        .await?;
+            other => break other?,
+        }
+    };
     let (creation, event) = outcome;
     metrics::counter!("holds_total", "outcome" => if event.is_none() { "replayed" } else { "created" }).increment(1);
     // The cached event embeds its availability.
@@ -377,6 +319,147 @@ pub async fn reserve(
         state.cache.delete(tenant, &[&crate::services::events::event_key(event)]).await;
     }
     Ok(creation)
+}
+
+/// How a hold transaction may lock (see [`take_seats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Stripes only, never waiting for one: the common case.
+    Striped,
+    /// The section's row first, then stripes, waiting and rebalancing as needed.
+    Serial,
+}
+
+/// The marker of an ordinary hold that found no stripe it could take without waiting; never
+/// leaves [`reserve`].
+const STRIPES_BUSY: &str = "STRIPES_BUSY";
+
+/// One hold transaction.
+async fn reserve_tx(
+    tx: &mut TenantTx,
+    section: Uuid,
+    req: ReserveRequest,
+    minutes: i32,
+    idem: Option<Fingerprint>,
+    user_id: String,
+    order: Order,
+) -> ApiResult<(Creation<ReserveResult>, Option<Uuid>)> {
+    {
+        {
+            if let Some(fp) = &idem
+                && let Some(stored) = idempotency::begin(tx, fp).await?
+            {
+                return Ok((Creation::Replayed(stored), None));
+            }
+            let target = store::hold_target(tx, section).await?;
+            let (event_id, status) = (target.event_id, target.status);
+            if !status.allows_sales() {
+                return Err(ApiError::conflict(
+                    "INVALID_EVENT_STATE",
+                    format!("tickets are not on sale while the event is {status}"),
+                ));
+            }
+            let bounds = (target.minimum_purchase, target.maximum_purchase);
+            if req.quantity < bounds.0 || bounds.1.is_some_and(|max| req.quantity > max) {
+                return Err(ApiError::unprocessable(vec![FieldError::new(
+                    "quantity",
+                    "OUTSIDE_PURCHASE_LIMITS",
+                    format!("must be between {} and {}", bounds.0, bounds.1.unwrap_or(100)),
+                )]));
+            }
+            // Money as exact decimal strings, as in pricing responses.
+            let (locked_price, locked_price_data) = match req.pricing_id {
+                None => (None, None),
+                Some(pricing) => {
+                    let row = store::price_to_lock(tx, event_id, pricing).await?;
+                    let (price, data) = row.ok_or_else(|| {
+                        ApiError::unprocessable(vec![FieldError::new(
+                            "pricing_id",
+                            "INVALID_REFERENCE",
+                            "no active price tier of this event",
+                        )])
+                    })?;
+                    (Some(price), Some(data))
+                }
+            };
+            let insufficient =
+                || ApiError::conflict("INSUFFICIENT_CAPACITY", "not enough seats are available in this section");
+            if !target.is_active {
+                return Err(insufficient());
+            }
+            // Named seats: under the section's row lock, which every named-seat hold takes
+            // before it checks, so a named seat is held or sold at most once. (Other holds
+            // take that lock only in the serial order: they lock the stripe they take from.)
+            let seats = req.seat_ids.as_deref().filter(|s| !s.is_empty());
+            let order = if seats.is_some() { Order::Serial } else { order };
+            if order == Order::Serial && !store::lock_section(tx, section).await? {
+                return Err(ApiError::not_found("Capacity section"));
+            }
+            if let Some(seats) = seats {
+                let taken = store::seats_taken(tx, section, seats).await?;
+                if !taken.is_empty() {
+                    return Err(ApiError::conflict(
+                        "SEATS_TAKEN",
+                        format!("seats already held or sold: {}", taken.join(", ")),
+                    ));
+                }
+            }
+            let hold = NewHold {
+                section,
+                event_id,
+                quantity: req.quantity,
+                minutes,
+                pricing_id: req.pricing_id,
+                locked_price,
+                locked_price_data,
+                seat_ids: req.seat_ids.clone().unwrap_or_default(),
+                created_by: user_id,
+            };
+            let reservation = take_seats(tx, &hold, target.stripe_count, order).await?.ok_or_else(insufficient)?;
+            let capacity = store::section(tx, section).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
+            let body = ReserveResult {
+                message: "Capacity reserved successfully".to_owned(),
+                locked_price: reservation.locked_price,
+                reservation,
+                capacity,
+            };
+            if let Some(fp) = &idem {
+                idempotency::finish(tx, fp, &stored(&body)?).await?;
+            }
+            Ok((Creation::New(body), Some(event_id)))
+        }
+    }
+}
+
+/// Takes the hold's seats from one stripe of the section.
+///
+/// First the first stripe with enough seats that no other transaction has locked, starting at a
+/// random one, so concurrent holds spread over the stripes and never wait for each other. That
+/// fails when every stripe with the seats is busy, or near sold-out, when no single stripe has
+/// them. An ordinary hold then gives up with [`STRIPES_BUSY`] and [`reserve`] runs it again in
+/// the serial order: the section's row lock first (rebalances and named-seat holds queue there),
+/// then the same pick, then a rebalance that locks every stripe in order, waiting for the holds
+/// on them, and either gathers the seats in one stripe or finds that the section does not have
+/// them (`None`: 409).
+///
+/// Why an ordinary hold never waits: a pick may leave a stripe locked even when it did not take
+/// it (Postgres keeps the lock of a row it locked and then found changed and no longer
+/// matching), and a transaction that keeps stripe locks must not wait for the section's lock,
+/// whose holder waits for those stripes: that is a deadlock. Ordinary holds never wait at all,
+/// and serial transactions take the section lock before any stripe, so every wait follows the
+/// order section, then stripes.
+async fn take_seats(tx: &mut TenantTx, hold: &NewHold, stripes: i16, order: Order) -> ApiResult<Option<HoldOut>> {
+    let start = rand::random_range(0..stripes.max(1));
+    if let Some(h) = store::take_and_hold(tx, Pick::AnyFrom(start), hold).await? {
+        return Ok(Some(h));
+    }
+    if order == Order::Striped {
+        return Err(ApiError::conflict(STRIPES_BUSY, "no stripe of the section could be taken without waiting"));
+    }
+    match store::rebalance(tx, hold.section, hold.quantity).await? {
+        Some(stripe) => store::take_and_hold(tx, Pick::Exactly(stripe), hold).await,
+        None => Ok(None),
+    }
 }
 
 /// A hold is its creator's: other users of the tenant see it only as admins or with

@@ -7,6 +7,7 @@ pub mod internal;
 pub mod pricing;
 pub mod registration;
 pub mod schedules;
+pub mod stripes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::storage::idempotency::StoredResponse;

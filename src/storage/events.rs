@@ -36,9 +36,12 @@ const EVENT_SELECT: &str = "
          where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
          order by s.starts_at limit 1) s on true
     left join lateral (
-        select sum(total_capacity)::bigint as total, sum(available_capacity)::bigint as available,
-               sum(reserved_capacity)::bigint as reserved, sum(sold_count)::bigint as sold
+        select sum(c.total_capacity)::bigint as total, sum(k.available)::bigint as available,
+               sum(k.reserved)::bigint as reserved, sum(k.sold)::bigint as sold
           from event_capacity c
+          cross join lateral (
+              select sum(s.available) as available, sum(s.reserved) as reserved, sum(s.sold) as sold
+                from section_stripes s where s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
          where c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null) c on true";
 
 fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<Value> {
@@ -90,9 +93,12 @@ pub async fn find(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<EventOut>> {
                   where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
                   order by s.starts_at limit 1) s on true
              left join lateral (
-                 select sum(total_capacity)::bigint as total, sum(available_capacity)::bigint as available,
-                        sum(reserved_capacity)::bigint as reserved, sum(sold_count)::bigint as sold
+                 select sum(c.total_capacity)::bigint as total, sum(k.available)::bigint as available,
+                        sum(k.reserved)::bigint as reserved, sum(k.sold)::bigint as sold
                    from event_capacity c
+                   cross join lateral (
+                       select sum(s.available) as available, sum(s.reserved) as reserved, sum(s.sold) as sold
+                         from section_stripes s where s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
                   where c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null) c on true
             where e.tenant_id = $1 and e.id = $2 and e.deleted_at is null"#,
         tenant,
@@ -291,15 +297,18 @@ pub async fn insert(tx: &mut TenantTx, n: &NewEvent<'_>) -> ApiResult<Uuid> {
         .await?;
     }
     if let Some(capacity) = f.capacity {
-        sqlx::query!(
-            "insert into event_capacity (tenant_id, event_id, section_name, total_capacity, available_capacity)
-             values ($1, $2, 'General Admission', $3, $3)",
+        let section = sqlx::query_scalar!(
+            "insert into event_capacity (tenant_id, event_id, section_name, total_capacity, available_capacity, stripe_count)
+             values ($1, $2, 'General Admission', $3, $3, $4)
+             returning id",
             tenant,
             id,
             capacity,
+            crate::storage::capacity::stripes_for(capacity),
         )
-        .execute(tx.conn())
+        .fetch_one(tx.conn())
         .await?;
+        crate::storage::capacity::insert_stripes(tx, section, capacity).await?;
     }
     record_transition(tx, id, None, EventStatus::Draft, "CREATE", None, n.created_by).await?;
     if n.needs_registration {
@@ -332,7 +341,9 @@ pub async fn lock(tx: &mut TenantTx, id: Uuid) -> ApiResult<Current> {
     .await?
     .ok_or_else(|| ApiError::not_found("Event"))?;
     let sold = sqlx::query_scalar!(
-        r#"select coalesce(sum(sold_count), 0)::bigint as "sold!" from event_capacity where tenant_id = $1 and event_id = $2"#,
+        r#"select coalesce(sum(s.sold), 0)::bigint as "sold!" from event_capacity c
+             join section_stripes s on s.tenant_id = c.tenant_id and s.capacity_id = c.id
+            where c.tenant_id = $1 and c.event_id = $2"#,
         tenant,
         id,
     )

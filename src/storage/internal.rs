@@ -108,9 +108,12 @@ pub async fn active_events(tx: &mut TenantTx, ids: Option<&[Uuid]>, limit: i64) 
                 coalesce(c.available, 0) as "remaining_tickets!", p.sale_start, p.sale_end
            from events e
            left join lateral (
-               select sum(total_capacity)::bigint as total, sum(sold_count)::bigint as sold,
-                      sum(available_capacity)::bigint as available
+               select sum(c.total_capacity)::bigint as total, sum(k.sold)::bigint as sold,
+                      sum(k.available)::bigint as available
                  from event_capacity c
+                 cross join lateral (
+                     select sum(s.available) as available, sum(s.sold) as sold
+                       from section_stripes s where s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
                 where c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null and c.is_active) c on true
            left join lateral (
                select min(sales_start_at) as sale_start, max(sales_end_at) as sale_end

@@ -85,3 +85,15 @@ pub async fn expired_reservations(pool: &PgPool, batch: i32) -> ApiResult<Vec<(U
     .await?;
     Ok(rows.into_iter().map(|r| (r.tenant_id, r.reservation_id)).collect())
 }
+
+/// Live sections whose row's counter columns (the rollup other services read) differ from the
+/// sums of their stripes: `(tenant, section)`.
+pub async fn stale_section_rollups(pool: &PgPool, batch: i32) -> ApiResult<Vec<(Uuid, Uuid)>> {
+    let rows = sqlx::query!(
+        r#"select tenant_id as "tenant_id!", capacity_id as "capacity_id!" from system_stale_section_rollups($1)"#,
+        batch,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.tenant_id, r.capacity_id)).collect())
+}

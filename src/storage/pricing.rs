@@ -120,7 +120,9 @@ pub enum ChildTable {
 pub async fn sold_count(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<i64> {
     let tenant = *tx.tenant().as_uuid();
     Ok(sqlx::query_scalar!(
-        r#"select coalesce(sum(sold_count), 0)::bigint as "sold!" from event_capacity where tenant_id = $1 and event_id = $2"#,
+        r#"select coalesce(sum(s.sold), 0)::bigint as "sold!" from event_capacity c
+             join section_stripes s on s.tenant_id = c.tenant_id and s.capacity_id = c.id
+            where c.tenant_id = $1 and c.event_id = $2"#,
         tenant,
         event_id,
     )

@@ -446,3 +446,124 @@ async fn resizing_a_section_beyond_the_venue_is_refused() {
         200
     );
 }
+
+/// `(stripe, total, available, reserved, sold)` of each stripe of a section, read as the
+/// application role in the app's tenant.
+async fn stripes_of(pool: &sqlx::PgPool, app: &TestApp, section: &str) -> Vec<(i16, i32, i32, i32, i32)> {
+    let mut tx = crate::helpers::tenant_tx(pool, app.tenant).await.unwrap();
+    let rows = sqlx::query_as(
+        "select stripe, total, available, reserved, sold from section_stripes where capacity_id = $1::uuid order by stripe",
+    )
+    .bind(section)
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn a_hold_larger_than_any_stripe_is_served_by_a_rebalance_and_the_last_seat_is_sold_once() {
+    let app = spawn_app().await;
+    let token = app.token("admin");
+    // 64 seats: four stripes of 16.
+    let (_, section_id) = on_sale(&app, &token, 64).await;
+    let pool = sqlx::PgPool::connect(&test_env().database_url).await.unwrap();
+    assert_eq!(stripes_of(&pool, &app, &section_id).await.len(), 4);
+    for (quantity, status) in [(40, 201), (23, 201), (2, 409), (1, 201), (1, 409)] {
+        let r = hold(&app, &token, &section_id, json!({"quantity": quantity})).await;
+        assert_eq!(r.status().as_u16(), status, "a hold of {quantity}");
+    }
+    assert_eq!(counters(&section(&app, &token, &section_id).await), (0, 64, 0, 0));
+    let stripes = stripes_of(&pool, &app, &section_id).await;
+    assert_eq!(stripes.iter().map(|s| s.1).sum::<i32>(), 64, "rebalancing moves seats, never makes them");
+    assert!(stripes.iter().all(|s| s.2 == 0 && s.1 == s.3), "{stripes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_on_a_striped_section_never_oversell_under_concurrent_holds_confirms_and_releases() {
+    let app = spawn_app_with(|vars| {
+        vars.insert("ENABLE_RATE_LIMITING".into(), "false".into());
+        vars.insert("DB_POOL_MAX".into(), "20".into());
+        // One user's requests all at once: this test is about overselling, not about the
+        // fairness limits (tests/api/fairness.rs).
+        vars.insert("DB_TENANT_CONCURRENCY".into(), "20".into());
+        vars.insert("USER_MAX_IN_FLIGHT".into(), "1000".into());
+        vars.insert("TENANT_MAX_IN_FLIGHT".into(), "1000".into());
+    })
+    .await;
+    let token = app.token("admin");
+    let seats = 240;
+    let (_, section_id) = on_sale(&app, &token, seats).await;
+    let pool = sqlx::PgPool::connect(&test_env().database_url).await.unwrap();
+    assert_eq!(stripes_of(&pool, &app, &section_id).await.len(), 15, "240 seats are 15 stripes of 16");
+
+    // 400 clients at once, each: hold 1, 2, 3 or (every seventh) 20 seats, a stripe and a bit,
+    // so the sold-out tail needs rebalances; then confirm a third, release a third and keep a
+    // third of what it got. Demand (about 1,900 seats) is eight times the section, so most of
+    // the run happens near or at sold-out, where stripes run dry.
+    let client = |i: usize| {
+        let (app, token, section_id) = (&app, &token, &section_id);
+        async move {
+            let quantity = if i % 7 == 0 { 20 } else { 1 + i % 3 };
+            let r = hold(app, token, section_id, json!({"quantity": quantity})).await;
+            match r.status().as_u16() {
+                201 => {}
+                409 => return (0, 0),
+                other => panic!("hold {i}: {other} {}", r.text().await.unwrap_or_default()),
+            }
+            let id = r.json::<Value>().await.unwrap()["reservation"]["id"].as_str().unwrap().to_owned();
+            let end = match i % 3 {
+                0 => "confirm",
+                1 => "release",
+                _ => return (1, 0),
+            };
+            let r = app.send(Method::POST, &format!("/api/v1/reservations/{id}/{end}"), token, None, None).await;
+            assert_eq!(r.status(), 200, "{end} of hold {i}");
+            (1, 1)
+        }
+    };
+    let (clients, sweeps) =
+        tokio::join!(futures::future::join_all((0..400).map(client)), cleanup::run_once(&app.state, 1000));
+    sweeps.unwrap();
+    let holds: usize = clients.iter().map(|c| c.0).sum();
+    let ended: usize = clients.iter().map(|c| c.1).sum();
+    assert!(holds >= 60 && ended >= 30, "the run held {holds} times and ended {ended} holds");
+
+    // The counters, stripe by stripe, against the holds table.
+    let stripes = stripes_of(&pool, &app, &section_id).await;
+    let mut tx = crate::helpers::tenant_tx(&pool, app.tenant).await.unwrap();
+    let by_stripe: Vec<(i16, i64, i64)> = sqlx::query_as(
+        "select stripe, coalesce(sum(quantity) filter (where status = 'active'), 0)::bigint,
+                coalesce(sum(quantity) filter (where status = 'confirmed'), 0)::bigint
+           from event_reservations where capacity_id = $1::uuid group by stripe",
+    )
+    .bind(&section_id)
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    for &(stripe, total, available, reserved, sold) in &stripes {
+        assert!(available >= 0 && available + reserved + sold == total, "stripe {stripe}: {stripes:?}");
+        let (active, confirmed) = by_stripe.iter().find(|r| r.0 == stripe).map_or((0, 0), |r| (r.1, r.2));
+        assert_eq!((i64::from(reserved), i64::from(sold)), (active, confirmed), "stripe {stripe} against its holds");
+    }
+    assert_eq!(stripes.iter().map(|s| s.1).sum::<i32>(), seats, "the stripes hold exactly the section's seats");
+    let (available, reserved, sold, buffer) = counters(&section(&app, &token, &section_id).await);
+    let sum = |f: fn(&(i16, i32, i32, i32, i32)) -> i32| i64::from(stripes.iter().map(f).sum::<i32>());
+    assert_eq!((available, reserved, sold), (sum(|s| s.2), sum(|s| s.3), sum(|s| s.4)), "the API reads the stripes");
+    assert_eq!(available + reserved + sold + buffer, i64::from(seats), "never oversold");
+
+    // The cleanup job brings the section row's own columns (what other services read) up to date.
+    cleanup::run_once(&app.state, 1000).await.unwrap();
+    let mut tx = crate::helpers::tenant_tx(&pool, app.tenant).await.unwrap();
+    let row: (i32, i32, i32) = sqlx::query_as(
+        "select available_capacity, reserved_capacity, sold_count from event_capacity where id = $1::uuid",
+    )
+    .bind(&section_id)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((i64::from(row.0), i64::from(row.1), i64::from(row.2)), (available, reserved, sold));
+}

@@ -441,9 +441,14 @@ async fn a_sold_show_cannot_be_moved_through_its_schedule() {
     let id = event["id"].as_str().unwrap();
     let schedule = event["schedule"]["id"].as_str().unwrap();
     let pool = sqlx::PgPool::connect(&crate::helpers::test_env().database_url).await.unwrap();
-    crate::helpers::as_tenant(&pool, app.tenant, &format!(
-        "update event_capacity set available_capacity = available_capacity - 5, sold_count = 5 where event_id = '{id}'"
-    ))
+    crate::helpers::as_tenant(
+        &pool,
+        app.tenant,
+        &format!(
+            "update section_stripes s set available = s.available - 5, sold = 5 from event_capacity c
+          where s.capacity_id = c.id and s.stripe = 0 and c.event_id = '{id}'"
+        ),
+    )
     .await
     .unwrap();
     let later = chrono::Utc::now() + chrono::Duration::days(20);

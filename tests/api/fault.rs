@@ -185,9 +185,11 @@ async fn fault_postgres_killed_under_load_every_answer_is_bounded_and_nothing_co
             .unwrap();
         assert_eq!(status.as_deref(), Some("active"), "a 201 hold is in the database");
     }
-    // And the section's counters still add up.
+    // And the section's counters (the sums of its stripes) still add up.
     let (available, reserved, total): (i32, i32, i32) = sqlx::query_as(
-        "select available_capacity, reserved_capacity, total_capacity from event_capacity where id = $1::uuid",
+        "select sum(s.available)::int4, sum(s.reserved)::int4, min(c.total_capacity)
+           from event_capacity c join section_stripes s on s.tenant_id = c.tenant_id and s.capacity_id = c.id
+          where c.id = $1::uuid",
     )
     .bind(&section)
     .fetch_one(&mut *tx)

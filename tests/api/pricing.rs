@@ -433,8 +433,8 @@ async fn ticket_types_are_pricing_tiers_and_their_price_locks_after_sales() {
         &pool,
         app.tenant,
         &format!(
-            "update event_capacity set available_capacity = available_capacity - 2, sold_count = sold_count + 2
-              where event_id = '{event_id}'"
+            "update section_stripes s set available = s.available - 2, sold = s.sold + 2 from event_capacity c
+              where s.capacity_id = c.id and s.stripe = 0 and c.event_id = '{event_id}'"
         ),
     )
     .await

@@ -125,7 +125,9 @@ async fn rls_the_system_context_only_discovers_ids_across_tenants() {
         holds.push(hold);
         let sql = format!(
             "with e as ({}), s as (insert into event_capacity (tenant_id, id, event_id, section_name, total_capacity, available_capacity, reserved_capacity)
-               select '{t}', '{section}', '{event}', 'GA', 10, 9, 1 from e returning 1)
+               select '{t}', '{section}', '{event}', 'GA', 10, 9, 1 from e returning 1),
+             k as (insert into section_stripes (tenant_id, capacity_id, stripe, total, available, reserved)
+               select '{t}', '{section}', 0, 10, 9, 1 from s returning 1)
              insert into event_reservations (tenant_id, id, event_id, capacity_id, quantity, expires_at)
                select '{t}', '{hold}', '{event}', '{section}', 1, now() - interval '1 minute' from s",
             insert_event(t, event, "show") + " returning 1"
