@@ -209,3 +209,53 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
             .ok_or_else(|| ApiError::unauthorized("missing Authorization header"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keys::{KeyOrigin, KeySources};
+
+    fn verifier() -> TokenVerifier {
+        let pem = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt-test-public.pem"))
+            .expect("fixture key");
+        let config = JwtConfig {
+            keys: KeySources { current: KeyOrigin::Inline(pem), previous: None },
+            issuer: "tickettoken".into(),
+            audience: "tickettoken".into(),
+            reload_interval: std::time::Duration::from_secs(60),
+        };
+        TokenVerifier::from_config(&config).expect("verifier")
+    }
+
+    /// Puts a verification in the cache as `verify` would after a good signature.
+    fn remember(verifier: &TokenVerifier, token: &str, expires_at: i64) {
+        use sha2::Digest;
+        let user = AuthUser {
+            user_id: "cached-user".into(),
+            tenant: TenantId::from_uuid(uuid::Uuid::nil()),
+            role: Role::User,
+            permissions: vec![],
+            jti: None,
+            expires_at,
+        };
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        verifier.verified.lock().unwrap().insert(digest, user);
+    }
+
+    // The cache entry stands for a token whose signature is *not* valid, so the only way the
+    // first call can succeed is the cache, and the only way the second can fail is that an
+    // expired entry is ignored and the token verified again.
+    #[test]
+    fn a_remembered_verification_serves_until_the_token_expires_and_never_after() {
+        let verifier = verifier();
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.bm90LWEtc2lnbmF0dXJl";
+        assert!(verifier.verify(token).is_err(), "a bad signature is refused");
+
+        let now = chrono::Utc::now().timestamp();
+        remember(&verifier, token, now + 60);
+        assert_eq!(verifier.verify(token).expect("served from the cache").user_id, "cached-user");
+
+        remember(&verifier, token, now - 1);
+        assert!(verifier.verify(token).is_err(), "an entry past the token's exp is not trusted");
+    }
+}
