@@ -21,7 +21,7 @@ use crate::clients::tickets::TicketClient;
 use crate::clients::venue::HttpVenueClient;
 use crate::config::Config;
 use crate::http;
-use crate::state::{AppState, HealthState};
+use crate::state::{AppState, AppStateInner, HealthState};
 use crate::storage::platform::PlatformDb;
 use crate::storage::{Cache, Db, postgres};
 
@@ -102,7 +102,7 @@ impl Application {
         let listener =
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind {addr} (HOST/PORT): {e}"))?;
         let broker = Arc::new(Broker::new(config.relay.url.clone(), config.resilience.rabbitmq.clone()));
-        let state = AppState {
+        let state = AppState::new(AppStateInner {
             broker,
             auth_failures: Arc::default(),
             config: Arc::new(config),
@@ -118,7 +118,7 @@ impl Application {
             health: Arc::new(HealthState::new()),
             metrics,
             http,
-        };
+        });
         let operator = match &state.config.operator.token {
             Some(_) => {
                 let addr = SocketAddr::new(state.config.operator.host, state.config.operator.port);
