@@ -1,5 +1,5 @@
 //! CPU cost of verifying an auth-service token, once per token (RS256 signature on
-//! jsonwebtoken's `rust_crypto` backend) and for a token seen before (the verified-token cache
+//! jsonwebtoken's `aws_lc_rs` backend) and for a token seen before (the verified-token cache
 //! in `src/auth/mod.rs`: a SHA-256 of the token and a map lookup). Single-threaded, release
 //! build, tokens signed with the test fixtures' key (2048-bit RSA, as auth-service's).
 //!

@@ -83,8 +83,9 @@ struct Claims {
 pub struct TokenVerifier {
     keys: KeyRing,
     validation: Validation,
-    /// Tokens already verified, by the SHA-256 of the token: an RSA verification costs about
-    /// 170 µs of CPU, a lookup a few. Never trusted past the token's `exp`; emptied whenever
+    /// Tokens already verified, by the SHA-256 of the token: an RS256 verification costs about
+    /// 23 µs of CPU (`aws_lc_rs`; 192 µs on the pure-Rust backend used before), a lookup under
+    /// 1 µs (`examples/token_cost.rs`). Never trusted past the token's `exp`; emptied whenever
     /// the keys change. Revocation and tenant status are checked on every request regardless.
     verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], AuthUser>>,
 }
