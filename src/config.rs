@@ -935,10 +935,10 @@ impl ResilienceSettings {
             ms(30_000),
             2,
             (ms(1_000), ms(5_000)),
-            // 15 s open, growing to 60 s while probes keep failing: one probe per 15 s costs a
+            // 10 s open, growing to 40 s while probes keep failing: one probe per 10 s costs a
             // sick RPC nothing, and a backlog starts draining within seconds of its recovery
             // (a 60 s start kept row 8 of the benchmark waiting a minute after every hang).
-            BreakerDefaults { window: 10, min_calls: 3, rate: 0.5, open: ms(15_000), probes: 1, slow: None },
+            BreakerDefaults { window: 10, min_calls: 3, rate: 0.5, open: ms(10_000), probes: 1, slow: None },
         );
         // Sends are never retried by the generic layer (the outbox decides, after checking
         // whether the event account already exists).
@@ -948,7 +948,7 @@ impl ResilienceSettings {
             ms(10_000),
             0,
             (ms(1_000), ms(5_000)),
-            BreakerDefaults { window: 10, min_calls: 3, rate: 0.5, open: ms(15_000), probes: 1, slow: None },
+            BreakerDefaults { window: 10, min_calls: 3, rate: 0.5, open: ms(10_000), probes: 1, slow: None },
         );
         let auth_db = defaults(
             "auth_db",

@@ -9,6 +9,12 @@ use event_service::config::{Config, ConfigError, Env, MigrateConfig};
 use event_service::startup::Application;
 use event_service::{config_report, storage, telemetry};
 
+// mimalloc instead of glibc's malloc: under load, about 17 % of the warm read's samples were in
+// glibc's allocator, part of it waiting on its arena locks (`perf`, row 1 of
+// scripts/bench/suite); docs/benchmarks.md has the before and after.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,
