@@ -505,7 +505,7 @@ async fn holds_on_a_striped_section_never_oversell_under_concurrent_holds_confir
     let client = |i: usize| {
         let (app, token, section_id) = (&app, &token, &section_id);
         async move {
-            let quantity = if i % 7 == 0 { 20 } else { 1 + i % 3 };
+            let quantity = if i.is_multiple_of(7) { 20 } else { 1 + i % 3 };
             let r = hold(app, token, section_id, json!({"quantity": quantity})).await;
             match r.status().as_u16() {
                 201 => {}
