@@ -24,9 +24,9 @@ use crate::config::RedisConfig;
 use crate::domain::TenantId;
 
 /// `tenant:{<tenant id>}:<suffix>`, the only way a key is made. The braces are literal: a Redis
-/// Cluster hash tag, so every key of one tenant (a value and its generation key, a prefix walk)
-/// lives in one slot and the Lua scripts stay single-slot (docs/scaling.md §4.2). Braces are not
-/// glob characters, so prefix patterns still match literally.
+/// Cluster hash tag, so every key of one tenant (a value and its generation key, all the keys
+/// of one invalidation) lives in one slot and the Lua scripts stay single-slot
+/// (docs/scaling.md §4.2).
 pub fn tenant_key(tenant: TenantId, suffix: &str) -> String {
     format!("tenant:{{{tenant}}}:{suffix}")
 }
