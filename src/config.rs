@@ -138,11 +138,35 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
     /// `REDIS_URL`, or composed from `REDIS_HOST`, `REDIS_PORT`, `REDIS_PASSWORD`, `REDIS_DB`.
+    /// Empty when `REDIS_CLUSTER_NODES` is set.
     pub url: SecretString,
+    /// `REDIS_CLUSTER_NODES` (unset): comma-separated `host:port` or `redis://`/`rediss://` URLs
+    /// of some nodes of a Redis Cluster (the others are discovered). When set, every Redis
+    /// command goes through a cluster client, routed by its key's slot. `REDIS_PASSWORD`
+    /// applies to `host:port` entries. Excludes `REDIS_URL`; a cluster has only database 0.
+    pub cluster_nodes: Vec<SecretString>,
     /// `REDIS_CONNECT_TIMEOUT_MS` (1000).
     pub connect_timeout: Duration,
-    /// `REDIS_RESPONSE_TIMEOUT_MS` (250).
+    /// `REDIS_RESPONSE_TIMEOUT_MS` (250). In cluster mode also the bound on one whole command,
+    /// redirections and retries included, so the Redis stack's deadlines still hold.
     pub response_timeout: Duration,
+    /// `REDIS_CLUSTER_RETRIES` (2): how often the cluster client re-sends a command after
+    /// `MOVED`, `TRYAGAIN`, `CLUSTERDOWN` or a lost connection (waits of 10-100 ms between
+    /// tries), all inside `REDIS_RESPONSE_TIMEOUT_MS`. The client's own default (16 tries,
+    /// waits up to minutes) would outlive every deadline.
+    pub cluster_retries: u32,
+}
+
+impl RedisConfig {
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster_nodes.is_empty()
+    }
+
+    /// Where to subscribe to pub/sub channels: the single server, or each cluster node in turn
+    /// (a cluster broadcasts `PUBLISH` to every node).
+    pub fn pubsub_urls(&self) -> Vec<SecretString> {
+        if self.is_cluster() { self.cluster_nodes.clone() } else { vec![self.url.clone()] }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1105,6 +1129,34 @@ fn compose_db_url(env: &mut Env) -> Option<String> {
 
 impl RedisConfig {
     fn from_env(env: &mut Env) -> Self {
+        let cluster_nodes = env.raw("REDIS_CLUSTER_NODES").map(str::to_owned);
+        env.note("REDIS_CLUSTER_NODES", None, false, true);
+        let cluster_retries = env.ranged("REDIS_CLUSTER_RETRIES", 2, 0, 10) as u32;
+        let connect_timeout = env.millis("REDIS_CONNECT_TIMEOUT_MS", 1_000, 50, 30_000);
+        let response_timeout = env.millis("REDIS_RESPONSE_TIMEOUT_MS", 250, 10, 10_000);
+        if let Some(nodes) = cluster_nodes {
+            if env.raw("REDIS_URL").is_some() {
+                env.problem("REDIS_CLUSTER_NODES", "and REDIS_URL are exclusive: set one of them");
+            }
+            // Read so they are known names, and refused: a cluster is named by its nodes only.
+            for name in ["REDIS_HOST", "REDIS_PORT"] {
+                if env.raw(name).is_some() {
+                    env.problem(name, "has no effect with REDIS_CLUSTER_NODES: list the nodes there");
+                }
+            }
+            if env.ranged("REDIS_DB", 0, 0, 15) != 0 {
+                env.problem("REDIS_DB", "must be 0 with REDIS_CLUSTER_NODES (a cluster has only database 0)");
+            }
+            let password = env.raw("REDIS_PASSWORD").map(str::to_owned);
+            let cluster_nodes = cluster_node_urls(env, &nodes, password.as_deref());
+            return RedisConfig {
+                url: SecretString::from(String::new()),
+                cluster_nodes,
+                connect_timeout,
+                response_timeout,
+                cluster_retries,
+            };
+        }
         let url = match env.raw("REDIS_URL").map(str::to_owned) {
             Some(url) => {
                 check_secret_url(env, "REDIS_URL", &url, &["redis", "rediss"]);
@@ -1120,10 +1172,59 @@ impl RedisConfig {
         };
         RedisConfig {
             url: SecretString::from(url),
-            connect_timeout: env.millis("REDIS_CONNECT_TIMEOUT_MS", 1_000, 50, 30_000),
-            response_timeout: env.millis("REDIS_RESPONSE_TIMEOUT_MS", 250, 10, 10_000),
+            cluster_nodes: Vec::new(),
+            connect_timeout,
+            response_timeout,
+            cluster_retries,
         }
     }
+}
+
+/// `REDIS_CLUSTER_NODES` as URLs: `host:port` entries become `redis://[:password@]host:port`;
+/// URLs are taken as they are but must name database 0 (or none). Problems never echo an
+/// entry, which may carry a password.
+fn cluster_node_urls(env: &mut Env, nodes: &str, password: Option<&str>) -> Vec<SecretString> {
+    const NAME: &str = "REDIS_CLUSTER_NODES";
+    let mut urls = Vec::new();
+    for (i, entry) in nodes.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+        let n = i + 1;
+        let url = if entry.contains("://") {
+            match Url::parse(entry) {
+                Ok(u) if matches!(u.scheme(), "redis" | "rediss") && u.has_host() => {
+                    if !matches!(u.path(), "" | "/" | "/0") {
+                        env.problem(NAME, format!("entry {n} names a database other than 0"));
+                    }
+                    u
+                }
+                _ => {
+                    env.problem(NAME, format!("entry {n} is not a redis:// or rediss:// URL with a host"));
+                    continue;
+                }
+            }
+        } else {
+            let parsed = entry.rsplit_once(':').and_then(|(host, port)| {
+                let mut u = Url::parse("redis://localhost").ok()?;
+                u.set_host(Some(host.trim_matches(['[', ']']))).ok()?;
+                u.set_port(Some(port.parse::<u16>().ok()?)).ok()?;
+                if let Some(p) = password {
+                    u.set_password(Some(p)).ok()?;
+                }
+                Some(u)
+            });
+            match parsed {
+                Some(u) => u,
+                None => {
+                    env.problem(NAME, format!("entry {n} is not host:port or a redis:// URL"));
+                    continue;
+                }
+            }
+        };
+        urls.push(SecretString::from(url.to_string()));
+    }
+    if urls.is_empty() && !env.problems.iter().any(|p| p.variable == NAME) {
+        env.problem(NAME, "lists no node");
+    }
+    urls
 }
 
 impl MigrateConfig {
@@ -1246,6 +1347,39 @@ mod tests {
         ]))
         .expect("valid");
         assert_eq!(c.database.url.expose_secret(), "postgres://app:p%40ss@db.internal:5432/events");
+    }
+
+    #[test]
+    fn redis_cluster_nodes_become_urls_and_exclude_redis_url() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.extend([
+            ("REDIS_CLUSTER_NODES", "10.0.0.1:7000, redis://u:pw@10.0.0.2:7001/0,"),
+            ("REDIS_PASSWORD", "p@ss"),
+        ]);
+        let c = Config::from_env(env(&pairs)).expect("valid");
+        assert!(c.redis.is_cluster());
+        let urls: Vec<_> = c.redis.cluster_nodes.iter().map(|u| u.expose_secret().to_owned()).collect();
+        assert_eq!(urls, ["redis://:p%40ss@10.0.0.1:7000", "redis://u:pw@10.0.0.2:7001/0"]);
+        assert_eq!(c.redis.pubsub_urls().len(), 2);
+        assert_eq!(c.redis.cluster_retries, 2);
+
+        for (bad, var) in [
+            (vec![("REDIS_CLUSTER_NODES", "h:1"), ("REDIS_URL", "redis://h:6379/0")], "REDIS_CLUSTER_NODES"),
+            (vec![("REDIS_CLUSTER_NODES", "redis://h:1/3")], "REDIS_CLUSTER_NODES"),
+            (vec![("REDIS_CLUSTER_NODES", "h:1"), ("REDIS_DB", "2")], "REDIS_DB"),
+            (vec![("REDIS_CLUSTER_NODES", "h:1"), ("REDIS_HOST", "h")], "REDIS_HOST"),
+            (vec![("REDIS_CLUSTER_NODES", "no-port")], "REDIS_CLUSTER_NODES"),
+            (vec![("REDIS_CLUSTER_NODES", " , ")], "REDIS_CLUSTER_NODES"),
+            (vec![("REDIS_CLUSTER_NODES", "h:1"), ("REDIS_CLUSTER_RETRIES", "99")], "REDIS_CLUSTER_RETRIES"),
+        ] {
+            let mut pairs = MINIMAL.to_vec();
+            pairs.extend(bad);
+            let err = Config::from_env(env(&pairs)).unwrap_err();
+            assert_eq!(err.0.iter().map(|p| p.variable).collect::<Vec<_>>(), [var], "{err}");
+        }
+        let single = Config::from_env(env(MINIMAL)).expect("valid");
+        assert!(!single.redis.is_cluster());
+        assert_eq!(single.redis.pubsub_urls()[0].expose_secret(), "redis://127.0.0.1:6379/0");
     }
 
     #[test]

@@ -176,6 +176,65 @@ stop_redis() {
   redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
 }
 
+# start_redis_cluster DIR FIRST_PORT: a throwaway Redis Cluster of six nodes on
+# 127.0.0.1:FIRST_PORT..FIRST_PORT+5 (cluster bus on port + 10000), three primaries with a
+# replica each. The node timeout is 2 s, so a killed primary's replica takes over within a few
+# seconds. Starts from scratch unless a healthy cluster already answers on FIRST_PORT.
+REDIS_CLUSTER_SIZE=6
+
+redis_cluster_nodes() {
+  local first="$1" i out=()
+  for ((i = 0; i < REDIS_CLUSTER_SIZE; i++)); do out+=("127.0.0.1:$((first + i))"); done
+  (IFS=,; echo "${out[*]}")
+}
+
+start_redis_cluster() {
+  local dir="$1" first="$2" i port
+  if redis-cli -p "$first" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; then
+    log "Redis Cluster already running on ports $first-$((first + REDIS_CLUSTER_SIZE - 1))"
+    return 0
+  fi
+  stop_redis_cluster "$first"
+  rm -rf "$dir"
+  log "starting a Redis Cluster (3 primaries, 3 replicas) on ports $first-$((first + REDIS_CLUSTER_SIZE - 1))"
+  for ((i = 0; i < REDIS_CLUSTER_SIZE; i++)); do
+    port=$((first + i))
+    mkdir -p "$dir/$port"
+    redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes --cluster-node-timeout 2000 \
+      --cluster-config-file nodes.conf --daemonize yes --dir "$dir/$port" --pidfile "$dir/$port/redis.pid" \
+      --logfile "$dir/$port/redis.log" --save "" --appendonly no >/dev/null
+  done
+  for ((i = 0; i < REDIS_CLUSTER_SIZE; i++)); do
+    port=$((first + i))
+    for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p "$port" ping >/dev/null 2>&1 || die "Redis Cluster node $port did not start (see $dir/$port/redis.log)"
+  done
+  # shellcheck disable=SC2046
+  redis-cli --cluster create $(redis_cluster_nodes "$first" | tr , ' ') --cluster-replicas 1 --cluster-yes \
+    >"$dir/create.log" 2>&1 || { tail -20 "$dir/create.log" >&2; die "redis-cli --cluster create failed"; }
+  # Ready once every node sees the cluster ok and every replica has finished its first sync (a
+  # replica that has not refuses to take over from a failed primary).
+  for _ in $(seq 1 150); do
+    local ok=0
+    for ((i = 0; i < REDIS_CLUSTER_SIZE; i++)); do
+      port=$((first + i))
+      redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' \
+        && redis-cli -p "$port" info replication 2>/dev/null | grep -qE '^(role:master|master_link_status:up)' \
+        && ok=$((ok + 1))
+    done
+    ((ok == REDIS_CLUSTER_SIZE)) && return 0
+    sleep 0.2
+  done
+  die "the Redis Cluster did not reach cluster_state:ok with every replica in sync (see $dir/create.log)"
+}
+
+stop_redis_cluster() {
+  local first="$1" i
+  for ((i = 0; i < REDIS_CLUSTER_SIZE; i++)); do
+    redis-cli -p "$((first + i))" shutdown nosave >/dev/null 2>&1 || true
+  done
+}
+
 # start_rabbitmq DIR PORT: a private RabbitMQ node (its own node name, port, Erlang
 # distribution port, data and logs under DIR) on 127.0.0.1:PORT, user guest/guest. Runs the
 # server script directly (not the packaged service), so it works as root and beside any other
@@ -248,3 +307,59 @@ ensure_wallet() { python3 "$REPO_ROOT/deploy/compose/make-wallet.py" "$1"; }
 
 # venue_seed_hex TENANT VENUE: the tenant-bound venue seed (crates/chain/src/seeds.rs) in hex.
 venue_seed_hex() { printf '%s%s' "${1//-/}" "${2//-/}"; }
+
+# The test stack of scripts/test and scripts/scale-test: Postgres, Redis and RabbitMQ on the
+# ports of TEST_PG_PORT, TEST_REDIS_PORT and TEST_RABBITMQ_PORT, with state keyed by the
+# Postgres port, so two runs on different ports never share state.
+test_stack_settings() {
+  PG_PORT="${TEST_PG_PORT:-55433}"
+  REDIS_PORT="${TEST_REDIS_PORT:-63800}"
+  RABBITMQ_PORT="${TEST_RABBITMQ_PORT:-$((PG_PORT - 50000 + 5000))}"
+  STATE="$REPO_ROOT/.local/test-$PG_PORT"
+  PGDIR="$(pg_dir "test-$PG_PORT")"
+  DB_NAME=event_service_test
+  export OWNER_PASSWORD="test-owner-password" APP_PASSWORD="test-app-password"
+}
+
+# start_test_stack: a fresh stack every run (tests must never depend on what a previous run
+# left), and the TEST_* variables the integration tests read.
+start_test_stack() {
+  stop_postgres "$PGDIR" 2>/dev/null || true
+  stop_redis "$REDIS_PORT"
+  stop_rabbitmq "$STATE/rabbitmq" "$RABBITMQ_PORT" 2>/dev/null || true
+  rm -rf "$STATE" "$PGDIR"
+  mkdir -p "$STATE"
+
+  start_postgres "$PGDIR" "$PG_PORT" fast
+  bootstrap_database "$PGDIR" "$PG_PORT" "$DB_NAME"
+  # auth-service's tenants and invalidated_tokens, in the same database as in the platform.
+  bootstrap_auth_standin "$PGDIR" "$PG_PORT" "$DB_NAME" event_service
+  start_redis "$STATE/redis" "$REDIS_PORT"
+  start_rabbitmq "$STATE/rabbitmq" "$RABBITMQ_PORT"
+
+  export TEST_DATABASE_URL="postgres://event_service:${APP_PASSWORD}@127.0.0.1:${PG_PORT}/${DB_NAME}"
+  export TEST_DATABASE_ADMIN_URL="postgres://event_service_owner:${OWNER_PASSWORD}@127.0.0.1:${PG_PORT}/${DB_NAME}"
+  # The superuser is reachable only over the cluster's socket (trust); tests use it to prove
+  # that the service refuses to start as a superuser.
+  pg_super "$PGDIR" "$PG_PORT" -d postgres -c "alter role postgres password '${OWNER_PASSWORD}'"
+  export TEST_PG_SUPERUSER_URL="postgres://postgres:${OWNER_PASSWORD}@127.0.0.1:${PG_PORT}/${DB_NAME}"
+  export TEST_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}/0"
+  export TEST_RABBITMQ_URL="amqp://guest:guest@127.0.0.1:${RABBITMQ_PORT}/%2f"
+  # For tests that start (and kill) servers of their own.
+  export TEST_PG_BIN="$PG_BIN"
+  if [[ $(id -u) -eq 0 ]]; then export TEST_PG_RUN_AS=postgres; fi
+}
+
+stop_test_stack() {
+  stop_rabbitmq "$STATE/rabbitmq" "$RABBITMQ_PORT"
+  stop_redis "$REDIS_PORT"
+  stop_postgres "$PGDIR"
+}
+
+# migrate_test_database: the service's own `migrate`, as the owner role.
+migrate_test_database() {
+  log "migrating the test database"
+  cargo build --quiet --locked --bin event-service
+  DATABASE_ADMIN_URL="$TEST_DATABASE_ADMIN_URL" DATABASE_URL="$TEST_DATABASE_URL" LOG_LEVEL=warn \
+    "$CARGO_TARGET_DIR/debug/event-service" migrate
+}

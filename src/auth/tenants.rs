@@ -142,10 +142,15 @@ impl TenantDirectory {
     }
 
     /// Subscribes to [`INVALIDATION_CHANNEL`] until `shutdown`, reconnecting with backoff.
-    pub async fn listen(self: std::sync::Arc<Self>, redis_url: SecretString, shutdown: CancellationToken) {
+    /// `redis_urls`: the server, or the nodes of a Redis Cluster. A cluster delivers a
+    /// `PUBLISH` on any node to subscribers on every node, so a plain subscription to one node
+    /// is enough; each reconnect moves on to the next node, so a dead node is not retried
+    /// forever.
+    pub async fn listen(self: std::sync::Arc<Self>, redis_urls: Vec<SecretString>, shutdown: CancellationToken) {
         let mut delay = Duration::from_millis(200);
-        loop {
-            let session = self.subscribe_once(&redis_url, &shutdown);
+        for attempt in 0usize.. {
+            let Some(redis_url) = redis_urls.get(attempt % redis_urls.len().max(1)) else { return };
+            let session = self.subscribe_once(redis_url, &shutdown);
             let outcome = tokio::select! {
                 outcome = session => outcome,
                 () = shutdown.cancelled() => return,

@@ -209,6 +209,13 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// KEYS = [nonce key]; ARGV = [request token, ttl ms]. 1 when the nonce is new or already
+/// claimed by this very request (a client-side re-send), 0 when another request claimed it.
+/// A script rather than `SET .. NX GET` so it also runs on Redis before 7.0.
+const CLAIM_NONCE: &str = "local held = redis.call('GET', KEYS[1]) \
+    if not held then redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2])) return 1 end \
+    if held == ARGV[1] then return 1 end return 0";
+
 /// Set while nonces go to the local store, so the warning is logged once per outage.
 static NONCE_FALLBACK: AtomicBool = AtomicBool::new(false);
 
@@ -219,14 +226,28 @@ async fn claim_nonce(state: &AppState, service: &str, nonce: &str, read: bool) -
     let key = format!("internal:nonce:{service}:{nonce}");
     let ttl_ms = NONCE_TTL.as_millis() as u64;
     // SET NX is not idempotent from the caller's view (a retried success reads as a replay),
-    // so it is never retried.
+    // so the stack never retries it. A cluster client re-sends commands by itself (after a
+    // lost reply, MOVED during a failover), so there the claim stores a token of this request
+    // and a re-sent claim recognises its own token: only another request's token is a replay.
+    let token = uuid::Uuid::new_v4().to_string();
     let result = state
         .cache
         .stack()
         .call("internal_nonce", Idempotency::Unsafe, || {
             let mut conn = state.cache.connection();
-            let key = &key;
+            let (key, token) = (&key, &token);
             async move {
+                if conn.is_cluster() {
+                    return redis::cmd("EVAL")
+                        .arg(CLAIM_NONCE)
+                        .arg(1)
+                        .arg(key)
+                        .arg(token)
+                        .arg(ttl_ms)
+                        .query_async::<i64>(&mut conn)
+                        .await
+                        .map(|claimed| claimed == 1);
+                }
                 redis::cmd("SET")
                     .arg(key)
                     .arg(1)
@@ -235,15 +256,16 @@ async fn claim_nonce(state: &AppState, service: &str, nonce: &str, read: bool) -
                     .arg(ttl_ms)
                     .query_async::<Option<String>>(&mut conn)
                     .await
+                    .map(|set| set.is_some())
             }
         })
         .await;
     match result {
-        Ok(set) => {
+        Ok(claimed) => {
             if NONCE_FALLBACK.load(Ordering::Relaxed) && NONCE_FALLBACK.swap(false, Ordering::Relaxed) {
                 tracing::info!("Redis is back; internal-call nonces are shared across instances again");
             }
-            if set.is_some() { Ok(()) } else { Err(RejectCode::ReplayedNonce) }
+            if claimed { Ok(()) } else { Err(RejectCode::ReplayedNonce) }
         }
         Err(e) if !read => {
             metrics::counter!("internal_auth_nonce_unavailable_total").increment(1);

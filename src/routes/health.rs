@@ -248,7 +248,7 @@ pub async fn details(state: &AppState) -> Value {
                 "max": state.db.max_connections(),
             },
         },
-        "redis": { "version": state.cache.server_version().await },
+        "redis": { "version": state.cache.server_version().await, "mode": state.cache.mode() },
         "process": {
             "pid": std::process::id(),
             "uptimeSeconds": state.health.uptime().as_secs(),

@@ -8,8 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, RedisError};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{AsyncCommands, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
 use resilience::{
     BreakerHandle, BreakerOutcome, Classification, Classify, Dependency, DependencyConfig, Idempotency, RetryDecision,
 };
@@ -21,9 +24,9 @@ use crate::config::RedisConfig;
 use crate::domain::TenantId;
 
 /// `tenant:{<tenant id>}:<suffix>`, the only way a key is made. The braces are literal: a Redis
-/// Cluster hash tag, so every key of one tenant (a value and its generation key, a prefix walk)
-/// lives in one slot and the Lua scripts stay single-slot (docs/scaling.md §4.2). Braces are not
-/// glob characters, so prefix patterns still match literally.
+/// Cluster hash tag, so every key of one tenant (a value and its generation key, all the keys
+/// of one invalidation) lives in one slot and the Lua scripts stay single-slot
+/// (docs/scaling.md §4.2).
 pub fn tenant_key(tenant: TenantId, suffix: &str) -> String {
     format!("tenant:{{{tenant}}}:{suffix}")
 }
@@ -40,9 +43,66 @@ const GUARDED_SET: &str = "if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] the
 const INVALIDATE: &str = "for i = 1, #KEYS, 2 do redis.call('INCR', KEYS[i + 1]) \
     redis.call('EXPIRE', KEYS[i + 1], 86400) redis.call('UNLINK', KEYS[i]) end return 1";
 
+/// The one Redis handle of the service: a single server (`REDIS_URL`) or a Redis Cluster
+/// (`REDIS_CLUSTER_NODES`). Both are cheap-to-clone multiplexed handles, and both speak
+/// [`ConnectionLike`], so every command, pipeline and script call site is written once. On a
+/// cluster each command goes to the node owning its first key's slot; every pipeline and
+/// script of the service touches keys of one slot only (see `tenant_key`).
+#[derive(Clone)]
+pub enum RedisConn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl RedisConn {
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    /// Runs a keyless command on one node: on a cluster, commands such as `INFO` would
+    /// otherwise fan out to every primary and answer with a map per node.
+    async fn on_one_node<T: redis::FromRedisValue>(&mut self, cmd: Cmd) -> redis::RedisResult<T> {
+        match self {
+            Self::Single(m) => cmd.query_async(m).await,
+            Self::Cluster(c) => {
+                let value = c.route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random)).await?;
+                redis::from_redis_value(value).map_err(Into::into)
+            }
+        }
+    }
+}
+
+impl ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(m) => m.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(m) => m.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(m) => m.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Cache {
-    conn: ConnectionManager,
+    conn: RedisConn,
     stack: Dependency<RedisError>,
 }
 
@@ -51,15 +111,19 @@ impl Cache {
     /// The reconnect backoff is kept short: callers wait on a reconnect, and the tower
     /// deadline around each call bounds that wait anyway.
     pub fn new(config: &RedisConfig, stack_config: DependencyConfig) -> anyhow::Result<Self> {
-        let client = redis::Client::open(config.url.expose_secret())
-            .map_err(|e| anyhow::anyhow!("REDIS_URL: {}", e.category()))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.response_timeout))
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(2));
-        let conn = client.get_connection_manager_lazy(manager_config)?;
+        let conn = if config.is_cluster() {
+            RedisConn::Cluster(cluster_connection(config)?)
+        } else {
+            let client = redis::Client::open(config.url.expose_secret())
+                .map_err(|e| anyhow::anyhow!("REDIS_URL: {}", e.category()))?;
+            let manager_config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.connect_timeout))
+                .set_response_timeout(Some(config.response_timeout))
+                .set_number_of_retries(2)
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_secs(2));
+            RedisConn::Single(client.get_connection_manager_lazy(manager_config)?)
+        };
         Ok(Self { conn, stack: Dependency::new(stack_config, RedisClassifier) })
     }
 
@@ -217,25 +281,54 @@ impl Cache {
         }
     }
 
-    /// `INFO server` field `redis_version`, for the admin health page.
+    /// `INFO server` field `redis_version`, for the admin health page (of one node, on a
+    /// cluster).
     pub async fn server_version(&self) -> Option<String> {
         let mut conn = self.conn.clone();
-        let info: String =
-            tokio::time::timeout(Duration::from_secs(1), redis::cmd("INFO").arg("server").query_async(&mut conn))
-                .await
-                .ok()?
-                .ok()?;
+        let mut info = redis::cmd("INFO");
+        info.arg("server");
+        let info: String = tokio::time::timeout(Duration::from_secs(1), conn.on_one_node(info)).await.ok()?.ok()?;
         info.lines().find_map(|l| l.strip_prefix("redis_version:")).map(str::to_owned)
     }
 
     /// The connection, for callers with their own command semantics (rate limits, nonces).
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConn {
         self.conn.clone()
+    }
+
+    /// `cluster` or `single`, for the admin health page and logs.
+    pub fn mode(&self) -> &'static str {
+        if self.conn.is_cluster() { "cluster" } else { "single" }
     }
 
     pub fn stack(&self) -> &Dependency<RedisError> {
         &self.stack
     }
+}
+
+/// The cluster client with every timeout and retry set explicitly: its defaults (16 retries,
+/// waits from 1.28 s growing to minutes) would keep a caller waiting long after the Redis
+/// stack's deadline gave up on it. `REDIS_RESPONSE_TIMEOUT_MS` bounds each attempt *and* the
+/// whole command with its redirections and retries, so the stack's attempt timeout
+/// (`RESILIENCE_REDIS_ATTEMPT_TIMEOUT_MS`, 300 ms) still sees a prompt answer. Reads go to
+/// primaries only: a replica's copy may lag an invalidation, which the generation guard
+/// cannot see.
+fn cluster_connection(config: &RedisConfig) -> anyhow::Result<ClusterConnection> {
+    let nodes: Vec<&str> = config.cluster_nodes.iter().map(|u| u.expose_secret()).collect();
+    let client = ClusterClient::builder(nodes)
+        .connection_timeout(config.connect_timeout)
+        .response_timeout(config.response_timeout)
+        .overall_response_timeout(Some(config.response_timeout))
+        .retries(config.cluster_retries)
+        .min_retry_wait(10)
+        .max_retry_wait(100)
+        .build()
+        .map_err(|e| anyhow::anyhow!("REDIS_CLUSTER_NODES: {}", e.category()))?;
+    Ok(client.get_pending_async_connection_with_config(
+        ClusterConfig::new()
+            .set_connection_timeout(config.connect_timeout)
+            .set_response_timeout(config.response_timeout),
+    ))
 }
 
 fn record(op: &'static str, result: &'static str) {
@@ -249,12 +342,34 @@ pub struct RedisClassifier;
 
 impl Classify<RedisError> for RedisClassifier {
     fn classify(&self, err: &RedisError) -> Classification {
-        if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() || err.is_connection_refusal() {
+        if err.is_io_error()
+            || err.is_timeout()
+            || err.is_connection_dropped()
+            || err.is_connection_refusal()
+            || is_cluster_unavailable(err)
+        {
             Classification { breaker: BreakerOutcome::Failure, retry: RetryDecision::Yes { after: None } }
         } else {
             Classification { breaker: BreakerOutcome::Ignore, retry: RetryDecision::No }
         }
     }
+}
+
+/// A cluster that cannot serve the slot right now (failover in progress, node unreachable):
+/// an outage like a refused connection, not a bug in our command.
+fn is_cluster_unavailable(err: &RedisError) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::ClusterConnectionNotFound
+            | ErrorKind::Server(
+                ServerErrorKind::ClusterDown
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ReadOnly
+                    | ServerErrorKind::Moved
+                    | ServerErrorKind::Ask
+            )
+    )
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    PgServer, eventually, fixture, problem, register_tenant, sign_with_kid, spawn_app_as, spawn_app_with, superuser,
-    test_env,
+    PgServer, eventually, fixture, problem, publish, register_tenant, sign_with_kid, spawn_app_as, spawn_app_with,
+    superuser,
 };
 
 /// Claims exactly as auth-service's `generateTokenPair` writes an access token.
@@ -130,8 +130,6 @@ async fn a_suspended_tenant_is_refused_on_every_replica_at_once_and_back_when_re
     for app in [&a, &b] {
         assert_eq!(app.get_as("/api/v1/events", &token).await.status(), 200);
     }
-    let mut redis =
-        redis::Client::open(test_env().redis_url).unwrap().get_multiplexed_async_connection().await.unwrap();
     // auth-service's TenantService.updateTenantStatus: UPDATE tenants, then PUBLISH the bare id.
     let set_status = |status: &'static str| async move {
         sqlx::query("update tenants set status = $2, updated_at = now() where id = $1")
@@ -142,12 +140,7 @@ async fn a_suspended_tenant_is_refused_on_every_replica_at_once_and_back_when_re
             .unwrap();
     };
     set_status("suspended").await;
-    let _: i64 = redis::cmd("PUBLISH")
-        .arg("tenant:cache:invalidate")
-        .arg(tenant.to_string())
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    publish("tenant:cache:invalidate", &tenant.to_string()).await;
     for app in [&a, &b] {
         let refused =
             eventually(Duration::from_secs(2), || async { app.get_as("/api/v1/events", &token).await.status() == 403 })
@@ -161,12 +154,7 @@ async fn a_suspended_tenant_is_refused_on_every_replica_at_once_and_back_when_re
     }
 
     set_status("active").await;
-    let _: i64 = redis::cmd("PUBLISH")
-        .arg("tenant:cache:invalidate")
-        .arg(tenant.to_string())
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    publish("tenant:cache:invalidate", &tenant.to_string()).await;
     for app in [&a, &b] {
         let back =
             eventually(Duration::from_secs(2), || async { app.get_as("/api/v1/events", &token).await.status() == 200 })

@@ -118,6 +118,8 @@ async fn detailed_health_is_the_operators_not_a_tenant_admins() {
     let body: Value = response.json().await.unwrap();
     assert!(body["database"]["pool"]["max"].is_u64(), "{body}");
     assert!(body["database"]["version"].is_string());
+    assert!(body["redis"]["version"].is_string(), "{body}");
+    assert_eq!(body["redis"]["mode"], if crate::helpers::on_cluster() { "cluster" } else { "single" });
     assert_eq!(body["breakers"]["postgres"], "closed");
     assert!(body["process"]["pid"].is_u64());
 }

@@ -35,6 +35,10 @@ pub struct TestEnv {
     pub superuser_url: String,
     pub redis_url: String,
     pub rabbitmq_url: String,
+    /// `TEST_REDIS_CLUSTER_NODES` (`host:port,...`, set by `scripts/scale-test`): the apps of
+    /// the tests use this Redis Cluster instead of the Redis at `redis_url` (see
+    /// [`config_from`]).
+    pub redis_cluster_nodes: Option<String>,
 }
 
 fn var(name: &str) -> String {
@@ -50,7 +54,13 @@ pub fn test_env() -> TestEnv {
         superuser_url: var("TEST_PG_SUPERUSER_URL"),
         redis_url: var("TEST_REDIS_URL"),
         rabbitmq_url: var("TEST_RABBITMQ_URL"),
+        redis_cluster_nodes: std::env::var("TEST_REDIS_CLUSTER_NODES").ok().filter(|n| !n.is_empty()),
     }
+}
+
+/// Whether this run's apps talk to a Redis Cluster (`TEST_REDIS_CLUSTER_NODES`).
+pub fn on_cluster() -> bool {
+    test_env().redis_cluster_nodes.is_some()
 }
 
 pub fn fixture(name: &str) -> PathBuf {
@@ -94,8 +104,45 @@ pub fn base_vars(env: &TestEnv) -> HashMap<String, String> {
     .collect()
 }
 
-pub fn config_from(vars: HashMap<String, String>) -> Config {
+pub fn config_from(mut vars: HashMap<String, String>) -> Config {
+    // A cluster run swaps the shared Redis for the cluster here, after the test's own changes,
+    // so the same tests run against both. A test that points REDIS_URL at a Redis of its own
+    // (one it stops, or a dead port) keeps it: what it tests is that Redis.
+    let env = test_env();
+    if let Some(nodes) = env.redis_cluster_nodes
+        && vars.get("REDIS_URL") == Some(&env.redis_url)
+    {
+        vars.remove("REDIS_URL");
+        vars.insert("REDIS_CLUSTER_NODES".to_owned(), nodes);
+    }
     Config::from_env(Env::from_map(vars)).expect("test configuration is valid")
+}
+
+/// Publishes like auth-service does on the shared Redis. On a cluster run it publishes on the
+/// *last* node, while the apps subscribe on the first one: the cluster's bus must carry it over.
+pub async fn publish(channel: &str, message: &str) {
+    let env = test_env();
+    let url = match &env.redis_cluster_nodes {
+        Some(nodes) => format!("redis://{}", nodes.split(',').next_back().expect("a node").trim()),
+        None => env.redis_url,
+    };
+    let mut conn = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = redis::cmd("PUBLISH").arg(channel).arg(message).query_async(&mut conn).await.unwrap();
+}
+
+/// `INFO <section>` of every primary the app's Redis connection reaches, as one text: a single
+/// server answers with a string, a cluster client with one string per primary.
+pub async fn redis_info(state: &AppState, section: &str) -> String {
+    let mut conn = state.cache.connection();
+    let value: redis::Value = redis::cmd("INFO").arg(section).query_async(&mut conn).await.expect("INFO answered");
+    match value {
+        redis::Value::Map(nodes) => nodes
+            .into_iter()
+            .map(|(_, info)| redis::from_redis_value::<String>(info).expect("INFO text"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        single => redis::from_redis_value(single).expect("INFO text"),
+    }
 }
 
 /// The venue-service fake (`tools/platform-fakes`): its real internal route, HMAC check and
@@ -672,6 +719,130 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A Redis Cluster of one test: six `redis-server` processes on loopback, three primaries with a
+/// replica each, and a node timeout of 2 s so a killed primary's replica takes over within a few
+/// seconds. The test may kill nodes (SIGKILL); every node is killed on drop.
+pub struct RedisCluster {
+    _dir: tempfile::TempDir,
+    nodes: Vec<(u16, Option<Child>)>,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut nodes = Vec::new();
+        for i in 0..6 {
+            let (port, bus) = (free_port(), free_port());
+            let node_dir = dir.path().join(i.to_string());
+            std::fs::create_dir(&node_dir).expect("node dir");
+            let child = Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--cluster-port", &bus.to_string()])
+                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+                .args(["--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&node_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server starts");
+            nodes.push((port, Some(child)));
+        }
+        let cluster = RedisCluster { _dir: dir, nodes };
+        for (port, _) in &cluster.nodes {
+            let up =
+                poll_blocking(Duration::from_secs(5), || std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok());
+            assert!(up, "redis-server did not listen on {port}");
+        }
+        let addresses: Vec<String> = cluster.nodes.iter().map(|(p, _)| format!("127.0.0.1:{p}")).collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-cli runs");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        // A replica that has not finished its first sync refuses to take over ("disconnected
+        // from master for longer than allowed"), so the cluster is ready once every replica is.
+        let ready = poll_blocking(Duration::from_secs(30), || {
+            cluster.live_ports().iter().all(|p| {
+                let replication = cluster.cli(*p, &["info", "replication"]);
+                cluster.cli(*p, &["cluster", "info"]).contains("cluster_state:ok")
+                    && (replication.contains("role:master") || replication.contains("master_link_status:up"))
+            })
+        });
+        assert!(ready, "the cluster did not reach cluster_state:ok with every replica in sync");
+        cluster
+    }
+
+    /// `REDIS_CLUSTER_NODES` for an app: every node.
+    pub fn nodes_var(&self) -> String {
+        self.nodes.iter().map(|(p, _)| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",")
+    }
+
+    fn live_ports(&self) -> Vec<u16> {
+        self.nodes.iter().filter(|(_, c)| c.is_some()).map(|(p, _)| *p).collect()
+    }
+
+    /// `redis-cli -p PORT ARGS...`, its standard output.
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        let out = Command::new("redis-cli").args(["-p", &port.to_string()]).args(args).output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The port of the healthy primary serving `key`'s slot, as a live node sees it; `None`
+    /// while that primary is failing and no replica has taken over yet.
+    pub fn primary_of(&self, key: &str) -> Option<u16> {
+        let port = self.live_ports()[0];
+        let slot: u16 = self.cli(port, &["cluster", "keyslot", key]).trim().parse().expect("a slot");
+        // CLUSTER NODES: `<id> <ip:port@bus> <flags> <primary> <ping> <pong> <epoch> <link> <slots>...`
+        for line in self.cli(port, &["cluster", "nodes"]).lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
+                continue;
+            }
+            let serves = fields[8..].iter().any(|range| match range.split_once('-') {
+                Some((a, b)) => (a.parse().unwrap_or(u16::MAX)..=b.parse().unwrap_or(0)).contains(&slot),
+                None => range.parse() == Ok(slot),
+            });
+            if serves {
+                let address = fields[1].split('@').next().expect("ip:port");
+                return address.rsplit(':').next().and_then(|p| p.parse().ok());
+            }
+        }
+        None
+    }
+
+    /// Kills a node the way a crash does (SIGKILL): no goodbye to clients or to the cluster.
+    pub fn kill(&mut self, port: u16) {
+        let node = self.nodes.iter_mut().find(|(p, _)| *p == port).expect("a node of this cluster");
+        if let Some(mut child) = node.1.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `f` every 50 ms until it returns true or `limit` passes (for setup outside a runtime).
+fn poll_blocking(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for port in self.live_ports() {
+            self.kill(port);
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 mod auth;
 mod capacity;
 mod chain;
+mod cluster;
 mod events;
 mod fairness;
 mod fault;
