@@ -211,18 +211,23 @@ async fn confirming_an_expired_hold_is_refused_and_returns_its_seats() {
     assert_eq!(now["reservation"]["status"], "expired");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_concurrent_holds_on_fifty_seats_sell_exactly_fifty() {
-    let app = spawn_app_with(|vars| {
+/// An app for the oversell races: one user's hundreds of requests at once. These tests are
+/// about overselling, not about the per-tenant and per-user concurrency limits
+/// (tests/api/fairness.rs), so the limits are lifted.
+async fn spawn_oversell_app() -> TestApp {
+    spawn_app_with(|vars| {
         vars.insert("ENABLE_RATE_LIMITING".into(), "false".into());
         vars.insert("DB_POOL_MAX".into(), "20".into());
-        // One user's 200 requests at once: this test is about overselling, not about the
-        // per-tenant and per-user concurrency limits (tests/api/fairness.rs).
         vars.insert("DB_TENANT_CONCURRENCY".into(), "20".into());
         vars.insert("USER_MAX_IN_FLIGHT".into(), "1000".into());
         vars.insert("TENANT_MAX_IN_FLIGHT".into(), "1000".into());
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_holds_on_fifty_seats_sell_exactly_fifty() {
+    let app = spawn_oversell_app().await;
     let token = app.token("admin");
     let (_, section_id) = on_sale(&app, &token, 50).await;
     let attempts = (0..200).map(|_| hold(&app, &token, &section_id, json!({"quantity": 1})));
@@ -482,16 +487,7 @@ async fn a_hold_larger_than_any_stripe_is_served_by_a_rebalance_and_the_last_sea
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holds_on_a_striped_section_never_oversell_under_concurrent_holds_confirms_and_releases() {
-    let app = spawn_app_with(|vars| {
-        vars.insert("ENABLE_RATE_LIMITING".into(), "false".into());
-        vars.insert("DB_POOL_MAX".into(), "20".into());
-        // One user's requests all at once: this test is about overselling, not about the
-        // fairness limits (tests/api/fairness.rs).
-        vars.insert("DB_TENANT_CONCURRENCY".into(), "20".into());
-        vars.insert("USER_MAX_IN_FLIGHT".into(), "1000".into());
-        vars.insert("TENANT_MAX_IN_FLIGHT".into(), "1000".into());
-    })
-    .await;
+    let app = spawn_oversell_app().await;
     let token = app.token("admin");
     let seats = 240;
     let (_, section_id) = on_sale(&app, &token, seats).await;
