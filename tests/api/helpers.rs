@@ -734,28 +734,50 @@ impl RedisCluster {
     pub fn start() -> RedisCluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut nodes = Vec::new();
+        let mut taken = std::collections::HashSet::new();
         for i in 0..6 {
-            let (port, bus) = (free_port(), free_port());
             let node_dir = dir.path().join(i.to_string());
             std::fs::create_dir(&node_dir).expect("node dir");
-            let child = Command::new("redis-server")
-                .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--cluster-port", &bus.to_string()])
-                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
-                .args(["--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(&node_dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server starts");
+            // A port from `free_port` is free only when it is asked for: by the time the node
+            // binds it, a parallel test's outgoing connection may hold it (the ephemeral range
+            // is shared). A node that does not listen is replaced on fresh ports.
+            let mut started = None;
+            for _ in 0..5 {
+                let (port, bus) = (free_port(), free_port());
+                if port == bus || taken.contains(&port) || taken.contains(&bus) {
+                    continue;
+                }
+                let mut child = Command::new("redis-server")
+                    .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--cluster-port", &bus.to_string()])
+                    .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+                    .args(["--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no"])
+                    .arg("--dir")
+                    .arg(&node_dir)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("redis-server starts");
+                let up = poll_blocking(Duration::from_secs(5), || {
+                    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                        || child.try_wait().ok().flatten().is_some()
+                }) && {
+                    // Something else answering on the port while this node failed to bind
+                    // would look the same for a moment; a node that lost the port exits at once.
+                    std::thread::sleep(Duration::from_millis(200));
+                    child.try_wait().ok().flatten().is_none()
+                };
+                if up {
+                    taken.extend([port, bus]);
+                    started = Some((port, child));
+                    break;
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            let (port, child) = started.expect("redis-server listens on a free port within five tries");
             nodes.push((port, Some(child)));
         }
         let cluster = RedisCluster { _dir: dir, nodes };
-        for (port, _) in &cluster.nodes {
-            let up =
-                poll_blocking(Duration::from_secs(5), || std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok());
-            assert!(up, "redis-server did not listen on {port}");
-        }
         let addresses: Vec<String> = cluster.nodes.iter().map(|(p, _)| format!("127.0.0.1:{p}")).collect();
         let created = Command::new("redis-cli")
             .args(["--cluster", "create"])
