@@ -133,6 +133,47 @@ pub struct DatabaseConfig {
     /// `DB_TENANT_CONCURRENCY` (a quarter of the pool, at least 2): transactions one tenant may
     /// run at once on a replica, so no tenant can take more than its share of the pool.
     pub tenant_concurrency: u32,
+    /// `DATABASE_POOLER` (`none`): `pgbouncer` when `DATABASE_URL` (and `AUTH_DATABASE_URL`)
+    /// reach Postgres through PgBouncer in transaction mode (`deploy/pgbouncer/`).
+    pub pooler: Pooler,
+}
+
+/// What sits between the service and Postgres.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooler {
+    /// Postgres itself (or a session-mode pooler): named prepared statements are cached per
+    /// connection and the timeouts are set once per connection.
+    None,
+    /// A transaction-mode pooler without prepared-statement support (PgBouncer before 1.21, as
+    /// packaged by Debian 12): a server connection is ours only inside a transaction, so
+    /// nothing may live on it across transactions (no named statements, no session settings).
+    PgBouncer,
+}
+
+impl Pooler {
+    pub fn is_transaction_pooler(self) -> bool {
+        self == Pooler::PgBouncer
+    }
+}
+
+impl std::str::FromStr for Pooler {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "none" => Ok(Pooler::None),
+            "pgbouncer" => Ok(Pooler::PgBouncer),
+            _ => Err(()),
+        }
+    }
+}
+
+impl fmt::Display for Pooler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Pooler::None => "none",
+            Pooler::PgBouncer => "pgbouncer",
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1103,6 +1144,7 @@ impl DatabaseConfig {
             statement_timeout: env.millis("DB_STATEMENT_TIMEOUT", 5_000, 100, 600_000),
             connect_retries: env.ranged("DB_CONNECT_RETRIES", 5, 1, 100) as u32,
             tenant_concurrency: env.ranged("DB_TENANT_CONCURRENCY", u64::from((pool_max / 4).max(2)), 1, 1000) as u32,
+            pooler: env.parse("DATABASE_POOLER", Pooler::None, "none or pgbouncer"),
         }
     }
 }
@@ -1310,10 +1352,11 @@ mod tests {
             ("DB_POOL_MAX", "0"),
             ("LOG_FORMAT", "xml"),
             ("INTERNAL_HMAC_SECRET", "short"),
+            ("DATABASE_POOLER", "pgpool"),
         ]);
         let err = Config::from_env(env(&pairs)).unwrap_err();
         let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
-        assert_eq!(vars, ["PORT", "DB_POOL_MAX", "INTERNAL_HMAC_SECRET", "LOG_FORMAT"]);
+        assert_eq!(vars, ["PORT", "DB_POOL_MAX", "DATABASE_POOLER", "INTERNAL_HMAC_SECRET", "LOG_FORMAT"]);
     }
 
     #[test]

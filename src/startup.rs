@@ -59,12 +59,10 @@ impl Application {
         let pool = postgres::build_pool(&config.database)?;
         postgres::wait_until_reachable(&pool, config.database.connect_retries).await?;
         postgres::check_database_is_safe(&pool).await?;
-        let db = Db::new(
-            pool,
-            config.database.pool_max,
-            config.resilience.postgres.clone(),
-            config.database.tenant_concurrency,
-        );
+        let citus = postgres::citus_installed(&pool).await?;
+        let begin = postgres::begin_statement(&config.database, citus);
+        tracing::info!(pooler = %config.database.pooler, citus, "database transactions open with `{begin}`");
+        let db = Db::new(pool, &config.database, config.resilience.postgres.clone(), begin);
         let cache = Cache::new(&config.redis, config.resilience.redis.clone())?;
         let venues = HttpVenueClient::new(
             &config.venue_service_url,
@@ -78,7 +76,8 @@ impl Application {
             config.resilience.ticket.clone(),
             config.internal_hmac_secret.clone(),
         )?;
-        let platform = PlatformDb::new(&config.auth_source.url, config.resilience.auth_db.clone())?;
+        let platform =
+            PlatformDb::new(&config.auth_source.url, config.database.pooler, config.resilience.auth_db.clone())?;
         // A missing table or grant is a deployment mistake: refuse to start. An unreachable
         // auth database is an outage: start, and apply the documented fallbacks.
         platform.check_schema().await?;

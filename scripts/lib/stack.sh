@@ -40,6 +40,7 @@ ensure_packages() {
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
   pg_bin_dir >/dev/null 2>&1 || missing+=(postgresql)
+  command -v pgbouncer >/dev/null 2>&1 || missing+=(pgbouncer)
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
@@ -239,6 +240,95 @@ stop_redis_cluster() {
 # distribution port, data and logs under DIR) on 127.0.0.1:PORT, user guest/guest. Runs the
 # server script directly (not the packaged service), so it works as root and beside any other
 # node. Waits until it accepts AMQP connections (about 15 s).
+# start_pgbouncer DIR PORT PG_PORT DB ROLE PASSWORD [POOL_SIZE]: PgBouncer in transaction mode on
+# 127.0.0.1:PORT in front of Postgres on PG_PORT, configured by deploy/pgbouncer/pgbouncer.ini with
+# only the addresses, files and pool size replaced. Runs as the postgres OS user when root
+# (PgBouncer refuses root), so DIR is one that user can reach (pg_dir).
+start_pgbouncer() {
+  local dir="$1" port="$2" pg_port="$3" db="$4" role="$5" password="$6" pool="${7:-}"
+  stop_pgbouncer "$dir"
+  rm -rf "$dir"; mkdir -p "$dir"
+  printf '"%s" "%s"\n' "$role" "$password" >"$dir/userlist.txt"
+  sed -E \
+    -e "s|^tickettoken_db = .*|$db = host=127.0.0.1 port=$pg_port dbname=$db|" \
+    -e "s|^listen_addr = .*|listen_addr = 127.0.0.1|" \
+    -e "s|^listen_port = .*|listen_port = $port|" \
+    -e "s|^auth_file = .*|auth_file = $dir/userlist.txt|" \
+    -e "s|^logfile =.*|logfile = $dir/pgbouncer.log|" \
+    -e "s|^pidfile =.*|pidfile = $dir/pgbouncer.pid|" \
+    ${pool:+-e "s|^default_pool_size = .*|default_pool_size = $pool|"} \
+    "$REPO_ROOT/deploy/pgbouncer/pgbouncer.ini" >"$dir/pgbouncer.ini"
+  grep -q "^$db = host=127.0.0.1 port=$pg_port" "$dir/pgbouncer.ini" || die "deploy/pgbouncer/pgbouncer.ini lost its [databases] line"
+  if [[ $(id -u) -eq 0 ]]; then chown -R postgres: "$dir"; chmod 700 "$dir"; chmod 600 "$dir/userlist.txt"; fi
+  log "starting PgBouncer (transaction mode) on 127.0.0.1:$port in front of Postgres on $pg_port"
+  as_pg pgbouncer -d "$dir/pgbouncer.ini" || { tail -20 "$dir/pgbouncer.log" >&2; die "PgBouncer did not start"; }
+  for _ in $(seq 1 50); do
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  tail -20 "$dir/pgbouncer.log" >&2; die "PgBouncer did not listen on $port"
+}
+
+stop_pgbouncer() {
+  local dir="$1" pid
+  [[ -f "$dir/pgbouncer.pid" ]] || return 0
+  pid="$(cat "$dir/pgbouncer.pid")"
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+# start_citus DIR FIRST_PORT DB: a Citus cluster on loopback, a coordinator on FIRST_PORT and two
+# workers on the next ports, with DB created on each and the workers added. Citus 13.2 is built
+# and installed by ../shared/vendor/citus/build.sh (cached under ~/.cache/citus-build; it must run
+# before any Postgres server starts, see its header). Nodes trust loopback connections: the
+# coordinator connects to the workers as the same role a query runs as (the application role,
+# and the NOLOGIN-free event_service_system of the discovery functions), see deploy/citus/README.md.
+start_citus() {
+  local dir="$1" first="$2" db="$3" port i
+  [[ -f /usr/lib/postgresql/15/lib/citus.so ]] || die "Citus is not installed (run scripts/install-citus)"
+  stop_citus "$dir" "$first"
+  rm -rf "$dir"; mkdir -p "$dir"
+  if [[ $(id -u) -eq 0 ]]; then chown postgres: "$dir"; fi
+  for i in 0 1 2; do
+    port=$((first + i))
+    as_pg "$PG_BIN/initdb" -D "$dir/$port" -U postgres --auth-local=trust --auth-host=trust --encoding=UTF8 \
+      --locale=C.UTF-8 >/dev/null
+    {
+      echo "listen_addresses = '127.0.0.1'"; echo "port = $port"; echo "unix_socket_directories = '$dir'"
+      echo "shared_preload_libraries = 'citus'"; echo "max_connections = 300"
+      echo "fsync = off"; echo "synchronous_commit = off"; echo "full_page_writes = off"
+    } | as_pg tee -a "$dir/$port/postgresql.conf" >/dev/null
+    as_pg "$PG_BIN/pg_ctl" -D "$dir/$port" -l "$dir/$port.log" -w -t 60 start >/dev/null \
+      || { tail -20 "$dir/$port.log" >&2; die "Citus node $port did not start"; }
+    pg_super "$dir" "$port" -d postgres -c "create database $db" 2>/dev/null
+    pg_super "$dir" "$port" -d "$db" -c "create extension citus"
+  done
+  log "Citus: coordinator on 127.0.0.1:$first, workers on $((first + 1)) and $((first + 2))"
+  pg_super "$dir" "$first" -d "$db" -c "select citus_set_coordinator_host('127.0.0.1', $first)" >/dev/null
+  pg_super "$dir" "$first" -d "$db" -c "select citus_add_node('127.0.0.1', $((first + 1)))" >/dev/null
+  pg_super "$dir" "$first" -d "$db" -c "select citus_add_node('127.0.0.1', $((first + 2)))" >/dev/null
+  # The roles of bootstrap_database, created in the Citus database so that Citus creates them on
+  # the workers too; the database owned by the owner role on every node, as there.
+  pg_super "$dir" "$first" -d "$db" <<SQL
+create role event_service_owner login createrole password '${OWNER_PASSWORD}';
+create role event_service login nosuperuser nobypassrls nocreatedb nocreaterole password '${APP_PASSWORD}';
+SQL
+  # Citus carries these to the workers itself (and refuses them there).
+  pg_super "$dir" "$first" -d "$db" -c "alter database $db owner to event_service_owner" \
+    -c "alter schema public owner to event_service_owner" >/dev/null
+}
+
+stop_citus() {
+  local dir="$1" first="$2" i
+  for i in 0 1 2; do
+    if [[ -f "$dir/$((first + i))/PG_VERSION" ]]; then
+      as_pg "$PG_BIN/pg_ctl" -D "$dir/$((first + i))" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+  done
+  return 0
+}
+
 rabbit_env() {
   local dir="$1" port="$2"
   echo "HOME=$dir" "RABBITMQ_NODENAME=event-service-$port@localhost" "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1" \

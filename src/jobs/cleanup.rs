@@ -64,10 +64,9 @@ fn refresh(section: Uuid) -> impl for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, 
 pub async fn refresh_rollups(state: &AppState, batch: i32) -> ApiResult<usize> {
     let stale = state
         .db
-        .system(
-            "stale_section_rollups",
-            move |pool| async move { jobs_store::stale_section_rollups(&pool, batch).await },
-        )
+        .system("stale_section_rollups", move |tx| {
+            async move { jobs_store::stale_section_rollups(tx, batch).await }.boxed()
+        })
         .await?;
     let mut refreshed = 0;
     for (tenant, section) in stale {
@@ -86,7 +85,9 @@ pub async fn refresh_rollups(state: &AppState, batch: i32) -> ApiResult<usize> {
 async fn run_batch(state: &AppState, batch: i32) -> ApiResult<(usize, usize)> {
     let expired = state
         .db
-        .system("expired_reservations", move |pool| async move { jobs_store::expired_reservations(&pool, batch).await })
+        .system("expired_reservations", move |tx| {
+            async move { jobs_store::expired_reservations(tx, batch).await }.boxed()
+        })
         .await?;
     let found = expired.len();
     let mut released = 0;

@@ -90,7 +90,7 @@ async fn outbox_stats(state: AppState, shutdown: CancellationToken) {
 /// Claims `job` for this interval; true when this replica should run it now.
 pub async fn claim(db: &Db, job: &'static str, interval: Duration) -> ApiResult<bool> {
     let seconds = interval.as_secs_f64();
-    db.system("job_claim", move |pool| async move { jobs_store::claim_run(&pool, job, seconds).await }).await
+    db.system("job_claim", move |tx| async move { jobs_store::claim_run(tx, job, seconds).await }.boxed()).await
 }
 
 /// Records the outcome of a claimed run on its `background_job_runs` row.
@@ -99,9 +99,9 @@ async fn finish(db: &Db, job: &'static str, result: &ApiResult<usize>) {
         Ok(n) => ("succeeded", None, i32::try_from(*n).unwrap_or(i32::MAX)),
         Err(e) => ("failed", Some(e.code), 0),
     };
-    let recorded =
-        db.system("job_finish", move |pool| async move {
-            jobs_store::finish_run(&pool, job, status, error, affected).await
+    let recorded = db
+        .system("job_finish", move |tx| {
+            async move { jobs_store::finish_run(tx, job, status, error, affected).await }.boxed()
         })
         .await;
     if let Err(e) = recorded {
@@ -191,7 +191,7 @@ async fn job_stats(state: AppState, shutdown: CancellationToken) {
 }
 
 pub async fn publish_job_stats(db: &Db) -> ApiResult<()> {
-    let rows = db.system("job_stats", |pool| async move { jobs_store::runs(&pool).await }).await?;
+    let rows = db.system("job_stats", |tx| async move { jobs_store::runs(tx).await }.boxed()).await?;
     for (job, started, finished, status) in rows {
         let running = if status.as_deref() == Some("running") { 1.0 } else { 0.0 };
         metrics::gauge!("jobs_running", "job_name" => job.clone()).set(running);

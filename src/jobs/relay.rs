@@ -20,6 +20,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use futures::future::join_all;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
@@ -67,9 +68,9 @@ pub async fn run(state: AppState, broker: std::sync::Arc<Broker>, shutdown: Canc
         let (batch, lease, worker_id) = (config.batch as i32, config.lease.as_secs() as i32, worker.clone());
         let claimed = state
             .db
-            .system("event_outbox_claim", move |pool| {
+            .system("event_outbox_claim", move |tx| {
                 let (tenants, worker) = (tenants.clone(), worker_id.clone());
-                async move { outbox::claim(&pool, &worker, batch, lease, tenants.as_deref()).await }
+                async move { outbox::claim(tx, &worker, batch, lease, tenants.as_deref()).await }.boxed()
             })
             .await;
         let claimed = match claimed {
@@ -102,9 +103,9 @@ pub async fn run(state: AppState, broker: std::sync::Arc<Broker>, shutdown: Canc
                     let (worker, tenant, id) = (worker.clone(), message.tenant_id, message.id);
                     let handed_back = state
                         .db
-                        .system("event_outbox_retry", move |pool| {
+                        .system("event_outbox_retry", move |tx| {
                             let (worker, error) = (worker.clone(), error.clone());
-                            async move { outbox::retry(&pool, &worker, tenant, id, &error, delay).await }
+                            async move { outbox::retry(tx, &worker, tenant, id, &error, delay).await }.boxed()
                         })
                         .await;
                     if let Err(e) = handed_back {
@@ -119,9 +120,9 @@ pub async fn run(state: AppState, broker: std::sync::Arc<Broker>, shutdown: Canc
             let worker_id = worker.clone();
             let finished = state
                 .db
-                .system("event_outbox_finish", move |pool| {
+                .system("event_outbox_finish", move |tx| {
                     let (pairs, worker) = (pairs.clone(), worker_id.clone());
-                    async move { outbox::finish(&pool, &worker, &pairs).await }
+                    async move { outbox::finish(tx, &worker, &pairs).await }.boxed()
                 })
                 .await;
             match finished {
@@ -178,7 +179,7 @@ async fn publish_one(broker: &Broker, channel: &lapin::Channel, m: &Claimed) -> 
 
 /// Gauges: pending depth and the age of the oldest pending message.
 pub async fn publish_stats(state: &AppState) {
-    match state.db.system("event_outbox_stats", |pool| async move { outbox::stats(&pool).await }).await {
+    match state.db.system("event_outbox_stats", |tx| async move { outbox::stats(tx).await }.boxed()).await {
         Ok((pending, oldest)) => {
             metrics::gauge!("event_outbox_depth").set(pending as f64);
             metrics::gauge!("event_outbox_oldest_pending_age_seconds").set(oldest);
@@ -214,7 +215,7 @@ pub async fn purge(state: &AppState, config: &RelayConfig) -> crate::error::ApiR
     loop {
         let n = state
             .db
-            .system("event_outbox_purge", move |pool| async move { outbox::purge(&pool, hours, 5_000).await })
+            .system("event_outbox_purge", move |tx| async move { outbox::purge(tx, hours, 5_000).await }.boxed())
             .await?;
         total += n as usize;
         if n < 5_000 {

@@ -43,7 +43,7 @@ fn transition(
 pub async fn run_once(state: &AppState, batch: i64) -> ApiResult<Report> {
     let due = state
         .db
-        .system("due_transitions", move |pool| async move { jobs_store::due_transitions(&pool, batch as i32).await })
+        .system("due_transitions", move |tx| async move { jobs_store::due_transitions(tx, batch as i32).await }.boxed())
         .await?;
     let mut report = Report { due: due.len(), ..Report::default() };
     for (tenant, event, status, action) in due {
@@ -69,8 +69,8 @@ pub async fn run_once(state: &AppState, batch: i64) -> ApiResult<Report> {
     }
     report.purged_keys = state
         .db
-        .system("purge_idempotency_keys", move |pool| async move {
-            Ok(jobs_store::purge_idempotency_keys(&pool, batch as i32).await? as usize)
+        .system("purge_idempotency_keys", move |tx| {
+            async move { Ok(jobs_store::purge_idempotency_keys(tx, batch as i32).await? as usize) }.boxed()
         })
         .await?;
     if report.due > 0 || report.purged_keys > 0 {

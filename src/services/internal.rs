@@ -110,7 +110,7 @@ pub async fn tenant_of(state: &AppState, scope: Scope, event_id: Uuid) -> ApiRes
         Scope::Tenant(tenant) => Ok(tenant),
         Scope::Platform => state
             .db
-            .system("event_tenant", move |pool| async move { store::event_tenant(&pool, event_id).await })
+            .system("event_tenant", move |tx| async move { store::event_tenant(tx, event_id).await }.boxed())
             .await?
             .ok_or_else(|| ApiError::not_found("Event")),
     }
@@ -165,7 +165,7 @@ pub async fn metrics(state: &AppState, scope: Scope, period_days: i32) -> ApiRes
         Scope::Platform => {
             state
                 .db
-                .system("event_metrics", move |pool| async move { store::platform_counts(&pool, period_days).await })
+                .system("event_metrics", move |tx| async move { store::platform_counts(tx, period_days).await }.boxed())
                 .await?
         }
     };
@@ -192,8 +192,8 @@ pub async fn active(state: &AppState, scope: Scope) -> ApiResult<ActiveEventsOut
             // Discover (tenant, id) pairs, then read each tenant's share under its own RLS.
             let found = state
                 .db
-                .system("active_events", move |pool| async move {
-                    store::active_event_ids(&pool, ACTIVE_LIMIT as i32).await
+                .system("active_events", move |tx| {
+                    async move { store::active_event_ids(tx, ACTIVE_LIMIT as i32).await }.boxed()
                 })
                 .await?;
             let mut by_tenant: BTreeMap<TenantId, Vec<Uuid>> = BTreeMap::new();

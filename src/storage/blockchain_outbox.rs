@@ -7,12 +7,13 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::{FromRow, PgPool};
+use sqlx::FromRow;
 use uuid::Uuid;
 
 use crate::domain::internal::Registration;
 use crate::error::ApiResult;
 use crate::storage::TenantTx;
+use crate::storage::postgres::SystemTx;
 
 /// A row a worker claimed (with a lease) through `system_claim_blockchain_outbox`.
 #[derive(Debug, Clone, FromRow)]
@@ -25,7 +26,7 @@ pub struct Claim {
 
 /// Claims up to `batch` due rows across tenants (or only `tenants`) for `lease_secs`.
 pub async fn claim(
-    pool: &PgPool,
+    tx: &mut SystemTx,
     worker: &str,
     batch: i32,
     lease_secs: i32,
@@ -41,7 +42,7 @@ pub async fn claim(
         lease_secs,
         tenants,
     )
-    .fetch_all(pool)
+    .fetch_all(tx.conn())
     .await?)
 }
 
@@ -280,12 +281,12 @@ pub async fn requeue_failed(tx: &mut TenantTx, event_id: Option<Uuid>) -> ApiRes
 }
 
 /// Depth per status and the age of the oldest row, across tenants (aggregates only).
-pub async fn stats(pool: &PgPool) -> ApiResult<Vec<(String, i64, f64)>> {
+pub async fn stats(tx: &mut SystemTx) -> ApiResult<Vec<(String, i64, f64)>> {
     let rows = sqlx::query!(
         r#"select status as "status!", depth as "depth!", oldest_age_seconds as "oldest_age_seconds!"
              from system_blockchain_outbox_stats()"#,
     )
-    .fetch_all(pool)
+    .fetch_all(tx.conn())
     .await?;
     Ok(rows.into_iter().map(|r| (r.status, r.depth, r.oldest_age_seconds)).collect())
 }

@@ -6,12 +6,13 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{FromRow, PgPool};
+use sqlx::FromRow;
 use uuid::Uuid;
 
 use crate::domain::messages::Message;
 use crate::error::ApiResult;
 use crate::storage::TenantTx;
+use crate::storage::postgres::SystemTx;
 
 /// Writes `messages` about `event_id`, in order, in the caller's transaction.
 pub async fn enqueue(tx: &mut TenantTx, event_id: Uuid, messages: &[Message]) -> ApiResult<()> {
@@ -56,7 +57,7 @@ pub struct Claimed {
 
 /// The oldest pending message of up to `limit` events (see the migration).
 pub async fn claim(
-    pool: &PgPool,
+    tx: &mut SystemTx,
     worker: &str,
     limit: i32,
     lease_seconds: i32,
@@ -73,12 +74,12 @@ pub async fn claim(
         lease_seconds,
         tenants,
     )
-    .fetch_all(pool)
+    .fetch_all(tx.conn())
     .await?)
 }
 
 /// Marks confirmed messages published (fenced on `worker`); returns how many were.
-pub async fn finish(pool: &PgPool, worker: &str, done: &[(Uuid, Uuid)]) -> ApiResult<i32> {
+pub async fn finish(tx: &mut SystemTx, worker: &str, done: &[(Uuid, Uuid)]) -> ApiResult<i32> {
     let (tenants, ids): (Vec<Uuid>, Vec<Uuid>) = done.iter().copied().unzip();
     Ok(sqlx::query_scalar!(
         r#"select system_finish_event_outbox($1, $2, $3) as "system_finish_event_outbox!""#,
@@ -86,12 +87,19 @@ pub async fn finish(pool: &PgPool, worker: &str, done: &[(Uuid, Uuid)]) -> ApiRe
         &tenants,
         &ids,
     )
-    .fetch_one(pool)
+    .fetch_one(tx.conn())
     .await?)
 }
 
 /// Hands a message back, due again after `delay_ms`.
-pub async fn retry(pool: &PgPool, worker: &str, tenant: Uuid, id: Uuid, error: &str, delay_ms: i32) -> ApiResult<bool> {
+pub async fn retry(
+    tx: &mut SystemTx,
+    worker: &str,
+    tenant: Uuid,
+    id: Uuid,
+    error: &str,
+    delay_ms: i32,
+) -> ApiResult<bool> {
     Ok(sqlx::query_scalar!(
         r#"select system_retry_event_outbox($1, $2, $3, $4, $5) as "system_retry_event_outbox!""#,
         worker,
@@ -100,23 +108,23 @@ pub async fn retry(pool: &PgPool, worker: &str, tenant: Uuid, id: Uuid, error: &
         error,
         delay_ms,
     )
-    .fetch_one(pool)
+    .fetch_one(tx.conn())
     .await?)
 }
 
 /// `(pending messages, age of the oldest in seconds)`.
-pub async fn stats(pool: &PgPool) -> ApiResult<(i64, f64)> {
+pub async fn stats(tx: &mut SystemTx) -> ApiResult<(i64, f64)> {
     let row = sqlx::query!(
         r#"select pending as "pending!", oldest_age_seconds as "oldest_age_seconds!" from system_event_outbox_stats()"#,
     )
-    .fetch_one(pool)
+    .fetch_one(tx.conn())
     .await?;
     Ok((row.pending, row.oldest_age_seconds))
 }
 
 /// Deletes published messages older than `hours`, at most `limit`.
-pub async fn purge(pool: &PgPool, hours: i32, limit: i32) -> ApiResult<i32> {
+pub async fn purge(tx: &mut SystemTx, hours: i32, limit: i32) -> ApiResult<i32> {
     Ok(sqlx::query_scalar!(r#"select system_purge_event_outbox($1, $2) as "system_purge_event_outbox!""#, hours, limit)
-        .fetch_one(pool)
+        .fetch_one(tx.conn())
         .await?)
 }

@@ -6,26 +6,28 @@
 //! ids or plain counts, never an event's data.
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgPool};
+use sqlx::FromRow;
 use uuid::Uuid;
 
 use crate::domain::TenantId;
 use crate::error::ApiResult;
 use crate::storage::TenantTx;
+use crate::storage::postgres::SystemTx;
 
 /// The tenant that owns `event_id` (deleted events included), for callers without a tenant.
-pub async fn event_tenant(pool: &PgPool, event_id: Uuid) -> ApiResult<Option<TenantId>> {
-    let tenant: Option<Uuid> = sqlx::query_scalar!("select system_event_tenant($1)", event_id).fetch_one(pool).await?;
+pub async fn event_tenant(tx: &mut SystemTx, event_id: Uuid) -> ApiResult<Option<TenantId>> {
+    let tenant: Option<Uuid> =
+        sqlx::query_scalar!("select system_event_tenant($1)", event_id).fetch_one(tx.conn()).await?;
     Ok(tenant.map(TenantId::from_uuid))
 }
 
 /// `(tenant, event)` of events on sale across tenants, newest first.
-pub async fn active_event_ids(pool: &PgPool, limit: i32) -> ApiResult<Vec<(TenantId, Uuid)>> {
+pub async fn active_event_ids(tx: &mut SystemTx, limit: i32) -> ApiResult<Vec<(TenantId, Uuid)>> {
     let rows = sqlx::query!(
         r#"select tenant_id as "tenant_id!", event_id as "event_id!" from system_active_events($1)"#,
         limit,
     )
-    .fetch_all(pool)
+    .fetch_all(tx.conn())
     .await?;
     Ok(rows.into_iter().map(|r| (TenantId::from_uuid(r.tenant_id), r.event_id)).collect())
 }
@@ -48,7 +50,7 @@ impl std::ops::AddAssign for EventCounts {
     }
 }
 
-pub async fn platform_counts(pool: &PgPool, period_days: i32) -> ApiResult<EventCounts> {
+pub async fn platform_counts(tx: &mut SystemTx, period_days: i32) -> ApiResult<EventCounts> {
     Ok(sqlx::query_as!(
         EventCounts,
         r#"select total_events as "total_events!", published_events as "published_events!",
@@ -56,7 +58,7 @@ pub async fn platform_counts(pool: &PgPool, period_days: i32) -> ApiResult<Event
              from system_event_metrics($1)"#,
         period_days,
     )
-    .fetch_one(pool)
+    .fetch_one(tx.conn())
     .await?)
 }
 

@@ -1,10 +1,17 @@
 //! Postgres: the pool, the start-up safety checks, and the one way to reach tenant tables.
 //!
 //! Every request reaches tenant data through [`Db::read`] or [`Db::write`], which open a
-//! transaction, set `app.current_tenant_id` with `set_config(.., true)` (transaction-local, so
-//! it can never leak to the next user of the pooled connection), run the caller's work and
-//! commit, all as one call through the Postgres resilience stack. Row-level security does the
-//! rest: without the setting no tenant row is visible at all.
+//! transaction, set `app.current_tenant_id` with `SET LOCAL` (transaction-local, so it can never
+//! leak to the next user of the pooled connection, nor, behind PgBouncer in transaction mode, to
+//! the next client of the server connection), run the caller's work and commit, all as one call
+//! through the Postgres resilience stack. Row-level security does the rest: without the setting
+//! no tenant row is visible at all.
+//!
+//! No statement runs outside an explicit transaction, background jobs' included ([`Db::system`]).
+//! Behind a transaction-mode pooler (`DATABASE_POOLER=pgbouncer`) that is what keeps sqlx's
+//! two-step extended protocol (parse and describe, then bind and execute, each ending in a Sync)
+//! on one server connection: PgBouncer may hand the next Sync's statements to another server
+//! once a transaction is over. See `deploy/pgbouncer/README.md`.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,7 +24,7 @@ use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, Pooler};
 use crate::domain::TenantId;
 use crate::error::{ApiError, ApiResult, DbFaultKind};
 
@@ -28,6 +35,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct TenantTx {
     tx: Transaction<'static, Postgres>,
     tenant: TenantId,
+    named: bool,
 }
 
 impl TenantTx {
@@ -35,8 +43,130 @@ impl TenantTx {
         self.tenant
     }
 
-    pub fn conn(&mut self) -> &mut PgConnection {
-        &mut self.tx
+    pub fn conn(&mut self) -> Conn<'_> {
+        Conn { inner: &mut self.tx, named: self.named }
+    }
+}
+
+/// A transaction of the background jobs: no tenant is set, so only the job tables and the
+/// `system_*` discovery functions answer.
+pub struct SystemTx {
+    tx: Transaction<'static, Postgres>,
+    named: bool,
+}
+
+impl SystemTx {
+    pub fn conn(&mut self) -> Conn<'_> {
+        Conn { inner: &mut self.tx, named: self.named }
+    }
+}
+
+/// The connection of one of our transactions, as the executor every statement runs on.
+///
+/// Directly on Postgres it is the connection itself: sqlx prepares each statement once per
+/// connection under a name (`sqlx_s_N`) and then runs it in one round trip. Behind a
+/// transaction-mode pooler that name would outlive the transaction on a server connection
+/// other clients get next ("prepared statement sqlx_s_1 already exists" for the next client
+/// that numbers its statements the same way), and sqlx names its statements even with its
+/// cache turned off. So there each statement is parsed as the *unnamed* statement, which lives
+/// until the next statement of the same transaction: nothing is left behind.
+pub struct Conn<'a> {
+    inner: &'a mut PgConnection,
+    named: bool,
+}
+
+impl Conn<'_> {
+    /// `named`: whether statements may be prepared under a name (not behind a transaction pooler).
+    pub fn new(inner: &mut PgConnection, named: bool) -> Conn<'_> {
+        Conn { inner, named }
+    }
+
+    /// For statements outside [`Db`]'s transactions (start-up checks, the auth reader), which
+    /// are rare enough that preparing each costs nothing worth caching.
+    pub fn unnamed(inner: &mut PgConnection) -> Conn<'_> {
+        Conn { inner, named: false }
+    }
+
+    /// This connection again, for the next statement.
+    pub fn by_ref(&mut self) -> Conn<'_> {
+        Conn { inner: self.inner, named: self.named }
+    }
+}
+
+impl std::fmt::Debug for Conn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").field("named", &self.named).finish_non_exhaustive()
+    }
+}
+
+impl<'c> sqlx::Executor<'c> for Conn<'c> {
+    type Database = Postgres;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> futures::stream::BoxStream<
+        'e,
+        Result<sqlx::Either<sqlx::postgres::PgQueryResult, sqlx::postgres::PgRow>, sqlx::Error>,
+    >
+    where
+        'c: 'e,
+        E: 'q + sqlx::Execute<'q, Postgres>,
+    {
+        self.inner.fetch_many(Naming { query, named: self.named })
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<sqlx::postgres::PgRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + sqlx::Execute<'q, Postgres>,
+    {
+        self.inner.fetch_optional(Naming { query, named: self.named })
+    }
+
+    fn prepare_with<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+        parameters: &'e [sqlx::postgres::PgTypeInfo],
+    ) -> BoxFuture<'e, Result<sqlx::postgres::PgStatement<'q>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        self.inner.prepare_with(sql, parameters)
+    }
+
+    fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, Result<sqlx::Describe<Postgres>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        self.inner.describe(sql)
+    }
+}
+
+/// A query as sqlx built it, except that it asks for a named statement only when allowed.
+struct Naming<E> {
+    query: E,
+    named: bool,
+}
+
+impl<'q, E: sqlx::Execute<'q, Postgres>> sqlx::Execute<'q, Postgres> for Naming<E> {
+    fn sql(&self) -> &'q str {
+        self.query.sql()
+    }
+
+    fn statement(&self) -> Option<&sqlx::postgres::PgStatement<'q>> {
+        self.query.statement()
+    }
+
+    fn take_arguments(&mut self) -> Result<Option<sqlx::postgres::PgArguments>, sqlx::error::BoxDynError> {
+        self.query.take_arguments()
+    }
+
+    fn persistent(&self) -> bool {
+        self.named && self.query.persistent()
     }
 }
 
@@ -52,17 +182,23 @@ pub struct Db {
     stack: Dependency<ApiError>,
     max_connections: u32,
     tenants: std::sync::Arc<TenantBulkheads>,
+    begin: std::sync::Arc<str>,
+    /// Whether statements may be prepared under a name ([`Conn`]).
+    named: bool,
 }
 
 impl Db {
     /// `per_tenant`: how many transactions one tenant may run at once (`DB_TENANT_CONCURRENCY`).
-    pub fn new(pool: PgPool, max_connections: u32, stack_config: DependencyConfig, per_tenant: u32) -> Self {
+    /// `begin`: the batch that opens every transaction ([`begin_statement`]).
+    pub fn new(pool: PgPool, config: &DatabaseConfig, stack_config: DependencyConfig, begin: String) -> Self {
         let wait = stack_config.attempt_timeout;
         Self {
             pool,
             stack: Dependency::new(stack_config, PgClassifier),
-            max_connections,
-            tenants: std::sync::Arc::new(TenantBulkheads::new(per_tenant, wait)),
+            max_connections: config.pool_max,
+            tenants: std::sync::Arc::new(TenantBulkheads::new(config.tenant_concurrency, wait)),
+            begin: begin.into(),
+            named: !config.pooler.is_transaction_pooler(),
         }
     }
 
@@ -89,6 +225,7 @@ impl Db {
     {
         let pool = &self.pool;
         let work = &work;
+        let (begin, named) = (&*self.begin, self.named);
         // Every attempt is a complete transaction; an error before COMMIT means the server
         // rolled it back, so repeating it is safe. COMMIT failures are the ambiguous case and
         // are marked so the classifier never retries them.
@@ -105,7 +242,7 @@ impl Db {
             .call(op, idempotency, || async move {
                 let mut retries_left = 2;
                 loop {
-                    match run_tx(pool, tenant, work).await {
+                    match run_tx(pool, begin, named, tenant, work).await {
                         Err(e) if retries_left > 0 && is_rolled_back_conflict(&e) => retries_left -= 1,
                         other => return other,
                     }
@@ -117,16 +254,23 @@ impl Db {
 
     /// Work outside any tenant, for background jobs only: job bookkeeping and the
     /// `system_*` discovery functions, which return ids, never tenant data. Through the
-    /// Postgres stack like everything else, so a job backs off while Postgres is down.
-    pub async fn system<T, F, Fut>(&self, op: &'static str, work: F) -> ApiResult<T>
+    /// Postgres stack like everything else, so a job backs off while Postgres is down. In a
+    /// transaction of its own like all other work (see the module comment), with no tenant set.
+    pub async fn system<T: Send, F>(&self, op: &'static str, work: F) -> ApiResult<T>
     where
-        T: Send,
-        F: Fn(PgPool) -> Fut + Send + Sync,
-        Fut: Future<Output = ApiResult<T>> + Send,
+        F: for<'t> Fn(&'t mut SystemTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
     {
-        let pool = &self.pool;
-        let work = &work;
-        self.stack.call(op, Idempotency::Safe, || work(pool.clone())).await.map_err(ApiError::from)
+        let (pool, work, begin, named) = (&self.pool, &work, &*self.begin, self.named);
+        self.stack
+            .call(op, Idempotency::Safe, || async move {
+                let tx = begin_tx(pool, begin.to_owned()).await?;
+                let mut tx = SystemTx { tx, named };
+                let value = work(&mut tx).await?;
+                commit(tx.tx).await?;
+                Ok(value)
+            })
+            .await
+            .map_err(ApiError::from)
     }
 
     /// For health checks and metrics only; tenant data is reachable only through `read`/`write`.
@@ -144,20 +288,61 @@ impl Db {
 }
 
 /// One complete transaction: begin, set the tenant, the work, commit.
-async fn run_tx<T, F>(pool: &PgPool, tenant: TenantId, work: &F) -> ApiResult<T>
+async fn run_tx<T, F>(pool: &PgPool, begin: &str, named: bool, tenant: TenantId, work: &F) -> ApiResult<T>
 where
     F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
 {
-    let mut tx = begin_tenant_tx(pool, tenant).await?;
+    // `tenant` is a UUID, so writing it into the statement cannot inject anything (SET takes no
+    // bind parameter). Set in the same round trip as BEGIN, before any row is read.
+    let tx = begin_tx(pool, format!("{begin}; SET LOCAL app.current_tenant_id = '{tenant}'")).await?;
+    let mut tx = TenantTx { tx, tenant, named };
     let value = work(&mut tx).await?;
-    tx.tx.commit().await.map_err(|e| {
+    commit(tx.tx).await?;
+    Ok(value)
+}
+
+/// A failed COMMIT is marked as such: its outcome is unknown, so it is never retried.
+async fn commit(tx: Transaction<'static, Postgres>) -> ApiResult<()> {
+    tx.commit().await.map_err(|e| {
         let mut err = ApiError::from(e);
         if let Some(fault) = err.db_fault.as_mut() {
             fault.at_commit = true;
         }
         err
-    })?;
-    Ok(value)
+    })
+}
+
+/// The batch that opens every transaction, sent as one simple-protocol query (one round trip).
+///
+/// * Directly on Postgres: `BEGIN`; the timeouts are the connection's startup options.
+/// * Behind a transaction-mode pooler: PgBouncer 1.18 refuses startup options it does not track,
+///   and a session setting would stay on the server connection for its next client, so the
+///   timeouts are set per transaction with `SET LOCAL`.
+/// * On Citus: `SET LOCAL citus.propagate_set_commands = 'local'`, so the tenant setting that
+///   follows reaches the worker that runs the query (a `set_config` call does not: the worker
+///   would see no tenant and row-level security would return no rows).
+pub fn begin_statement(config: &DatabaseConfig, citus: bool) -> String {
+    let mut begin = String::from("BEGIN");
+    if config.pooler.is_transaction_pooler() {
+        for (name, ms) in timeouts(config) {
+            begin.push_str(&format!("; SET LOCAL {name} = {ms}"));
+        }
+    }
+    if citus {
+        begin.push_str("; SET LOCAL citus.propagate_set_commands = 'local'");
+    }
+    begin
+}
+
+/// The server-side timeouts, in ms (Postgres reads a bare number as milliseconds).
+fn timeouts(config: &DatabaseConfig) -> [(&'static str, u128); 3] {
+    let statement_ms = config.statement_timeout.as_millis();
+    [
+        ("statement_timeout", statement_ms),
+        ("lock_timeout", (statement_ms / 2).max(100)),
+        // A leaked transaction must not hold locks and a connection forever.
+        ("idle_in_transaction_session_timeout", (statement_ms * 2).max(1000)),
+    ]
 }
 
 /// Serialization failure or deadlock outside COMMIT: the transaction was rolled back.
@@ -231,13 +416,9 @@ impl Drop for Waiting {
     }
 }
 
-async fn begin_tenant_tx(pool: &PgPool, tenant: TenantId) -> ApiResult<TenantTx> {
+async fn begin_tx(pool: &PgPool, statement: String) -> ApiResult<Transaction<'static, Postgres>> {
     let waiting = Waiting::start();
     let started = std::time::Instant::now();
-    // One round trip for BEGIN and the tenant setting (a simple-protocol batch), instead of
-    // two. `tenant` is a UUID, so formatting it into the statement cannot inject anything;
-    // `set_config(.., true)` keeps it transaction-local as before, set before any row is read.
-    let statement = format!("BEGIN; SELECT set_config('app.current_tenant_id', '{tenant}', true)");
     // BEGIN runs to completion in its own task. If the request were cancelled (client gone,
     // deadline) while BEGIN is in flight, sqlx 0.8 would give the connection back to the pool
     // still inside that transaction: its begin guard queues a ROLLBACK only for a transaction it
@@ -263,7 +444,7 @@ async fn begin_tenant_tx(pool: &PgPool, tenant: TenantId) -> ApiResult<TenantTx>
         }
         other => other?,
     };
-    Ok(TenantTx { tx, tenant })
+    Ok(tx)
 }
 
 /// Which Postgres failures trip the breaker and which may be retried.
@@ -303,17 +484,13 @@ impl Classify<ApiError> for PgClassifier {
 
 /// Builds the pool. Lazy: the first connection is made by [`wait_until_reachable`].
 pub fn build_pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
-    let statement_ms = config.statement_timeout.as_millis();
-    // Postgres treats a bare number as milliseconds.
-    let options = PgConnectOptions::from_str(config.url.expose_secret())
-        .map_err(|e| anyhow::anyhow!("DATABASE_URL: {e}"))?
-        .application_name("event-service")
-        .options([
-            ("statement_timeout", statement_ms.to_string()),
-            ("lock_timeout", (statement_ms / 2).max(100).to_string()),
-            // A leaked transaction must not hold locks and a connection forever.
-            ("idle_in_transaction_session_timeout", (statement_ms * 2).max(1000).to_string()),
-        ]);
+    let options =
+        connect_options(config.url.expose_secret(), "DATABASE_URL", config.pooler)?.application_name("event-service");
+    let options = if config.pooler.is_transaction_pooler() {
+        options // the timeouts come with every BEGIN instead (`begin_statement`)
+    } else {
+        options.options(timeouts(config).map(|(name, ms)| (name, ms.to_string())))
+    };
     Ok(PgPoolOptions::new()
         .max_connections(config.pool_max)
         .min_connections(config.pool_min)
@@ -326,16 +503,29 @@ pub fn build_pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
         // Postgres stack retries on another connection. `max_lifetime` and `idle_timeout`
         // retire connections before middleboxes forget them. (The idle-in-transaction
         // connections once blamed on the missing ping were the BEGIN leak fixed in
-        // `begin_tenant_tx`.)
+        // `begin_tx`.)
         .test_before_acquire(false)
         .connect_lazy_with(options))
+}
+
+/// Connection options for `url`, adapted to a transaction-mode pooler: no named prepared
+/// statements (PgBouncer 1.18 cannot follow them from one server connection to the next; each
+/// query is parsed as the unnamed statement of its own transaction instead, which costs one more
+/// round trip per query) and no `extra_float_digits` startup parameter, which it would refuse.
+pub fn connect_options(url: &str, variable: &str, pooler: Pooler) -> anyhow::Result<PgConnectOptions> {
+    let options = PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("{variable}: {e}"))?;
+    Ok(if pooler.is_transaction_pooler() {
+        options.statement_cache_capacity(0).extra_float_digits(None)
+    } else {
+        options
+    })
 }
 
 /// Start-up connect with retry and capped exponential backoff (1 s, 2 s, 4 s, .. 10 s).
 pub async fn wait_until_reachable(pool: &PgPool, attempts: u32) -> anyhow::Result<()> {
     let mut delay = Duration::from_secs(1);
     for attempt in 1..=attempts {
-        match sqlx::query!("select 1 as one").fetch_one(pool).await {
+        match ping(pool).await {
             Ok(_) => return Ok(()),
             Err(e) if attempt < attempts => {
                 tracing::warn!(attempt, attempts, retry_in_ms = delay.as_millis() as u64, error = %e, "database not reachable yet");
@@ -383,7 +573,18 @@ pub enum UnsafeDatabase {
 /// role membership), or owner of any table or of the database. Also refuses a schema in which a
 /// tenant table lacks forced RLS, or that is older than this binary.
 pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase> {
-    let role: String = sqlx::query_scalar!(r#"select current_user::text as "current_user!""#).fetch_one(pool).await?;
+    // In a transaction, like every other statement (see the module comment).
+    let mut tx = pool.begin().await?;
+    let checked = inspect_role_and_schema(&mut tx).await;
+    tx.rollback().await?;
+    checked
+}
+
+async fn inspect_role_and_schema(conn: &mut PgConnection) -> Result<(), UnsafeDatabase> {
+    // Once at start-up: unnamed statements, whatever sits in front of Postgres (see [`Conn`]).
+    let mut conn = Conn::unnamed(conn);
+    let role: String =
+        sqlx::query_scalar!(r#"select current_user::text as "current_user!""#).fetch_one(conn.by_ref()).await?;
 
     // pg_roles is a view: Postgres reports none of its columns as NOT NULL.
     let privileged: Vec<(String, bool, bool, bool)> = sqlx::query!(
@@ -392,7 +593,7 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
          where pg_has_role(current_user, r.oid, 'MEMBER') and (r.rolsuper or r.rolbypassrls or r.rolcreaterole)
          order by r.rolsuper desc, r.rolbypassrls desc, r.rolname"#,
     )
-    .fetch_all(pool)
+    .fetch_all(conn.by_ref())
     .await?
     .into_iter()
     .map(|r| (r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole))
@@ -416,7 +617,7 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
             (select 'database ' || quote_ident(d.datname) from pg_database d
               where d.datname = current_database() and pg_has_role(current_user, d.datdba, 'MEMBER')))",
     )
-    .fetch_one(pool)
+    .fetch_one(conn.by_ref())
     .await?;
     if let Some(object) = owned {
         return Err(UnsafeDatabase::Owner { role, object });
@@ -426,7 +627,7 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
         r#"select exists (select 1 from pg_roles r where r.rolname = 'event_service_system'
                           and pg_has_role(current_user, r.oid, 'MEMBER')) as "exists!""#,
     )
-    .fetch_one(pool)
+    .fetch_one(conn.by_ref())
     .await?;
     if system_member {
         return Err(UnsafeDatabase::SystemMember { role });
@@ -436,7 +637,7 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
     }
 
     let migrated: bool = sqlx::query_scalar!(r#"select to_regclass('public.events') is not null as "migrated!""#)
-        .fetch_one(pool)
+        .fetch_one(conn.by_ref())
         .await?;
     if !migrated {
         return Err(UnsafeDatabase::NotMigrated);
@@ -452,7 +653,7 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
             and not (c.relrowsecurity and c.relforcerowsecurity)
           limit 1"#,
     )
-    .fetch_optional(pool)
+    .fetch_optional(conn.by_ref())
     .await?;
     if let Some(table) = unforced {
         return Err(UnsafeDatabase::RlsNotForced { table });
@@ -460,7 +661,7 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
 
     let needed = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
     let found: Option<i64> =
-        sqlx::query_scalar!("select max(version) from _sqlx_migrations where success").fetch_one(pool).await?;
+        sqlx::query_scalar!("select max(version) from _sqlx_migrations where success").fetch_one(conn.by_ref()).await?;
     let found = found.unwrap_or(0);
     if found < needed {
         return Err(UnsafeDatabase::SchemaBehind { found, needed });
@@ -468,14 +669,62 @@ pub async fn check_database_is_safe(pool: &PgPool) -> Result<(), UnsafeDatabase>
     Ok(())
 }
 
-/// The readiness probe's round trip: `select 1`, no tenant, no transaction. The driver's error
-/// is returned as is, so the probe can report its code.
+/// The readiness probe's round trip: `select 1`, no tenant. A simple-protocol query, one
+/// message and one round trip, which a transaction-mode pooler runs on any one server
+/// connection. The driver's error is returned as is, so the probe can report its code.
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query!("select 1 as one").fetch_one(pool).await.map(|_| ())
+    sqlx::raw_sql("select 1").execute(pool).await.map(|_| ())
 }
 
 /// `show server_version`, for the operator's detailed health.
 pub async fn server_version(pool: &PgPool) -> Result<String, sqlx::Error> {
+    let mut tx = pool.begin().await?;
     // SHOW takes no column alias, so its (never NULL) value arrives as an Option.
-    sqlx::query_scalar!("show server_version").fetch_one(pool).await.map(Option::unwrap_or_default)
+    let version = sqlx::query_scalar!("show server_version").fetch_one(Conn::unnamed(&mut tx)).await?;
+    tx.rollback().await?;
+    Ok(version.unwrap_or_default())
+}
+
+/// Whether the database is a Citus coordinator (the extension is installed), which changes how
+/// the tenant setting must be made ([`begin_statement`]).
+pub async fn citus_installed(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let installed =
+        sqlx::query_scalar!(r#"select exists (select 1 from pg_extension where extname = 'citus') as "installed!""#)
+            .fetch_one(Conn::unnamed(&mut tx))
+            .await?;
+    tx.rollback().await?;
+    Ok(installed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database(pooler: Pooler) -> DatabaseConfig {
+        DatabaseConfig {
+            url: "postgres://app:pw@127.0.0.1:5432/events".to_owned().into(),
+            pool_min: 0,
+            pool_max: 10,
+            acquire_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::from_millis(4000),
+            connect_retries: 1,
+            tenant_concurrency: 2,
+            pooler,
+        }
+    }
+
+    #[test]
+    fn behind_a_transaction_pooler_every_transaction_sets_its_own_timeouts_and_on_citus_propagates_set_local() {
+        let direct = database(Pooler::None);
+        assert_eq!(begin_statement(&direct, false), "BEGIN", "directly, the timeouts are the connection's");
+        let pooled = database(Pooler::PgBouncer);
+        assert_eq!(
+            begin_statement(&pooled, false),
+            "BEGIN; SET LOCAL statement_timeout = 4000; SET LOCAL lock_timeout = 2000; \
+             SET LOCAL idle_in_transaction_session_timeout = 8000"
+        );
+        assert_eq!(begin_statement(&direct, true), "BEGIN; SET LOCAL citus.propagate_set_commands = 'local'");
+    }
 }

@@ -18,7 +18,7 @@ use crate::helpers::{TestApp, as_tenant, scheduled_event_body, spawn_app_with, t
 /// characters and a schedule 20 days + i minutes ahead, written directly (as the application
 /// role). Statistics are refreshed between the two loads, as autovacuum would after the first:
 /// the start_date trigger's join would otherwise be planned against an "empty" events table.
-async fn seed_events(app: &TestApp, tenant: TenantId, venue: Uuid, count: usize, description_len: usize) {
+async fn seed_events(tenant: TenantId, venue: Uuid, count: usize, description_len: usize) {
     let events = format!(
         "insert into events (tenant_id, venue_id, name, slug, description)
          select current_setting('app.current_tenant_id')::uuid, '{venue}', 'Seeded ' || g, 'seeded-' || g,
@@ -38,9 +38,9 @@ async fn seed_events(app: &TestApp, tenant: TenantId, venue: Uuid, count: usize,
             .await
             .expect("analyze")
     };
-    as_tenant(app.state.db.pool(), tenant, &events).await.expect("events seeded");
+    as_tenant(crate::helpers::app_role().await, tenant, &events).await.expect("events seeded");
     analyze().await;
-    as_tenant(app.state.db.pool(), tenant, &schedules).await.expect("schedules seeded");
+    as_tenant(crate::helpers::app_role().await, tenant, &schedules).await.expect("schedules seeded");
     analyze().await;
 }
 
@@ -85,7 +85,7 @@ async fn fairness_a_noisy_neighbour_does_not_take_the_capacity_other_tenants_nee
     let noisy = app.tenant;
     let noisy_token = app.token("admin");
     let noisy_venue = app.venue_of(noisy);
-    seed_events(&app, noisy, noisy_venue, 400, 10_000).await;
+    seed_events(noisy, noisy_venue, 400, 10_000).await;
     let quiet = app.other_tenant().await;
     let quiet_token = token_for(quiet, "admin");
     let quiet_venue = app.venue_of(quiet);
@@ -179,8 +179,8 @@ async fn fairness_a_noisy_neighbour_does_not_take_the_capacity_other_tenants_nee
 async fn fairness_the_duplicate_check_is_an_index_lookup_at_a_venue_with_ten_thousand_events() {
     let app = spawn_app_with(|_| {}).await;
     let venue = app.venue_of(app.tenant);
-    seed_events(&app, app.tenant, venue, 10_000, 10).await;
-    let pool = app.state.db.pool();
+    seed_events(app.tenant, venue, 10_000, 10).await;
+    let pool = crate::helpers::app_role().await;
     let mut tx = tenant_tx(pool, app.tenant).await.unwrap();
     let starts = chrono::Utc::now() + chrono::Duration::days(20);
     let (day_start, day_end) = event_service::domain::event::local_day(starts, "America/New_York");

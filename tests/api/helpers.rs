@@ -39,6 +39,10 @@ pub struct TestEnv {
     /// the tests use this Redis Cluster instead of the Redis at `redis_url` (see
     /// [`config_from`]).
     pub redis_cluster_nodes: Option<String>,
+    /// `TEST_PGBOUNCER_URL` (set by `scripts/scale-test`): the app role's URL through PgBouncer
+    /// in transaction mode; the apps of the tests use it instead of `database_url` (see
+    /// [`config_from`]). The tests' own checks keep reaching Postgres directly.
+    pub pgbouncer_url: Option<String>,
 }
 
 fn var(name: &str) -> String {
@@ -55,6 +59,7 @@ pub fn test_env() -> TestEnv {
         redis_url: var("TEST_REDIS_URL"),
         rabbitmq_url: var("TEST_RABBITMQ_URL"),
         redis_cluster_nodes: std::env::var("TEST_REDIS_CLUSTER_NODES").ok().filter(|n| !n.is_empty()),
+        pgbouncer_url: std::env::var("TEST_PGBOUNCER_URL").ok().filter(|n| !n.is_empty()),
     }
 }
 
@@ -114,6 +119,19 @@ pub fn config_from(mut vars: HashMap<String, String>) -> Config {
     {
         vars.remove("REDIS_URL");
         vars.insert("REDIS_CLUSTER_NODES".to_owned(), nodes);
+    }
+    // Likewise a PgBouncer run: the app role's connections to the shared database go through
+    // the pooler; a test that points DATABASE_URL elsewhere (a database or server of its own)
+    // keeps it.
+    if let Some(pooled) = env.pgbouncer_url
+        && vars.get("DATABASE_URL") == Some(&env.database_url)
+    {
+        for variable in ["DATABASE_URL", "AUTH_DATABASE_URL"] {
+            if vars.get(variable) == Some(&env.database_url) {
+                vars.insert(variable.to_owned(), pooled.clone());
+            }
+        }
+        vars.insert("DATABASE_POOLER".to_owned(), "pgbouncer".to_owned());
     }
     Config::from_env(Env::from_map(vars)).expect("test configuration is valid")
 }
@@ -464,6 +482,18 @@ pub async fn superuser() -> &'static PgPool {
     .await
 }
 
+/// The application role, connected to Postgres directly, for arranging and asserting with
+/// [`tenant_tx`] (row-level security applies as it does to the apps). Not the app's own pool:
+/// on a PgBouncer run that goes through the pooler, where the tests' named statements would
+/// collide with each other's on shared server connections.
+pub async fn app_role() -> &'static PgPool {
+    static POOL: tokio::sync::OnceCell<PgPool> = tokio::sync::OnceCell::const_new();
+    POOL.get_or_init(|| async {
+        PgPoolOptions::new().max_connections(4).connect_lazy(&test_env().database_url).expect("app role URL")
+    })
+    .await
+}
+
 /// Writes `tenant` into auth-service's `tenants` table with `status`, as auth-service would.
 pub async fn register_tenant(tenant: TenantId, status: &str) {
     sqlx::query(
@@ -483,11 +513,15 @@ pub async fn tenant_tx(
     pool: &PgPool,
     tenant: TenantId,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    // As the service sets it (`storage::postgres::begin_statement`): `SET LOCAL`, which on Citus
+    // reaches the worker that runs the statement (a `set_config` call would not); the Citus
+    // setting is a harmless placeholder on plain Postgres.
     let mut tx = pool.begin().await?;
-    sqlx::query("select set_config('app.current_tenant_id', $1, true)")
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::raw_sql(&format!(
+        "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL app.current_tenant_id = '{tenant}'"
+    ))
+    .execute(&mut *tx)
+    .await?;
     Ok(tx)
 }
 
@@ -1133,6 +1167,88 @@ impl ChainSim {
 }
 
 impl Drop for ChainSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// PgBouncer of one test, in transaction mode in front of the shared test Postgres, configured by
+/// `deploy/pgbouncer/pgbouncer.ini` with only the addresses, files and pool size replaced (as
+/// `scripts/lib/stack.sh` `start_pgbouncer` does). Killed on drop.
+pub struct PgBouncer {
+    _dir: tempfile::TempDir,
+    child: Child,
+    /// The application role's URL through this PgBouncer.
+    pub url: String,
+}
+
+impl PgBouncer {
+    /// `pool_size`: server connections per database and role (`default_pool_size`); with 1,
+    /// every client's transactions run on the same server connection, one after the other.
+    pub fn start(pool_size: u32) -> PgBouncer {
+        let env = test_env();
+        let direct = url::Url::parse(&env.database_url).expect("TEST_DATABASE_URL");
+        let (pg_port, db) = (direct.port().expect("a port"), direct.path().trim_start_matches('/').to_owned());
+        let (user, password) = (direct.username().to_owned(), direct.password().expect("a password").to_owned());
+        let template =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/pgbouncer/pgbouncer.ini"))
+                .expect("deploy/pgbouncer/pgbouncer.ini");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let auth_file = dir.path().join("userlist.txt");
+        std::fs::write(&auth_file, format!("\"{user}\" \"{password}\"\n")).expect("userlist");
+        let run_as = std::env::var("TEST_PG_RUN_AS").ok();
+        if let Some(user) = &run_as {
+            chown(user, dir.path());
+            chown(user, &auth_file);
+        }
+        for _ in 0..5 {
+            let port = free_port();
+            let replaced = |line: &str| -> String {
+                let key = line.split('=').next().unwrap_or("").trim();
+                match key {
+                    "tickettoken_db" => format!("{db} = host=127.0.0.1 port={pg_port} dbname={db}"),
+                    "listen_addr" => "listen_addr = 127.0.0.1".to_owned(),
+                    "listen_port" => format!("listen_port = {port}"),
+                    "auth_file" => format!("auth_file = {}", auth_file.display()),
+                    "logfile" => format!("logfile = {}", dir.path().join("pgbouncer.log").display()),
+                    "default_pool_size" => format!("default_pool_size = {pool_size}"),
+                    "reserve_pool_size" => "reserve_pool_size = 0".to_owned(),
+                    _ => line.to_owned(),
+                }
+            };
+            let ini: Vec<String> = template.lines().map(replaced).collect();
+            assert!(ini.iter().any(|l| l.starts_with(&format!("{db} = "))), "the template lost its [databases] line");
+            let ini_path = dir.path().join("pgbouncer.ini");
+            std::fs::write(&ini_path, ini.join("\n")).expect("ini");
+            let mut cmd = Command::new("pgbouncer");
+            if let Some(user) = &run_as {
+                // PgBouncer refuses to run as root. Started as that user directly (not through
+                // runuser), so the child is PgBouncer itself: killed and reaped on drop.
+                use std::os::unix::process::CommandExt;
+                let id = |flag: &str| -> u32 {
+                    let out = Command::new("id").args([flag, user]).output().expect("id");
+                    String::from_utf8_lossy(&out.stdout).trim().parse().expect("a numeric id")
+                };
+                cmd.gid(id("-g")).uid(id("-u"));
+            }
+            let mut child =
+                cmd.arg(&ini_path).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("pgbouncer starts");
+            let up = poll_blocking(Duration::from_secs(5), || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || child.try_wait().ok().flatten().is_some()
+            }) && child.try_wait().ok().flatten().is_none();
+            if up {
+                let url = format!("postgres://{user}:{password}@127.0.0.1:{port}/{db}");
+                return PgBouncer { _dir: dir, child, url };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("pgbouncer did not listen (is the pgbouncer package installed?)");
+    }
+}
+
+impl Drop for PgBouncer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

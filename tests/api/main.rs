@@ -15,6 +15,7 @@ mod messages;
 mod openapi;
 mod panic;
 mod platform;
+mod pooler;
 mod pricing;
 mod resilience;
 mod rls;

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    Listener, RabbitServer, Received, TestApp, eventually, scheduled_event_body, spawn_app_as, spawn_app_with,
-    tenant_tx, test_env,
+    Listener, RabbitServer, Received, eventually, scheduled_event_body, spawn_app_as, spawn_app_with, tenant_tx,
+    test_env,
 };
 
 /// The messages about `ids` (search.sync carries no tenant; tickettoken_events does).
@@ -35,13 +35,13 @@ fn keys(messages: &[&Received], exchange: &str) -> Vec<String> {
 }
 
 /// The outbox rows of the tenant: `(id, event_id, status)` in `seq` order.
-async fn outbox_rows(app: &TestApp, tenant: TenantId) -> Vec<(Uuid, Uuid, String)> {
-    let mut tx = tenant_tx(app.state.db.pool(), tenant).await.unwrap();
+async fn outbox_rows(tenant: TenantId) -> Vec<(Uuid, Uuid, String)> {
+    let mut tx = tenant_tx(crate::helpers::app_role().await, tenant).await.unwrap();
     sqlx::query_as("select id, event_id, status from event_outbox order by seq").fetch_all(&mut *tx).await.unwrap()
 }
 
-async fn drained(app: &TestApp, tenant: TenantId, limit: Duration) -> bool {
-    eventually(limit, || async { outbox_rows(app, tenant).await.iter().all(|(_, _, s)| s == "published") }).await
+async fn drained(tenant: TenantId, limit: Duration) -> bool {
+    eventually(limit, || async { outbox_rows(tenant).await.iter().all(|(_, _, s)| s == "published") }).await
 }
 
 #[tokio::test]
@@ -81,7 +81,7 @@ async fn every_change_is_announced_once_with_the_documented_key_envelope_and_mes
     // Properties: persistent JSON, a message id per message (the outbox row), never repeated.
     let ids_seen: HashSet<&str> = mine.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(ids_seen.len(), mine.len(), "each message once");
-    let rows: HashSet<String> = outbox_rows(&app, app.tenant).await.iter().map(|(id, _, _)| id.to_string()).collect();
+    let rows: HashSet<String> = outbox_rows(app.tenant).await.iter().map(|(id, _, _)| id.to_string()).collect();
     assert_eq!(ids_seen.iter().map(|s| (*s).to_owned()).collect::<HashSet<_>>(), rows, "message_id = outbox row id");
     assert!(mine.iter().all(|m| m.persistent && m.content_type == "application/json" && m.app_id == "event-service"));
 
@@ -137,12 +137,12 @@ async fn per_event_order_holds_under_concurrent_changes_to_one_event() {
     });
     let statuses = futures::future::join_all(changes).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    assert!(drained(&app, app.tenant, Duration::from_secs(20)).await);
+    assert!(drained(app.tenant, Duration::from_secs(20)).await);
 
     let ids: HashSet<String> = [id.clone()].into();
     let all = listener.collect(Duration::from_secs(10), |all| about(all, &ids).len() >= 50).await;
     let received: Vec<String> = about(&all, &ids).iter().map(|m| m.message_id.clone()).collect();
-    let committed: Vec<String> = outbox_rows(&app, app.tenant).await.iter().map(|(id, _, _)| id.to_string()).collect();
+    let committed: Vec<String> = outbox_rows(app.tenant).await.iter().map(|(id, _, _)| id.to_string()).collect();
     assert_eq!(received, committed, "published in exactly the order the changes committed");
     // And the order is the order of the changes: each update's name follows the previous one's.
     let names: Vec<String> = about(&all, &ids)
@@ -161,7 +161,7 @@ async fn nothing_is_published_before_its_transaction_commits_or_for_one_that_rol
     let mut listener = Listener::bind(&test_env().rabbitmq_url, None).await;
     let id =
         app.create_event(&app.token("admin"), scheduled_event_body("Held")).await["id"].as_str().unwrap().to_owned();
-    assert!(drained(&app, app.tenant, Duration::from_secs(20)).await);
+    assert!(drained(app.tenant, Duration::from_secs(20)).await);
     let insert = |marker: &'static str| {
         let id = id.clone();
         format!(
@@ -173,7 +173,7 @@ async fn nothing_is_published_before_its_transaction_commits_or_for_one_that_rol
     let marked = |all: &[Received], marker: &str| all.iter().any(|m| m.body["marker"] == marker);
 
     // A change that is still open: its message exists only inside its transaction.
-    let mut open = tenant_tx(app.state.db.pool(), app.tenant).await.unwrap();
+    let mut open = tenant_tx(crate::helpers::app_role().await, app.tenant).await.unwrap();
     sqlx::query(&insert("open")).execute(&mut *open).await.unwrap();
     let early = listener.collect(Duration::from_millis(1500), |all| marked(all, "open")).await;
     assert!(!marked(&early, "open"), "published before its transaction committed");
@@ -182,7 +182,7 @@ async fn nothing_is_published_before_its_transaction_commits_or_for_one_that_rol
     assert!(marked(&late, "open"), "published once committed");
 
     // A change that rolls back leaves no message at all.
-    let mut doomed = tenant_tx(app.state.db.pool(), app.tenant).await.unwrap();
+    let mut doomed = tenant_tx(crate::helpers::app_role().await, app.tenant).await.unwrap();
     sqlx::query(&insert("rolled-back")).execute(&mut *doomed).await.unwrap();
     doomed.rollback().await.unwrap();
     let after = listener.collect(Duration::from_secs(2), |all| marked(all, "rolled-back")).await;
@@ -206,10 +206,10 @@ async fn two_relays_on_one_outbox_publish_every_message_exactly_once() {
                 .to_owned(),
         );
     }
-    assert!(drained(&a, tenant, Duration::from_secs(30)).await);
+    assert!(drained(tenant, Duration::from_secs(30)).await);
     let all = listener.collect(Duration::from_secs(10), |all| about(all, &ids).len() >= 60).await;
     let mine = about(&all, &ids);
-    let rows = outbox_rows(&a, tenant).await;
+    let rows = outbox_rows(tenant).await;
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for m in &mine {
         *counts.entry(m.message_id.as_str()).or_default() += 1;
@@ -256,14 +256,14 @@ async fn the_broker_stopped_during_a_burst_of_500_changes_loses_nothing_and_the_
             assert_eq!(r.status(), 200, "the service keeps serving while the broker is down");
         }
     }
-    let pending = outbox_rows(&app, app.tenant).await.iter().filter(|(_, _, s)| s == "pending").count();
+    let pending = outbox_rows(app.tenant).await.iter().filter(|(_, _, s)| s == "pending").count();
     assert!(pending > 500, "messages accumulate while the broker is down: {pending} pending");
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("event_outbox_depth"), "depth is reported");
 
     broker.start_again();
-    assert!(drained(&app, app.tenant, Duration::from_secs(120)).await, "everything drains once the broker is back");
-    let rows = outbox_rows(&app, app.tenant).await;
+    assert!(drained(app.tenant, Duration::from_secs(120)).await, "everything drains once the broker is back");
+    let rows = outbox_rows(app.tenant).await;
     assert_eq!(rows.len(), 1000);
 
     let mut listener = Listener::bind(&url, Some(&queue)).await;

@@ -169,7 +169,7 @@ async fn the_claim_functions_clamp_the_lease_whatever_the_caller_asks() {
     let mut body = scheduled_event_body("Lease");
     body["artist_wallet"] = json!("9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin");
     app.create_event(&app.token("admin"), body).await;
-    let pool = app.state.db.pool();
+    let pool = crate::helpers::app_role().await;
     let claimed: Vec<(Uuid,)> =
         sqlx::query_as("select outbox_id from system_claim_blockchain_outbox('greedy', 10, 2000000000, $1)")
             .bind(vec![*app.tenant.as_uuid()])

@@ -261,9 +261,9 @@ impl Registrar {
         let tenants = self.config.tenants.clone();
         self.state
             .db
-            .system("outbox_claim", move |pool| {
+            .system("outbox_claim", move |tx| {
                 let (worker, tenants) = (worker.clone(), tenants.clone());
-                async move { outbox::claim(&pool, &worker, batch, lease, tenants.as_deref()).await }
+                async move { outbox::claim(tx, &worker, batch, lease, tenants.as_deref()).await }.boxed()
             })
             .await
     }
@@ -445,7 +445,7 @@ fn backoff(config: &RegistrationConfig, attempts: i32, hint: Option<Duration>) -
 
 /// Outbox depth per status and the age of the oldest row, across tenants (aggregates only).
 pub async fn publish_outbox_stats(state: &AppState) {
-    let stats = state.db.system("outbox_stats", |pool| async move { outbox::stats(&pool).await }).await;
+    let stats = state.db.system("outbox_stats", |tx| async move { outbox::stats(tx).await }.boxed()).await;
     let Ok(rows) = stats else { return };
     for status in ["pending", "processing", "failed"] {
         let row = rows.iter().find(|(s, _, _)| s == status);
