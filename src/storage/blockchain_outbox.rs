@@ -84,16 +84,16 @@ pub async fn load(tx: &mut TenantTx, outbox_id: Uuid) -> ApiResult<Option<Work>>
                 e.artist_wallet, e.artist_percentage, e.venue_percentage, e.allow_transfers,
                 e.resaleable, e.cancellation_deadline_hours,
                 (select min(s.starts_at) from event_schedules s
-                  where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null)
+                  where s.tenant_id = $1 and s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null)
                   as starts_at,
                 (select max(s.ends_at) from event_schedules s
-                  where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null)
+                  where s.tenant_id = $1 and s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null)
                   as ends_at,
                 (select sum(c.total_capacity)::bigint from event_capacity c
-                  where c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null
+                  where c.tenant_id = $1 and c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null
                     and c.is_active) as capacity,
                 (select min(p.base_price) from event_pricing p
-                  where p.tenant_id = e.tenant_id and p.event_id = e.id and p.deleted_at is null
+                  where p.tenant_id = $1 and p.tenant_id = e.tenant_id and p.event_id = e.id and p.deleted_at is null
                     and p.is_active) as min_price
            from blockchain_outbox o
            join events e on e.tenant_id = o.tenant_id and e.id = o.event_id

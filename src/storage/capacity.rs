@@ -47,7 +47,7 @@ pub async fn section(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<SectionOut
              cross join lateral (
                  select coalesce(sum(s.available), 0)::int4 as available, coalesce(sum(s.reserved), 0)::int4 as reserved,
                         coalesce(sum(s.sold), 0)::int4 as sold, coalesce(sum(s.changes), 0)::int4 as changes
-                   from section_stripes s where s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
+                   from section_stripes s where s.tenant_id = $1 and s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
             where c.tenant_id = $1 and c.id = $2 and c.deleted_at is null"#,
         tenant,
         id,
@@ -69,7 +69,7 @@ pub async fn sections(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<Vec<Sectio
              cross join lateral (
                  select coalesce(sum(s.available), 0)::int4 as available, coalesce(sum(s.reserved), 0)::int4 as reserved,
                         coalesce(sum(s.sold), 0)::int4 as sold, coalesce(sum(s.changes), 0)::int4 as changes
-                   from section_stripes s where s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
+                   from section_stripes s where s.tenant_id = $1 and s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
             where c.tenant_id = $1 and c.event_id = $2 and c.deleted_at is null
             order by c.created_at, c.section_name"#,
         tenant,
@@ -91,7 +91,7 @@ pub async fn totals(tx: &mut TenantTx, event_id: Uuid) -> ApiResult<CapacityTota
            from event_capacity c
            cross join lateral (
                select sum(s.available) as available, sum(s.reserved) as reserved, sum(s.sold) as sold
-                 from section_stripes s where s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
+                 from section_stripes s where s.tenant_id = $1 and s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
           where c.tenant_id = $1 and c.event_id = $2 and c.deleted_at is null"#,
         tenant,
         event_id,
@@ -234,9 +234,14 @@ pub async fn insert_stripes(tx: &mut TenantTx, section: Uuid, sellable: i32) -> 
     let tenant = *tx.tenant().as_uuid();
     let n = i32::from(stripes_for(sellable));
     sqlx::query!(
+        // From the section's own row, so that on Citus the insert runs on the section's shard
+        // (rows from a bare `generate_series` would go through the coordinator, with COPY,
+        // which row-level security refuses).
         "insert into section_stripes (tenant_id, capacity_id, stripe, total, available)
-         select $1, $2, k, $3::int4 / $4::int4 + (k < $3::int4 % $4::int4)::int4, $3::int4 / $4::int4 + (k < $3::int4 % $4::int4)::int4
-           from generate_series(0, $4::int4 - 1) k",
+         select c.tenant_id, c.id, k, $3::int4 / $4::int4 + (k < $3::int4 % $4::int4)::int4,
+                $3::int4 / $4::int4 + (k < $3::int4 % $4::int4)::int4
+           from event_capacity c cross join generate_series(0, $4::int4 - 1) k
+          where c.tenant_id = $1 and c.id = $2",
         tenant,
         section,
         sellable,
@@ -279,6 +284,8 @@ pub struct Counters {
 /// their stripes).
 pub async fn lock_counters(tx: &mut TenantTx, id: Uuid) -> ApiResult<Counters> {
     let tenant = *tx.tenant().as_uuid();
+    // The stripes' tenant is named as well as joined: Citus then routes the whole statement,
+    // lock included, to the tenant's shard (a join alone makes it refuse FOR UPDATE).
     let row = sqlx::query!(
         r#"select c.total_capacity, c.buffer_capacity, (c.version + k.changes)::int4 as "version!",
                 k.available as "available!", k.reserved as "reserved!", k.sold as "sold!"
@@ -286,7 +293,7 @@ pub async fn lock_counters(tx: &mut TenantTx, id: Uuid) -> ApiResult<Counters> {
            cross join lateral (
                select coalesce(sum(s.available), 0)::int4 as available, coalesce(sum(s.reserved), 0)::int4 as reserved,
                       coalesce(sum(s.sold), 0)::int4 as sold, coalesce(sum(s.changes), 0)::int4 as changes
-                 from section_stripes s where s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
+                 from section_stripes s where s.tenant_id = $1 and s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
           where c.tenant_id = $1 and c.id = $2 and c.deleted_at is null
             for no key update of c"#,
         tenant,
@@ -564,8 +571,11 @@ pub async fn resize_stripes(tx: &mut TenantTx, section: Uuid, sellable: i32) -> 
     let want = stripes_for(sellable).max(have);
     if want > have {
         sqlx::query!(
+            // From the section's row: see `insert_stripes`.
             "insert into section_stripes (tenant_id, capacity_id, stripe, total, available)
-             select $1, $2, k, 0, 0 from generate_series($3::int4, $4::int4 - 1) k",
+             select c.tenant_id, c.id, k, 0, 0
+               from event_capacity c cross join generate_series($3::int4, $4::int4 - 1) k
+              where c.tenant_id = $1 and c.id = $2",
             tenant,
             section,
             i32::from(have),
@@ -667,14 +677,16 @@ pub enum HoldEnd {
 pub async fn end_hold(tx: &mut TenantTx, id: Uuid, end: HoldEnd) -> ApiResult<Option<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
     // One statement per way out; they differ only in the expiry condition. The new status is
-    // bound as `$3` and the same `set` list serves all three.
+    // bound as `$3` and the same `set` list serves all three. `now()` comes from a subquery:
+    // Citus refuses non-immutable functions inside CASE (deploy/citus/README.md).
     let ended = match end {
         HoldEnd::Confirm => sqlx::query!(
             "update event_reservations set status = $3::text,
-                    confirmed_at = case when $3 = 'confirmed' then now() else confirmed_at end,
-                    released_at = case when $3 <> 'confirmed' then now() else released_at end,
+                    confirmed_at = case when $3 = 'confirmed' then t.now else confirmed_at end,
+                    released_at = case when $3 <> 'confirmed' then t.now else released_at end,
                     release_reason = case when $3 <> 'confirmed' then $3 else release_reason end
-              where tenant_id = $1 and id = $2 and status = 'active' and expires_at > now()
+               from (select now() as now) t
+              where tenant_id = $1 and id = $2 and status = 'active' and expires_at > t.now
               returning capacity_id, quantity, event_id, stripe",
             tenant,
             id,
@@ -685,9 +697,10 @@ pub async fn end_hold(tx: &mut TenantTx, id: Uuid, end: HoldEnd) -> ApiResult<Op
         .map(|r| (r.capacity_id, r.quantity, r.event_id, r.stripe)),
         HoldEnd::Release => sqlx::query!(
             "update event_reservations set status = $3::text,
-                    confirmed_at = case when $3 = 'confirmed' then now() else confirmed_at end,
-                    released_at = case when $3 <> 'confirmed' then now() else released_at end,
+                    confirmed_at = case when $3 = 'confirmed' then t.now else confirmed_at end,
+                    released_at = case when $3 <> 'confirmed' then t.now else released_at end,
                     release_reason = case when $3 <> 'confirmed' then $3 else release_reason end
+               from (select now() as now) t
               where tenant_id = $1 and id = $2 and status = 'active'
               returning capacity_id, quantity, event_id, stripe",
             tenant,
@@ -699,10 +712,11 @@ pub async fn end_hold(tx: &mut TenantTx, id: Uuid, end: HoldEnd) -> ApiResult<Op
         .map(|r| (r.capacity_id, r.quantity, r.event_id, r.stripe)),
         HoldEnd::Expire => sqlx::query!(
             "update event_reservations set status = $3::text,
-                    confirmed_at = case when $3 = 'confirmed' then now() else confirmed_at end,
-                    released_at = case when $3 <> 'confirmed' then now() else released_at end,
+                    confirmed_at = case when $3 = 'confirmed' then t.now else confirmed_at end,
+                    released_at = case when $3 <> 'confirmed' then t.now else released_at end,
                     release_reason = case when $3 <> 'confirmed' then $3 else release_reason end
-              where tenant_id = $1 and id = $2 and status = 'active' and expires_at <= now()
+               from (select now() as now) t
+              where tenant_id = $1 and id = $2 and status = 'active' and expires_at <= t.now
               returning capacity_id, quantity, event_id, stripe",
             tenant,
             id,

@@ -21,8 +21,11 @@ use crate::storage::TenantTx;
 ///
 /// Only [`list`] uses this text: its filters and sort column make its statement a run-time
 /// string. [`find`] spells the same statement out for `query_as!`, so the two must select the
-/// same columns with the same expressions: change one, change the other.
-const EVENT_SELECT: &str = "
+/// same columns with the same expressions: change one, change the other. Both bind the tenant as
+/// `$1`, and every subquery names it (not only joins on it): on Citus that is what makes a
+/// tenant's read a router plan on one shard; **tested** by `tests/api/citus.rs`, which is why
+/// this is public.
+pub const EVENT_SELECT: &str = "
     select e.tenant_id, e.id, e.venue_id, e.venue_layout_id, e.name, e.slug, e.description, e.short_description, e.event_type, e.primary_category_id, e.secondary_category_ids, e.tags, e.status, e.visibility, e.is_featured, e.priority_score, e.status_reason, e.status_changed_by, e.status_changed_at, e.banner_image_url, e.thumbnail_image_url, e.image_gallery, e.video_url, e.virtual_event_url, e.age_restriction, e.dress_code, e.special_requirements, e.accessibility_info, e.is_virtual, e.is_hybrid, e.streaming_platform, e.streaming_config, e.cancellation_policy, e.refund_policy, e.cancellation_deadline_hours, e.timezone, e.allow_transfers, e.max_transfers_per_ticket, e.transfer_blackout_start, e.transfer_blackout_end, e.require_identity_verification, e.artist_wallet, e.artist_percentage::float8 as artist_percentage, e.venue_percentage::float8 as venue_percentage, e.platform_percentage::float8 as platform_percentage, e.royalty_percentage::float8 as royalty_percentage, e.max_resale_price_percentage::float8 as max_resale_price_percentage, e.resaleable, e.collection_address, e.mint_authority, e.merkle_tree_address, e.collection_mint, e.chain_event_id, e.event_pda, e.blockchain_status, e.blockchain_tx_signature, e.blockchain_error, e.blockchain_synced_at, e.meta_title, e.meta_description, e.meta_keywords, e.view_count, e.interest_count, e.share_count, e.external_id, e.metadata, e.published_at, e.cancelled_at, e.cancelled_by, e.cancellation_reason, e.created_by, e.updated_by, e.created_at, e.updated_at, e.deleted_at, e.version, e.start_date,
         s.starts_at as event_date, s.starts_at, s.ends_at, s.doors_open_at as doors_open,
         to_jsonb(s) as schedule,
@@ -33,7 +36,7 @@ const EVENT_SELECT: &str = "
     from events e
     left join lateral (
         select * from event_schedules s
-         where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
+         where s.tenant_id = $1 and s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
          order by s.starts_at limit 1) s on true
     left join lateral (
         select sum(c.total_capacity)::bigint as total, sum(k.available)::bigint as available,
@@ -41,8 +44,8 @@ const EVENT_SELECT: &str = "
           from event_capacity c
           cross join lateral (
               select sum(s.available) as available, sum(s.reserved) as reserved, sum(s.sold) as sold
-                from section_stripes s where s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
-         where c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null) c on true";
+                from section_stripes s where s.tenant_id = $1 and s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
+         where c.tenant_id = $1 and c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null) c on true";
 
 fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<Value> {
     v.as_ref().and_then(|x| serde_json::to_value(x).ok())
@@ -90,7 +93,7 @@ pub async fn find(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<EventOut>> {
              from events e
              left join lateral (
                  select * from event_schedules s
-                  where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
+                  where s.tenant_id = $1 and s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
                   order by s.starts_at limit 1) s on true
              left join lateral (
                  select sum(c.total_capacity)::bigint as total, sum(k.available)::bigint as available,
@@ -98,8 +101,8 @@ pub async fn find(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<EventOut>> {
                    from event_capacity c
                    cross join lateral (
                        select sum(s.available) as available, sum(s.reserved) as reserved, sum(s.sold) as sold
-                         from section_stripes s where s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
-                  where c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null) c on true
+                         from section_stripes s where s.tenant_id = $1 and s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
+                  where c.tenant_id = $1 and c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null) c on true
             where e.tenant_id = $1 and e.id = $2 and e.deleted_at is null"#,
         tenant,
         id,
@@ -435,7 +438,7 @@ pub async fn slug_for(
     let tenant = *tx.tenant().as_uuid();
     let current = sqlx::query!(
         r#"select e.name, e.timezone, (select min(s.starts_at) from event_schedules s
-                                        where s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null)
+                                        where s.tenant_id = $1 and s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null)
                                       as "first_start?"
              from events e where e.tenant_id = $1 and e.id = $2"#,
         tenant,
@@ -494,11 +497,13 @@ pub async fn transition(
     let to = from.apply(action).ok_or_else(|| invalid_transition(from, action))?;
     let tenant = *tx.tenant().as_uuid();
     let changed = sqlx::query!(
-        "update events set status = $4::text, status_changed_at = now(), status_changed_by = $5, status_reason = left($6, 500),
-                published_at = case when $4 = 'PUBLISHED' then coalesce(published_at, now()) else published_at end,
-                cancelled_at = case when $4 = 'CANCELLED' then now() else cancelled_at end,
+        // `now()` from a subquery: Citus refuses non-immutable functions inside CASE/COALESCE.
+        "update events set status = $4::text, status_changed_at = t.now, status_changed_by = $5, status_reason = left($6, 500),
+                published_at = case when $4 = 'PUBLISHED' then coalesce(published_at, t.now) else published_at end,
+                cancelled_at = case when $4 = 'CANCELLED' then t.now else cancelled_at end,
                 cancelled_by = case when $4 = 'CANCELLED' then $5 else cancelled_by end,
                 cancellation_reason = case when $4 = 'CANCELLED' then $6 else cancellation_reason end
+           from (select now() as now) t
           where tenant_id = $1 and id = $2 and status = $3 and deleted_at is null",
         tenant,
         id,
@@ -538,11 +543,14 @@ async fn record_transition(
     sqlx::query!(
         // The first start at the moment of the change: a later reschedule moves the schedule,
         // and order-service asks for the date an event was postponed from (`/status`).
+        // `events.start_date` is that first start (the schedules' trigger keeps it in step). From
+        // the event's row, with the id given, so that on Citus the insert runs on the event's
+        // shard (a subquery in VALUES is refused there, and a volatile default sends an
+        // INSERT ... SELECT through the coordinator, with COPY, which row-level security refuses).
         "insert into event_status_history
-             (tenant_id, event_id, previous_status, new_status, transition_type, reason, changed_by, metadata)
-         values ($1, $2, $3, $4, $5, $6, $7, jsonb_strip_nulls(jsonb_build_object('starts_at',
-                 (select min(s.starts_at) from event_schedules s
-                   where s.tenant_id = $1 and s.event_id = $2 and s.deleted_at is null))))",
+             (tenant_id, id, event_id, previous_status, new_status, transition_type, reason, changed_by, metadata)
+         select e.tenant_id, $8, e.id, $3, $4, $5, $6, $7, jsonb_strip_nulls(jsonb_build_object('starts_at', e.start_date))
+           from events e where e.tenant_id = $1 and e.id = $2",
         tenant,
         event_id,
         from.map(EventStatus::as_str),
@@ -550,6 +558,7 @@ async fn record_transition(
         transition,
         reason,
         actor,
+        Uuid::new_v4(),
     )
     .execute(tx.conn())
     .await?;

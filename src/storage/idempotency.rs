@@ -78,7 +78,8 @@ pub async fn lookup(tx: &mut TenantTx, fp: &Fingerprint) -> ApiResult<Option<Sto
 }
 
 /// Records the final response in the creating transaction. An expired row for the same key
-/// is replaced.
+/// is replaced. The new row's defaults give the times (`excluded.created_at` is `now()`): Citus
+/// refuses non-immutable functions in `ON CONFLICT`.
 pub async fn finish(tx: &mut TenantTx, fp: &Fingerprint, response: &StoredResponse) -> ApiResult<()> {
     let tenant = tx.tenant();
     let status = response.status as i16;
@@ -89,8 +90,8 @@ pub async fn finish(tx: &mut TenantTx, fp: &Fingerprint, response: &StoredRespon
          on conflict (tenant_id, idempotency_key) do update
             set request_method = excluded.request_method, request_path = excluded.request_path,
                 request_hash = excluded.request_hash, response_status = excluded.response_status,
-                response_body = excluded.response_body, created_at = now(), expires_at = now() + interval '24 hours'
-          where idempotency_keys.expires_at <= now()",
+                response_body = excluded.response_body, created_at = excluded.created_at, expires_at = excluded.expires_at
+          where idempotency_keys.expires_at <= excluded.created_at",
         tenant.as_uuid(),
         &fp.key,
         fp.method,

@@ -221,8 +221,9 @@ pub async fn record_chain_outcome(
         "update events set blockchain_status = $3::text, event_pda = coalesce($4, event_pda),
                 blockchain_tx_signature = coalesce($5, blockchain_tx_signature),
                 blockchain_error = case when $3 = 'failed' then $6 else null end,
-                blockchain_synced_at = case when $3 = 'synced' then coalesce($7, now()) else blockchain_synced_at end,
+                blockchain_synced_at = case when $3 = 'synced' then coalesce($7, t.now) else blockchain_synced_at end,
                 updated_by = $8
+           from (select now() as now) t
           where tenant_id = $1 and id = $2 and deleted_at is null
           returning event_pda",
         tenant,
@@ -242,7 +243,8 @@ pub async fn record_chain_outcome(
     sqlx::query!(
         "update blockchain_outbox set status = $3::text, tx_signature = coalesce($4, tx_signature),
                 event_pda = coalesce($5, event_pda), last_error = $6,
-                completed_at = case when $3 = 'synced' then now() else completed_at end
+                completed_at = case when $3 = 'synced' then t.now else completed_at end
+           from (select now() as now) t
           where tenant_id = $1 and event_id = $2",
         tenant,
         id,

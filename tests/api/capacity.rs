@@ -221,6 +221,11 @@ async fn spawn_oversell_app() -> TestApp {
         vars.insert("DB_TENANT_CONCURRENCY".into(), "20".into());
         vars.insert("USER_MAX_IN_FLIGHT".into(), "1000".into());
         vars.insert("TENANT_MAX_IN_FLIGHT".into(), "1000".into());
+        // The outcome of the race is under test, not its latency: a slow machine (or a Citus
+        // cluster of three Postgres on two cores) may queue a request for its tenant's share of
+        // the pool for longer than the default attempt timeout.
+        vars.insert("RESILIENCE_POSTGRES_ATTEMPT_TIMEOUT_MS".into(), "10000".into());
+        vars.insert("RESILIENCE_POSTGRES_DEADLINE_MS".into(), "20000".into());
     })
     .await
 }

@@ -3,6 +3,7 @@
 mod auth;
 mod capacity;
 mod chain;
+mod citus;
 mod cluster;
 mod events;
 mod fairness;

@@ -123,16 +123,27 @@ async fn rls_the_system_context_only_discovers_ids_across_tenants() {
     for t in [a, b] {
         let (event, section, hold) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         holds.push(hold);
-        let sql = format!(
-            "with e as ({}), s as (insert into event_capacity (tenant_id, id, event_id, section_name, total_capacity, available_capacity, reserved_capacity)
-               select '{t}', '{section}', '{event}', 'GA', 10, 9, 1 from e returning 1),
-             k as (insert into section_stripes (tenant_id, capacity_id, stripe, total, available, reserved)
-               select '{t}', '{section}', 0, 10, 9, 1 from s returning 1)
-             insert into event_reservations (tenant_id, id, event_id, capacity_id, quantity, expires_at)
-               select '{t}', '{hold}', '{event}', '{section}', 1, now() - interval '1 minute' from s",
-            insert_event(t, event, "show") + " returning 1"
-        );
-        as_tenant(&pool, t, &sql).await.unwrap();
+        // One INSERT ... VALUES per row, in one transaction (the stripes' check runs at commit):
+        // Citus refuses chained INSERT ... SELECT under row-level security.
+        let mut tx = crate::helpers::tenant_tx(&pool, t).await.unwrap();
+        for sql in [
+            insert_event(t, event, "show"),
+            format!(
+                "insert into event_capacity (tenant_id, id, event_id, section_name, total_capacity, available_capacity, reserved_capacity)
+                 values ('{t}', '{section}', '{event}', 'GA', 10, 9, 1)"
+            ),
+            format!(
+                "insert into section_stripes (tenant_id, capacity_id, stripe, total, available, reserved)
+                 values ('{t}', '{section}', 0, 10, 9, 1)"
+            ),
+            format!(
+                "insert into event_reservations (tenant_id, id, event_id, capacity_id, quantity, expires_at)
+                 values ('{t}', '{hold}', '{event}', '{section}', 1, now() - interval '1 minute')"
+            ),
+        ] {
+            sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+        }
+        tx.commit().await.unwrap();
     }
     let found: Vec<(Uuid, Uuid)> =
         sqlx::query_as("select tenant_id, reservation_id from system_expired_reservations(10000)")
