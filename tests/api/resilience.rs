@@ -74,8 +74,20 @@ async fn fault_postgres_stopped_requests_fail_fast_with_503_the_breaker_opens_an
         eventually(Duration::from_secs(20), || async { app.get_as("/api/v1/events", &token).await.status() == 200 })
             .await;
     assert!(recovered, "the service recovers by itself once Postgres is back");
-    // The breaker closes after its second successful half-open probe (K = 2).
-    assert_eq!(app.get_as("/api/v1/events", &token).await.status(), 200);
+    // The breaker closes after its second successful half-open probe (K = 2). The background
+    // jobs' statements go through the same Postgres stack, so one of theirs may hold the second
+    // probe for a moment, and a request arriving then is refused fast (503, as while open): seen
+    // twice in loaded runs once the jobs' statements ran in transactions (three round trips
+    // instead of one). Recovery means closed and serving shortly after the first success.
+    let closed = eventually(Duration::from_secs(3), || async {
+        app.state.db.breaker().state() == BreakerState::Closed
+            && app.get_as("/api/v1/events", &token).await.status() == 200
+    })
+    .await;
+    assert!(closed, "the breaker closes after its probes: {:?}", app.state.db.breaker().state());
+    for _ in 0..5 {
+        assert_eq!(app.get_as("/api/v1/events", &token).await.status(), 200, "closed: every request is served");
+    }
     assert_eq!(app.state.db.breaker().state(), BreakerState::Closed);
 }
 
