@@ -24,12 +24,36 @@ pub fn handle() -> PrometheusHandle {
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
                 .expect("static buckets are valid");
             match builder.install_recorder() {
-                Ok(handle) => handle,
+                Ok(handle) => {
+                    spawn_upkeep(handle.clone());
+                    handle
+                }
                 // Another recorder is installed (e.g. by a test); still render our own.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
             }
         })
         .clone()
+}
+
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// The exporter keeps every histogram sample in a queue until something drains it: a render
+/// (a scrape of `/metrics`) or its upkeep. `install_recorder` leaves the upkeep to the caller,
+/// so without it the queues grew with every request until the next scrape, and forever where
+/// nothing scrapes: the service's RSS rose by 2-3 MiB per second under the benchmark's reads
+/// (peak 136 MiB against 54 MiB at rest). A thread of its own, so it runs whatever the async
+/// runtime is doing and for the life of the process, like the recorder it serves.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new().name("metrics-upkeep".to_owned()).spawn(move || {
+        loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            handle.run_upkeep();
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "the metrics upkeep thread could not start; histograms grow until scraped");
+    }
 }
 
 pub fn record_http(method: &Method, route: &str, status: u16, elapsed: Duration) {
