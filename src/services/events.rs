@@ -74,7 +74,7 @@ async fn load(state: &AppState, tenant: TenantId, id: Uuid) -> ApiResult<EventOu
     let generation = state.cache.generation(tenant, &event_key(id)).await;
     let event = state
         .db
-        .read(tenant, move |tx| async move { store::find(tx, id).await }.boxed())
+        .read_call(tenant, move |call| store::find_on(call, id).boxed())
         .await?
         .ok_or_else(|| ApiError::not_found("Event"))?;
     if let Some(generation) = generation {

@@ -13,15 +13,16 @@ use crate::domain::messages::{self, Origin};
 use crate::domain::schedule::ScheduleOut;
 use crate::domain::{EventAction, EventStatus};
 use crate::error::{ApiError, ApiResult};
-use crate::storage::TenantTx;
+use crate::storage::{TenantCall, TenantTx};
 
 /// The columns of [`EventOut`]: the row (numerics as `float8`, as the API has always written
 /// them), what the original's GET added (first schedule, capacity totals). The generated
 /// lookup columns (`name_key`, `search_text`) are the service's own indexes and stay out.
 ///
 /// Only [`list`] uses this text: its filters and sort column make its statement a run-time
-/// string. [`find`] spells the same statement out for `query_as!`, so the two must select the
-/// same columns with the same expressions: change one, change the other. Both bind the tenant as
+/// string. [`find`] runs the same statement inside the `tenant_event` function (its migration
+/// spells it out), so the two must select the same columns with the same expressions: change
+/// one, change the other. Both bind the tenant as
 /// `$1`, and every subquery names it (not only joins on it): on Citus that is what makes a
 /// tenant's read a router plan on one shard; **tested** by `tests/api/citus.rs`, which is why
 /// this is public.
@@ -51,63 +52,57 @@ fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<Value> {
     v.as_ref().and_then(|x| serde_json::to_value(x).ok())
 }
 
-/// One event. The statement is [`EVENT_SELECT`] written out (keep the two in sync) with
-/// overrides: `Json<_>` for the jsonb columns; `!` on the `float8` casts of the two non-null
-/// percentages and on `capacity_info`; `?` on everything from the two lateral joins, which is
-/// null when the event has no schedule or no section. The [`Visible`](crate::domain::event_out::Visible)
-/// fields take the plain column: `query_as!` converts each column with `Into`, and
-/// `Visible<T>: From<T>` gives `Visible::Shown`.
+/// One event, read by the `tenant_event` function (the statement is [`EVENT_SELECT`] with the
+/// id predicate, written out in migration `20261206000001_tenant_event_read.sql`: keep the two
+/// in sync). Overrides: `Json<_>` for the jsonb columns; `!` on every column the function fills
+/// from a non-null one (a function's columns are all nullable to sqlx); `?` on everything from
+/// the two lateral joins, which is null when the event has no schedule or no section. The
+/// [`Visible`](crate::domain::event_out::Visible) fields take the plain column: `query_as!`
+/// converts each column with `Into`, and `Visible<T>: From<T>` gives `Visible::Shown`.
 pub async fn find(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<EventOut>> {
-    let tenant = *tx.tenant().as_uuid();
+    find_on(TenantCall::from(tx), id).await
+}
+
+/// [`find`] as a tenant call: one statement (`Db::read_call`), the hot path of `GET /events/:id`.
+pub async fn find_on(call: TenantCall<'_>, id: Uuid) -> ApiResult<Option<EventOut>> {
+    let tenant = *call.tenant().as_uuid();
     Ok(sqlx::query_as!(
         EventOut,
-        r#"select e.tenant_id, e.id, e.venue_id, e.venue_layout_id, e.name, e.slug, e.description, e.short_description,
-                e.event_type, e.primary_category_id, e.secondary_category_ids, e.tags, e.status, e.visibility,
-                e.is_featured, e.priority_score, e.status_reason, e.status_changed_by, e.status_changed_at,
-                e.banner_image_url, e.thumbnail_image_url, e.image_gallery as "image_gallery: Json<Value>",
-                e.video_url, e.virtual_event_url, e.age_restriction, e.dress_code, e.special_requirements,
-                e.accessibility_info as "accessibility_info: Json<Value>", e.is_virtual, e.is_hybrid,
-                e.streaming_platform, e.streaming_config as "streaming_config: Json<Value>", e.cancellation_policy,
-                e.refund_policy, e.cancellation_deadline_hours, e.timezone, e.allow_transfers,
-                e.max_transfers_per_ticket, e.transfer_blackout_start, e.transfer_blackout_end,
-                e.require_identity_verification, e.artist_wallet,
-                e.artist_percentage::float8 as "artist_percentage!",
-                e.venue_percentage::float8 as "venue_percentage!",
-                e.platform_percentage::float8 as "platform_percentage?",
-                e.royalty_percentage::float8 as "royalty_percentage?",
-                e.max_resale_price_percentage::float8 as "max_resale_price_percentage?",
-                e.resaleable, e.collection_address, e.mint_authority, e.merkle_tree_address, e.collection_mint,
-                e.chain_event_id, e.event_pda, e.blockchain_status, e.blockchain_tx_signature, e.blockchain_error,
-                e.blockchain_synced_at, e.meta_title, e.meta_description, e.meta_keywords, e.view_count,
-                e.interest_count, e.share_count, e.external_id, e.metadata as "metadata: Json<Value>",
-                e.published_at, e.cancelled_at, e.cancelled_by, e.cancellation_reason, e.created_by, e.updated_by,
-                e.created_at, e.updated_at, e.deleted_at, e.version, e.start_date,
-                s.starts_at as "event_date?", s.starts_at as "starts_at?", s.ends_at as "ends_at?",
-                s.doors_open_at as "doors_open?",
-                to_jsonb(s) as "schedule?: Json<ScheduleOut>",
-                c.total as "capacity?", c.available as "available_capacity?",
-                jsonb_build_object(
-                    'total_capacity', coalesce(c.total, 0), 'available_capacity', coalesce(c.available, 0),
-                    'reserved_capacity', coalesce(c.reserved, 0), 'sold_count', coalesce(c.sold, 0))
-                    as "capacity_info!: Json<CapacityInfo>"
-             from events e
-             left join lateral (
-                 select * from event_schedules s
-                  where s.tenant_id = $1 and s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null
-                  order by s.starts_at limit 1) s on true
-             left join lateral (
-                 select sum(c.total_capacity)::bigint as total, sum(k.available)::bigint as available,
-                        sum(k.reserved)::bigint as reserved, sum(k.sold)::bigint as sold
-                   from event_capacity c
-                   cross join lateral (
-                       select sum(s.available) as available, sum(s.reserved) as reserved, sum(s.sold) as sold
-                         from section_stripes s where s.tenant_id = $1 and s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
-                  where c.tenant_id = $1 and c.tenant_id = e.tenant_id and c.event_id = e.id and c.deleted_at is null) c on true
-            where e.tenant_id = $1 and e.id = $2 and e.deleted_at is null"#,
+        r#"select tenant_id as "tenant_id!", id as "id!", venue_id as "venue_id!", venue_layout_id,
+                name as "name!", slug as "slug!", description, short_description, event_type as "event_type!",
+                primary_category_id, secondary_category_ids as "secondary_category_ids!", tags as "tags!",
+                status as "status!", visibility as "visibility!", is_featured as "is_featured!",
+                priority_score as "priority_score!", status_reason, status_changed_by, status_changed_at,
+                banner_image_url, thumbnail_image_url, image_gallery as "image_gallery: Json<Value>", video_url,
+                virtual_event_url, age_restriction as "age_restriction!", dress_code,
+                special_requirements as "special_requirements!",
+                accessibility_info as "accessibility_info: Json<Value>", is_virtual as "is_virtual!",
+                is_hybrid as "is_hybrid!", streaming_platform,
+                streaming_config as "streaming_config: Json<Value>", cancellation_policy, refund_policy,
+                cancellation_deadline_hours as "cancellation_deadline_hours!", timezone as "timezone!",
+                allow_transfers as "allow_transfers!", max_transfers_per_ticket, transfer_blackout_start,
+                transfer_blackout_end, require_identity_verification as "require_identity_verification!",
+                artist_wallet, artist_percentage as "artist_percentage!",
+                venue_percentage as "venue_percentage!", platform_percentage as "platform_percentage?",
+                royalty_percentage as "royalty_percentage?",
+                max_resale_price_percentage as "max_resale_price_percentage?", resaleable as "resaleable!",
+                collection_address, mint_authority, merkle_tree_address, collection_mint,
+                chain_event_id as "chain_event_id!", event_pda, blockchain_status as "blockchain_status!",
+                blockchain_tx_signature, blockchain_error, blockchain_synced_at, meta_title, meta_description,
+                meta_keywords as "meta_keywords!", view_count as "view_count!",
+                interest_count as "interest_count!", share_count as "share_count!", external_id,
+                metadata as "metadata!: Json<Value>", published_at, cancelled_at, cancelled_by,
+                cancellation_reason, created_by, updated_by, created_at as "created_at!",
+                updated_at as "updated_at!", deleted_at, version as "version!", start_date,
+                event_date as "event_date?", starts_at as "starts_at?", ends_at as "ends_at?",
+                doors_open as "doors_open?", schedule as "schedule?: Json<ScheduleOut>",
+                capacity as "capacity?", available_capacity as "available_capacity?",
+                capacity_info as "capacity_info!: Json<CapacityInfo>"
+             from tenant_event($1, $2)"#,
         tenant,
         id,
     )
-    .fetch_optional(tx.conn())
+    .fetch_optional(call.conn())
     .await?)
 }
 
@@ -438,8 +433,8 @@ pub async fn slug_for(
     let tenant = *tx.tenant().as_uuid();
     let current = sqlx::query!(
         r#"select e.name, e.timezone, (select min(s.starts_at) from event_schedules s
-                                        where s.tenant_id = $1 and s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null)
-                                      as "first_start?"
+                                 where s.tenant_id = $1 and s.tenant_id = e.tenant_id and s.event_id = e.id and s.deleted_at is null)
+                               as "first_start?"
              from events e where e.tenant_id = $1 and e.id = $2"#,
         tenant,
         id,
@@ -457,7 +452,7 @@ pub async fn set_timing(tx: &mut TenantTx, id: Uuid, t: Timing, timezone: &str) 
     let moved = sqlx::query!(
         "update event_schedules set starts_at = $3, ends_at = $4, doors_open_at = $5
           where tenant_id = $1 and id = (select id from event_schedules where tenant_id = $1 and event_id = $2
-                                          and deleted_at is null order by starts_at limit 1)",
+                                   and deleted_at is null order by starts_at limit 1)",
         tenant,
         id,
         t.starts_at,

@@ -16,4 +16,4 @@ pub mod pricing;
 pub mod schedules;
 
 pub use cache::Cache;
-pub use postgres::{Db, TenantTx};
+pub use postgres::{Db, TenantCall, TenantTx};

@@ -13,6 +13,7 @@
 //! on one server connection: PgBouncer may hand the next Sync's statements to another server
 //! once a transaction is over. See `deploy/pgbouncer/README.md`.
 
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -45,6 +46,38 @@ impl TenantTx {
 
     pub fn conn(&mut self) -> Conn<'_> {
         Conn { inner: &mut self.tx, named: self.named }
+    }
+}
+
+/// Where a *tenant call* runs: one statement calling a `tenant_*` function of the schema, which
+/// sets `app.current_tenant_id` transaction-locally itself before it reads a row (migration
+/// `20261206000001_tenant_event_read.sql`). Given out by [`Db::read_call`]: directly on Postgres
+/// on a pooled connection outside any transaction, where the statement is its own implicit
+/// transaction and the setting ends with it, in one round trip instead of three; in a tenant
+/// transaction otherwise (on Citus and behind a transaction pooler the tenant must be a
+/// `SET LOCAL`, see [`begin_statement`]), and from a [`TenantTx`] for reads inside other work.
+///
+/// Only `tenant_*` functions belong here: a plain statement on it would run with no tenant set
+/// (and see no tenant row). The tenant is this value's, never the caller's choice.
+pub struct TenantCall<'a> {
+    conn: Conn<'a>,
+    tenant: TenantId,
+}
+
+impl<'a> TenantCall<'a> {
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    pub fn conn(self) -> Conn<'a> {
+        self.conn
+    }
+}
+
+impl<'a> From<&'a mut TenantTx> for TenantCall<'a> {
+    fn from(tx: &'a mut TenantTx) -> Self {
+        let tenant = tx.tenant;
+        TenantCall { conn: tx.conn(), tenant }
     }
 }
 
@@ -185,6 +218,8 @@ pub struct Db {
     begin: std::sync::Arc<str>,
     /// Whether statements may be prepared under a name ([`Conn`]).
     named: bool,
+    /// Whether a [`TenantCall`] may run outside a transaction (directly on plain Postgres).
+    calls_alone: bool,
 }
 
 impl Db {
@@ -197,9 +232,29 @@ impl Db {
             stack: Dependency::new(stack_config, PgClassifier),
             max_connections: config.pool_max,
             tenants: std::sync::Arc::new(TenantBulkheads::new(config.tenant_concurrency, wait)),
+            // Exactly `BEGIN`: no pooler's `SET LOCAL` timeouts (outside a transaction the
+            // statement would run without them) and no Citus propagation to set up.
+            calls_alone: begin == "BEGIN",
             begin: begin.into(),
             named: !config.pooler.is_transaction_pooler(),
         }
+    }
+
+    /// One tenant call ([`TenantCall`]): a read that is a single statement setting the tenant
+    /// itself. Through the same bulkhead and resilience stack as [`Db::read`], retried as freely.
+    pub async fn read_call<T: Send, F>(&self, tenant: TenantId, work: F) -> ApiResult<T>
+    where
+        F: for<'t> Fn(TenantCall<'t>) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
+    {
+        if !self.calls_alone {
+            return self.read(tenant, |tx| work(TenantCall::from(tx))).await;
+        }
+        let (pool, work, named) = (&self.pool, &work, self.named);
+        self.guarded("read", tenant, Idempotency::Safe, || async move {
+            let mut conn = acquire(pool).await?;
+            work(TenantCall { conn: Conn::new(&mut conn, named), tenant }).await
+        })
+        .await
     }
 
     /// Read-only work for one tenant. Transient failures are retried per the stack's policy.
@@ -234,22 +289,34 @@ impl Db {
         // layer never repeats writes; instead the attempt itself re-runs the transaction on
         // serialization failures and deadlocks, where Postgres guarantees it rolled back.
         let idempotency = if op == "read" { Idempotency::Safe } else { Idempotency::Unsafe };
+        self.guarded(op, tenant, idempotency, || async move {
+            let mut retries_left = 2;
+            loop {
+                match run_tx(pool, begin, named, tenant, work).await {
+                    Err(e) if retries_left > 0 && is_rolled_back_conflict(&e) => retries_left -= 1,
+                    other => return other,
+                }
+            }
+        })
+        .await
+    }
+
+    /// One tenant's `attempt` behind the tenant's bulkhead and the Postgres stack.
+    async fn guarded<T: Send, A, Fut>(
+        &self,
+        op: &'static str,
+        tenant: TenantId,
+        idempotency: Idempotency,
+        attempt: A,
+    ) -> ApiResult<T>
+    where
+        A: Fn() -> Fut + Send + Sync,
+        Fut: Future<Output = ApiResult<T>> + Send,
+    {
         // One tenant's work may hold only its share of the pool; waiting for that share
         // happens before the resilience stack, so it is never a Postgres failure.
         let _permit = self.tenants.acquire(tenant).await?;
-        let result = self
-            .stack
-            .call(op, idempotency, || async move {
-                let mut retries_left = 2;
-                loop {
-                    match run_tx(pool, begin, named, tenant, work).await {
-                        Err(e) if retries_left > 0 && is_rolled_back_conflict(&e) => retries_left -= 1,
-                        other => return other,
-                    }
-                }
-            })
-            .await;
-        result.map_err(ApiError::from)
+        self.stack.call(op, idempotency, attempt).await.map_err(ApiError::from)
     }
 
     /// Work outside any tenant, for background jobs only: job bookkeeping and the
@@ -416,6 +483,29 @@ impl Drop for Waiting {
     }
 }
 
+/// A pooled connection for a [`TenantCall`] outside a transaction. Nothing is sent: a
+/// cancelled request leaves no server-side state behind (sqlx drains a statement cut off mid-way
+/// before the connection's next use), unlike a cancelled `BEGIN` (see [`begin_tx`]).
+async fn acquire(pool: &PgPool) -> ApiResult<sqlx::pool::PoolConnection<Postgres>> {
+    let waiting = Waiting::start();
+    let started = std::time::Instant::now();
+    let acquired = pool.acquire().await;
+    drop(waiting);
+    metrics::histogram!("db_pool_acquire_duration_seconds").record(started.elapsed().as_secs_f64());
+    acquired.map_err(|e| pool_error(pool, e))
+}
+
+/// sqlx reports both a saturated pool and one that cannot connect as a pool timeout; a pool
+/// below its size could not connect: Postgres is unreachable.
+fn pool_error(pool: &PgPool, e: sqlx::Error) -> ApiError {
+    let unreachable = matches!(e, sqlx::Error::PoolTimedOut) && pool.size() < pool.options().get_max_connections();
+    let mut err = ApiError::from(e);
+    if unreachable && let Some(fault) = err.db_fault.as_mut() {
+        fault.kind = DbFaultKind::PoolUnreachable;
+    }
+    err
+}
+
 async fn begin_tx(pool: &PgPool, statement: String) -> ApiResult<Transaction<'static, Postgres>> {
     let waiting = Waiting::start();
     let started = std::time::Instant::now();
@@ -432,19 +522,7 @@ async fn begin_tx(pool: &PgPool, statement: String) -> ApiResult<Transaction<'st
     };
     drop(waiting);
     metrics::histogram!("db_pool_acquire_duration_seconds").record(started.elapsed().as_secs_f64());
-    let tx = match begun {
-        // sqlx reports both a saturated pool and one that cannot connect as a pool timeout; a
-        // pool below its size could not connect: Postgres is unreachable.
-        Err(e @ sqlx::Error::PoolTimedOut) if pool.size() < pool.options().get_max_connections() => {
-            let mut err = ApiError::from(e);
-            if let Some(fault) = err.db_fault.as_mut() {
-                fault.kind = DbFaultKind::PoolUnreachable;
-            }
-            return Err(err);
-        }
-        other => other?,
-    };
-    Ok(tx)
+    begun.map_err(|e| pool_error(pool, e))
 }
 
 /// Which Postgres failures trip the breaker and which may be retried.

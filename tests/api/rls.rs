@@ -76,6 +76,51 @@ async fn rls_the_tenant_setting_does_not_outlive_its_transaction_on_a_pooled_con
     assert_eq!(visible, 0);
 }
 
+/// `GET /events/:id` reads through `tenant_event` as one statement outside a transaction
+/// (`Db::read_call`): the function sets the tenant itself, and the setting must end with the
+/// statement's implicit transaction like a `SET LOCAL` with its `COMMIT`.
+#[tokio::test]
+async fn rls_the_one_statement_event_read_sees_only_its_tenant_and_leaves_no_setting_behind() {
+    // One connection, so every statement below runs in the same session.
+    let pool = app_pool(1).await;
+    let (a, b) = (TenantId::from_uuid(Uuid::new_v4()), TenantId::from_uuid(Uuid::new_v4()));
+    let (a_event, b_event) = (Uuid::new_v4(), Uuid::new_v4());
+    as_tenant(&pool, a, &insert_event(a, a_event, "a-show")).await.unwrap();
+    as_tenant(&pool, b, &insert_event(b, b_event, "b-show")).await.unwrap();
+
+    let read = |tenant: TenantId, id: Uuid| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Uuid>("select id from tenant_event($1, $2)")
+                .bind(tenant.as_uuid())
+                .bind(id)
+                .fetch_optional(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(read(a, a_event).await, Some(a_event), "A reads its own event");
+    let setting: Option<String> =
+        sqlx::query_scalar("select current_setting('app.current_tenant_id', true)").fetch_one(&pool).await.unwrap();
+    assert!(setting.unwrap_or_default().is_empty(), "the tenant setting ended with the statement");
+    let visible: i64 = sqlx::query_scalar("select count(*) from events").fetch_one(&pool).await.unwrap();
+    assert_eq!(visible, 0, "the next statement on the connection sees no tenant row");
+    assert_eq!(read(a, b_event).await, None, "B's id is invisible to A");
+    assert_eq!(read(b, b_event).await, Some(b_event));
+
+    // It runs as its caller, so row-level security applies; and only the service may call it.
+    let su = PgPoolOptions::new().max_connections(1).connect(&test_env().superuser_url).await.unwrap();
+    let (definer, public): (bool, bool) = sqlx::query_as(
+        "select p.prosecdef, has_function_privilege('public', p.oid, 'execute')
+           from pg_proc p where p.proname = 'tenant_event'",
+    )
+    .fetch_one(&su)
+    .await
+    .unwrap();
+    assert!(!definer, "security invoker");
+    assert!(!public, "not executable by every role");
+}
+
 #[tokio::test]
 async fn rls_every_tenant_table_has_forced_row_level_security() {
     let pool = app_pool(1).await;
