@@ -49,6 +49,7 @@ pub async fn claim(
 /// What the event row and the outbox row hold for one attempt.
 #[derive(Debug, FromRow)]
 pub struct Work {
+    pub outbox_id: Uuid,
     pub status: String,
     pub locked_by: Option<String>,
     pub instruction_data: Option<Vec<u8>>,
@@ -74,11 +75,13 @@ pub struct Work {
     pub min_price: Option<Decimal>,
 }
 
-pub async fn load(tx: &mut TenantTx, outbox_id: Uuid) -> ApiResult<Option<Work>> {
+/// The work of the tenant's outbox rows `ids` (the rows one claim gave this worker), in one
+/// statement. A row that no longer exists is missing from the answer.
+pub async fn load_many(tx: &mut TenantTx, ids: &[Uuid]) -> ApiResult<Vec<Work>> {
     let tenant = *tx.tenant().as_uuid();
     Ok(sqlx::query_as!(
         Work,
-        r#"select o.status, o.locked_by, o.instruction_data, o.venue_pda, o.pending_tx,
+        r#"select o.id as outbox_id, o.status, o.locked_by, o.instruction_data, o.venue_pda, o.pending_tx,
                 o.pending_blockhash, e.deleted_at is not null as "deleted!", e.venue_id as "venue_id?", e.name,
                 e.description, e.short_description, e.banner_image_url, e.chain_event_id,
                 e.artist_wallet, e.artist_percentage, e.venue_percentage, e.allow_transfers,
@@ -97,19 +100,18 @@ pub async fn load(tx: &mut TenantTx, outbox_id: Uuid) -> ApiResult<Option<Work>>
                     and p.is_active) as min_price
            from blockchain_outbox o
            join events e on e.tenant_id = o.tenant_id and e.id = o.event_id
-          where o.tenant_id = $1 and o.id = $2"#,
+          where o.tenant_id = $1 and o.id = any($2)"#,
         tenant,
-        outbox_id,
+        ids,
     )
-    .fetch_optional(tx.conn())
+    .fetch_all(tx.conn())
     .await?)
 }
 
 /// A signed transaction about to be sent, and what it was built from.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Sent {
     pub outbox_id: Uuid,
-    pub worker: String,
     pub instruction_data: Vec<u8>,
     pub venue_pda: String,
     pub event_pda: String,
@@ -118,124 +120,165 @@ pub struct Sent {
     pub signature: String,
 }
 
-/// Stores a signed transaction before it is sent, with the instruction bytes and derived
-/// addresses it carries (unchanged after the first send: later sends reuse the stored ones).
-/// Fenced.
-pub async fn store_pending(tx: &mut TenantTx, sent: &Sent) -> ApiResult<bool> {
+// The writes below take many rows of one tenant at once (the worker groups the writes of its
+// rows in flight into one transaction per tenant, `jobs::registration::group_writes`), and each
+// is fenced per row: a row is written only while it is `processing` under `worker`'s lease.
+// Each returns the outbox ids it wrote; a row missing from the answer belongs to another worker
+// now.
+
+/// Stores signed transactions before they are sent, with the instruction bytes and derived
+/// addresses each carries (unchanged after the first send: later sends reuse the stored ones).
+pub async fn store_pending_many(tx: &mut TenantTx, worker: &str, rows: &[Sent]) -> ApiResult<Vec<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
-    let done = sqlx::query!(
-        "update blockchain_outbox set instruction_data = $4, venue_pda = $5, event_pda = $6,
-                pending_tx = $7, pending_blockhash = $8, tx_signature = $9, last_attempt_at = now()
-          where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing'",
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.outbox_id).collect();
+    let data: Vec<Vec<u8>> = rows.iter().map(|r| r.instruction_data.clone()).collect();
+    let venues: Vec<String> = rows.iter().map(|r| r.venue_pda.clone()).collect();
+    let events: Vec<String> = rows.iter().map(|r| r.event_pda.clone()).collect();
+    let signed: Vec<Vec<u8>> = rows.iter().map(|r| r.signed.clone()).collect();
+    let hashes: Vec<String> = rows.iter().map(|r| r.blockhash.clone()).collect();
+    let signatures: Vec<String> = rows.iter().map(|r| r.signature.clone()).collect();
+    Ok(sqlx::query_scalar!(
+        r#"update blockchain_outbox o
+              set instruction_data = v.instruction_data, venue_pda = v.venue_pda, event_pda = v.event_pda,
+                  pending_tx = v.pending_tx, pending_blockhash = v.blockhash, tx_signature = v.signature,
+                  last_attempt_at = now()
+             from unnest($3::uuid[], $4::bytea[], $5::text[], $6::text[], $7::bytea[], $8::text[], $9::text[])
+                  as v(id, instruction_data, venue_pda, event_pda, pending_tx, blockhash, signature)
+            where o.tenant_id = $1 and o.id = v.id and o.locked_by = $2 and o.status = 'processing'
+        returning o.id"#,
         tenant,
-        sent.outbox_id,
-        sent.worker,
-        sent.instruction_data,
-        sent.venue_pda,
-        sent.event_pda,
-        sent.signed,
-        sent.blockhash,
-        sent.signature,
+        worker,
+        &ids,
+        &data,
+        &venues,
+        &events,
+        &signed,
+        &hashes,
+        &signatures,
     )
-    .execute(tx.conn())
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .fetch_all(tx.conn())
+    .await?)
 }
 
-/// The event account exists: the row is `synced` and the event carries its PDA. Fenced.
-pub async fn mark_synced(
-    tx: &mut TenantTx,
-    claim: &Claim,
-    worker: &str,
-    event_pda: &str,
-    signature: Option<&str>,
-) -> ApiResult<bool> {
+/// An event account that exists: its outbox row and its event.
+#[derive(Debug, Clone)]
+pub struct Synced {
+    pub outbox_id: Uuid,
+    pub event_pda: String,
+    pub signature: Option<String>,
+}
+
+/// The event accounts exist: the rows are `synced` and their events carry the PDAs.
+pub async fn mark_synced_many(tx: &mut TenantTx, worker: &str, rows: &[Synced]) -> ApiResult<Vec<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.outbox_id).collect();
+    let pdas: Vec<String> = rows.iter().map(|r| r.event_pda.clone()).collect();
+    let signatures: Vec<Option<String>> = rows.iter().map(|r| r.signature.clone()).collect();
     let done = sqlx::query!(
-        "update blockchain_outbox set status = 'synced', completed_at = now(), last_error = null,
-                event_pda = $4, tx_signature = coalesce($5, tx_signature), pending_tx = null,
-                pending_blockhash = null, locked_by = null, locked_until = null
-          where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing'",
+        r#"update blockchain_outbox o
+              set status = 'synced', completed_at = now(), last_error = null, event_pda = v.event_pda,
+                  tx_signature = coalesce(v.signature, o.tx_signature), pending_tx = null,
+                  pending_blockhash = null, locked_by = null, locked_until = null
+             from unnest($3::uuid[], $4::text[], $5::text[]) as v(id, event_pda, signature)
+            where o.tenant_id = $1 and o.id = v.id and o.locked_by = $2 and o.status = 'processing'
+        returning o.id, o.event_id"#,
         tenant,
-        claim.outbox_id,
         worker,
-        event_pda,
-        signature,
+        &ids,
+        &pdas,
+        &signatures as &[Option<String>],
     )
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    if done == 1 {
+    .fetch_all(tx.conn())
+    .await?;
+    let events: Vec<Uuid> = done.iter().map(|r| r.event_id).collect();
+    if !events.is_empty() {
         sqlx::query!(
             "update events e set blockchain_status = 'synced', event_pda = o.event_pda,
                     blockchain_tx_signature = o.tx_signature, blockchain_error = null,
                     blockchain_synced_at = now()
                from blockchain_outbox o
-              where e.tenant_id = $1 and e.id = $2 and o.tenant_id = e.tenant_id and o.event_id = e.id",
+              where e.tenant_id = $1 and e.id = any($2) and o.tenant_id = e.tenant_id and o.event_id = e.id",
             tenant,
-            claim.event_id,
+            &events,
         )
         .execute(tx.conn())
         .await?;
     }
-    Ok(done == 1)
+    Ok(done.into_iter().map(|r| r.id).collect())
 }
 
-/// The registration will not succeed: the row is `failed` with `reason`, and so is the event.
-/// Fenced.
-pub async fn mark_failed(tx: &mut TenantTx, claim: &Claim, worker: &str, reason: &str) -> ApiResult<bool> {
+/// The registrations will not succeed: the rows are `failed` with their reasons, and so are
+/// their events.
+pub async fn mark_failed_many(tx: &mut TenantTx, worker: &str, rows: &[(Uuid, String)]) -> ApiResult<Vec<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+    let reasons: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
     let done = sqlx::query!(
-        "update blockchain_outbox set status = 'failed', last_error = $4, locked_by = null,
-                locked_until = null, pending_tx = null, pending_blockhash = null
-          where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing'",
+        r#"update blockchain_outbox o
+              set status = 'failed', last_error = v.reason, locked_by = null, locked_until = null,
+                  pending_tx = null, pending_blockhash = null
+             from unnest($3::uuid[], $4::text[]) as v(id, reason)
+            where o.tenant_id = $1 and o.id = v.id and o.locked_by = $2 and o.status = 'processing'
+        returning o.id, o.event_id, o.last_error"#,
         tenant,
-        claim.outbox_id,
         worker,
-        reason,
+        &ids,
+        &reasons,
     )
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    if done == 1 {
-        sqlx::query!(
-            "update events set blockchain_status = 'failed', blockchain_error = $3 where tenant_id = $1 and id = $2",
-            tenant,
-            claim.event_id,
-            reason,
-        )
-        .execute(tx.conn())
-        .await?;
-    }
-    Ok(done == 1)
-}
-
-/// Back to `pending`, due after `backoff_secs`; `counts` false gives the attempt back. The event
-/// stays `pending` (the reason is on the outbox row, where `GET .../pda` shows it). Fenced.
-pub async fn mark_retry(
-    tx: &mut TenantTx,
-    claim: &Claim,
-    worker: &str,
-    reason: &str,
-    backoff_secs: f64,
-    counts: bool,
-) -> ApiResult<bool> {
-    let tenant = *tx.tenant().as_uuid();
-    let done = sqlx::query!(
-        "update blockchain_outbox set status = 'pending', last_error = $4, locked_by = null,
-                locked_until = null, next_attempt_at = now() + make_interval(secs => $5),
-                attempts = case when $6 then attempts else greatest(attempts - 1, 0) end
-          where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing'",
-        tenant,
-        claim.outbox_id,
-        worker,
-        reason,
-        backoff_secs,
-        counts,
-    )
-    .execute(tx.conn())
+    .fetch_all(tx.conn())
     .await?;
-    Ok(done.rows_affected() == 1)
+    if !done.is_empty() {
+        let events: Vec<Uuid> = done.iter().map(|r| r.event_id).collect();
+        let errors: Vec<Option<String>> = done.iter().map(|r| r.last_error.clone()).collect();
+        sqlx::query!(
+            "update events e set blockchain_status = 'failed', blockchain_error = v.reason
+               from unnest($2::uuid[], $3::text[]) as v(id, reason)
+              where e.tenant_id = $1 and e.id = v.id",
+            tenant,
+            &events,
+            &errors as &[Option<String>],
+        )
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(done.into_iter().map(|r| r.id).collect())
+}
+
+/// A registration to try again later.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    pub outbox_id: Uuid,
+    pub reason: String,
+    pub backoff_secs: f64,
+    /// False gives the attempt back.
+    pub counts: bool,
+}
+
+/// Back to `pending`, each due after its backoff. The events stay `pending` (the reason is on
+/// the outbox row, where `GET .../pda` shows it).
+pub async fn mark_retry_many(tx: &mut TenantTx, worker: &str, rows: &[Retry]) -> ApiResult<Vec<Uuid>> {
+    let tenant = *tx.tenant().as_uuid();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.outbox_id).collect();
+    let reasons: Vec<String> = rows.iter().map(|r| r.reason.clone()).collect();
+    let backoffs: Vec<f64> = rows.iter().map(|r| r.backoff_secs).collect();
+    let counts: Vec<bool> = rows.iter().map(|r| r.counts).collect();
+    Ok(sqlx::query_scalar!(
+        r#"update blockchain_outbox o
+              set status = 'pending', last_error = v.reason, locked_by = null, locked_until = null,
+                  next_attempt_at = now() + make_interval(secs => v.backoff),
+                  attempts = case when v.counts then o.attempts else greatest(o.attempts - 1, 0) end
+             from unnest($3::uuid[], $4::text[], $5::float8[], $6::bool[]) as v(id, reason, backoff, counts)
+            where o.tenant_id = $1 and o.id = v.id and o.locked_by = $2 and o.status = 'processing'
+        returning o.id"#,
+        tenant,
+        worker,
+        &ids,
+        &reasons,
+        &backoffs,
+        &counts,
+    )
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 /// The outbox side of an event's registration, read straight into its response shape.

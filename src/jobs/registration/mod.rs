@@ -5,8 +5,8 @@
 //! `pending`. This worker turns rows into `synced` (with the event PDA and signature) or `failed`
 //! (with a reason an operator can act on; `POST /api/v1/admin/blockchain/events/{id}/retry`
 //! re-queues it). The loop, the lease and the recording of outcomes are here; the chain steps
-//! are in `chain_steps.rs`, the RPC work rows share in `shared_rpc.rs`, the SQL in
-//! `storage/blockchain_outbox.rs`.
+//! are in `chain_steps.rs`, the RPC work rows share in `shared_rpc.rs`, the grouped writes in
+//! `group_writes.rs`, the SQL in `storage/blockchain_outbox.rs`.
 //!
 //! # Many rows in flight
 //!
@@ -14,8 +14,10 @@
 //! so sends overlap instead of queueing behind each other's confirmations. What the rows need
 //! from the node besides their own `sendTransaction` is shared: one recent blockhash signs every
 //! new transaction while it is young, and confirmations are asked for in batches of up to 256
-//! signatures (`getSignatureStatuses`). A row that succeeds costs three short tenant
-//! transactions (load, store the signed transaction, record the outcome) and one send.
+//! signatures (`getSignatureStatuses`). The database work is shared the same way: the rows of a
+//! claim are read with one statement per tenant, and the writes of rows in flight (the signed
+//! transaction stored before its send, the outcome) are grouped into one transaction per tenant
+//! (`group_writes.rs`), so a row that succeeds costs its share of a few statements and one send.
 //!
 //! # Exactly once
 //!
@@ -47,6 +49,7 @@
 //! attempt. Permanent failures (venue of another tenant, parameters the program would reject,
 //! program errors from preflight) fail the row at once with the reason.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,15 +68,20 @@ use crate::clients::solana::{RpcCallError, SolanaClient};
 use crate::clients::venue::VenueError;
 use crate::config::{PlatformWallet, RegistrationConfig};
 use crate::domain::TenantId;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::blockchain_outbox::{self as outbox, Claim, Work};
 
 mod chain_steps;
+mod group_writes;
 mod shared_rpc;
 
 use chain_steps::build_params;
+use group_writes::{GroupError, GroupWrites, Write};
 use shared_rpc::{Blockhashes, Statuses};
+
+/// A claimed row's work as read after the claim: `None` when the row is gone.
+type Loaded = Result<Option<Work>, GroupError>;
 
 /// Signing a new transaction after an expired blockhash happens at most this often per attempt.
 const MAX_RESIGNS_PER_ATTEMPT: u32 = 3;
@@ -117,7 +125,7 @@ fn retry(reason: impl Into<String>) -> Outcome {
 
 /// Our own database failed mid-attempt: hand the row back without using up an attempt (it
 /// says nothing about the chain).
-fn database_unavailable(e: &crate::error::ApiError) -> Outcome {
+fn database_unavailable(e: &ApiError) -> Outcome {
     Outcome::Retry { reason: format!("database: {e}"), after: None, counts: false }
 }
 
@@ -147,6 +155,7 @@ pub struct Registrar {
     worker_id: String,
     blockhashes: Arc<Blockhashes>,
     statuses: Statuses,
+    writes: GroupWrites,
     /// Cancelled at shutdown: rows waiting for a confirmation hand themselves back.
     shutdown: CancellationToken,
 }
@@ -159,7 +168,8 @@ impl Registrar {
         // A `true` validity answer is reused for half a poll: rows polling together share it.
         let blockhashes = Arc::new(Blockhashes::new(solana.clone(), config.blockhash_max_age, config.confirm_poll / 2));
         let statuses = Statuses::spawn(solana.clone());
-        Self { state, solana, wallet, config, worker_id, blockhashes, statuses, shutdown }
+        let writes = GroupWrites::spawn(state.clone(), worker_id.clone());
+        Self { state, solana, wallet, config, worker_id, blockhashes, statuses, writes, shutdown }
     }
 
     pub fn worker_id(&self) -> &str {
@@ -215,9 +225,9 @@ impl Registrar {
             match self.claim(wanted).await {
                 Ok(claims) => {
                     busy = claims.len() == wanted;
-                    for claim in claims {
+                    for (claim, loaded) in self.load(claims).await {
                         let this = self.clone();
-                        tasks.spawn(async move { this.process(claim).await });
+                        tasks.spawn(async move { this.process(claim, loaded).await });
                     }
                 }
                 Err(e) => {
@@ -237,12 +247,12 @@ impl Registrar {
     }
 
     /// One claimed row: an attempt bounded well inside the lease, then its outcome recorded.
-    async fn process(&self, claim: Claim) -> Outcome {
+    async fn process(&self, claim: Claim, loaded: Loaded) -> Outcome {
         let outcome = if self.shutdown.is_cancelled() {
             Outcome::Retry { reason: "shutting down".to_owned(), after: None, counts: false }
         } else {
             let bound = self.config.lease.mul_f64(0.75);
-            let outcome = match tokio::time::timeout(bound, self.attempt(&claim)).await {
+            let outcome = match tokio::time::timeout(bound, self.attempt(&claim, loaded)).await {
                 Ok(o) => o,
                 Err(_) => retry(format!("the attempt exceeded {bound:?}")),
             };
@@ -268,10 +278,46 @@ impl Registrar {
             .await
     }
 
+    /// The work of freshly claimed rows, read with one statement per tenant (side by side).
+    async fn load(&self, claims: Vec<Claim>) -> Vec<(Claim, Loaded)> {
+        let mut by_tenant: HashMap<Uuid, Vec<Claim>> = HashMap::new();
+        for claim in claims {
+            by_tenant.entry(claim.tenant_id).or_default().push(claim);
+        }
+        let reads = by_tenant.into_iter().map(|(tenant, claims)| async move {
+            let ids: Arc<Vec<Uuid>> = Arc::new(claims.iter().map(|c| c.outbox_id).collect());
+            let read = self
+                .state
+                .db
+                .read(TenantId::from_uuid(tenant), move |tx| {
+                    let ids = ids.clone();
+                    async move { outbox::load_many(tx, &ids).await }.boxed()
+                })
+                .await;
+            match read {
+                Ok(works) => {
+                    let mut works: HashMap<Uuid, Work> = works.into_iter().map(|w| (w.outbox_id, w)).collect();
+                    claims
+                        .into_iter()
+                        .map(|c| {
+                            let work = works.remove(&c.outbox_id);
+                            (c, Ok(work))
+                        })
+                        .collect()
+                }
+                Err(e) => {
+                    let e = Arc::new(e);
+                    claims.into_iter().map(|c| (c, Err(e.clone()))).collect::<Vec<_>>()
+                }
+            }
+        });
+        futures::future::join_all(reads).await.into_iter().flatten().collect()
+    }
+
     /// One attempt at one row.
-    pub async fn attempt(&self, claim: &Claim) -> Outcome {
+    async fn attempt(&self, claim: &Claim, loaded: Loaded) -> Outcome {
         let tenant = TenantId::from_uuid(claim.tenant_id);
-        let work = match self.load(tenant, claim.outbox_id).await {
+        let work = match loaded {
             Ok(Some(w)) => w,
             Ok(None) => return Outcome::LostLease,
             Err(e) => return database_unavailable(&e),
@@ -333,10 +379,6 @@ impl Registrar {
         self.register(claim, &params, &venue_pda, pending).await
     }
 
-    async fn load(&self, tenant: TenantId, outbox_id: Uuid) -> ApiResult<Option<Work>> {
-        self.state.db.read(tenant, move |tx| async move { outbox::load(tx, outbox_id).await }.boxed()).await
-    }
-
     /// Stores the signed transaction before it is sent, together with the instruction and the
     /// addresses it was built from (the same bytes at every later send). False when another
     /// worker owns the row.
@@ -347,12 +389,11 @@ impl Registrar {
         venue_pda: &Pubkey,
         tx: &Transaction,
         blockhash: &Hash,
-    ) -> ApiResult<bool> {
-        let bytes = bincode::serialize(tx).map_err(crate::error::ApiError::internal)?;
+    ) -> Result<bool, GroupError> {
+        let bytes = bincode::serialize(tx).map_err(|e| Arc::new(ApiError::internal(e)))?;
         let (event_pda, _) = chain::event_pda(&self.config.program_id, venue_pda, params.event_id);
         let sent = outbox::Sent {
             outbox_id: claim.outbox_id,
-            worker: self.worker_id.clone(),
             instruction_data: params.instruction_data(),
             venue_pda: venue_pda.to_string(),
             event_pda: event_pda.to_string(),
@@ -360,18 +401,12 @@ impl Registrar {
             blockhash: blockhash.to_string(),
             signature: tx.signatures[0].to_string(),
         };
-        let sent = Arc::new(sent);
-        self.state
-            .db
-            .write(TenantId::from_uuid(claim.tenant_id), move |tx| {
-                let sent = sent.clone();
-                async move { outbox::store_pending(tx, &sent).await }.boxed()
-            })
-            .await
+        self.writes.write(TenantId::from_uuid(claim.tenant_id), Write::Store(sent)).await
     }
 
-    /// Records the outcome on the outbox row and the event, fenced on the lease.
-    async fn finish(&self, claim: &Claim, outcome: &Outcome) -> ApiResult<()> {
+    /// Records the outcome on the outbox row and the event, fenced on the lease (with the
+    /// writes of other rows in flight, `group_writes`).
+    async fn finish(&self, claim: &Claim, outcome: &Outcome) -> Result<(), GroupError> {
         let tenant = TenantId::from_uuid(claim.tenant_id);
         let outcome = match outcome {
             Outcome::LostLease => return Ok(()),
@@ -393,29 +428,27 @@ impl Registrar {
             Outcome::Retry { after, .. } => backoff(&self.config, claim.attempts, *after),
             _ => Duration::ZERO,
         };
-        let (claim2, worker, outcome2) = (claim.clone(), self.worker_id.clone(), outcome.clone());
-        let recorded = self
-            .state
-            .db
-            .write(tenant, move |tx| {
-                let (claim, worker, outcome) = (claim2.clone(), worker.clone(), outcome2.clone());
-                async move {
-                    match &outcome {
-                        Outcome::LostLease => Ok(false),
-                        Outcome::Synced { event_pda, signature, .. } => {
-                            outbox::mark_synced(tx, &claim, &worker, &event_pda.to_string(), signature.as_deref()).await
-                        }
-                        Outcome::Failed { reason } => outbox::mark_failed(tx, &claim, &worker, reason).await,
-                        Outcome::Retry { reason, counts, .. } => {
-                            outbox::mark_retry(tx, &claim, &worker, reason, backoff.as_secs_f64(), *counts).await
-                        }
-                    }
-                }
-                .boxed()
-            })
-            .await?;
-        if recorded {
-            self.state.cache.delete(tenant, &[&crate::services::events::event_key(claim.event_id)]).await;
+        let write = match &outcome {
+            Outcome::LostLease => return Ok(()),
+            Outcome::Synced { event_pda, signature, .. } => Write::Synced {
+                event_id: claim.event_id,
+                row: outbox::Synced {
+                    outbox_id: claim.outbox_id,
+                    event_pda: event_pda.to_string(),
+                    signature: signature.clone(),
+                },
+            },
+            Outcome::Failed { reason } => {
+                Write::Failed { event_id: claim.event_id, outbox_id: claim.outbox_id, reason: reason.clone() }
+            }
+            Outcome::Retry { reason, counts, .. } => Write::Retry(outbox::Retry {
+                outbox_id: claim.outbox_id,
+                reason: reason.clone(),
+                backoff_secs: backoff.as_secs_f64(),
+                counts: *counts,
+            }),
+        };
+        if self.writes.write(tenant, write).await? {
             match &outcome {
                 Outcome::Synced { event_pda, .. } => {
                     tracing::info!(event_id = %claim.event_id, %event_pda, "event registered on chain");

@@ -1,0 +1,180 @@
+//! The database writes of a worker's rows in flight, grouped: rows hand their write (a signed
+//! transaction to store before it is sent, an outcome to record) to one task, which writes
+//! everything that arrived meanwhile in one transaction per tenant, a statement per kind of
+//! write, and then answers each row. Rows that arrive while a transaction is in flight go into
+//! the next one, so groups grow with the load and nobody waits for a timer (as `shared_rpc`
+//! does for status checks).
+//!
+//! Per row nothing changes: every write is fenced on the row's lease in its own `WHERE`, so a
+//! row another worker owns now is simply not written and its task hears `false`; a row's
+//! signed transaction is committed before the row's task sends it. A transaction that fails
+//! fails every row in it, each of which then ends its attempt as it would have alone (the lease
+//! runs out, nothing is lost). After a commit the cached copies of the recorded events are
+//! invalidated, one Redis call per tenant.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::FutureExt;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::domain::TenantId;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::blockchain_outbox::{self as outbox, Retry, Sent, Synced};
+
+/// Rows per group at most (a few statements with arrays of this length).
+const MAX_GROUP: usize = 512;
+
+/// A write failed for the whole group; every row in it hears the same error.
+pub type GroupError = Arc<ApiError>;
+
+/// What a row asks to have written.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A signed transaction, before it is sent.
+    Store(Sent),
+    /// The event account exists.
+    Synced { event_id: Uuid, row: Synced },
+    /// The registration will not succeed.
+    Failed { event_id: Uuid, outbox_id: Uuid, reason: String },
+    /// Try again later.
+    Retry(Retry),
+}
+
+impl Write {
+    fn outbox_id(&self) -> Uuid {
+        match self {
+            Self::Store(s) => s.outbox_id,
+            Self::Synced { row, .. } => row.outbox_id,
+            Self::Failed { outbox_id, .. } => *outbox_id,
+            Self::Retry(r) => r.outbox_id,
+        }
+    }
+
+    /// An outcome changes what the event shows, so its cached copy goes.
+    fn event_to_invalidate(&self) -> Option<Uuid> {
+        match self {
+            Self::Synced { event_id, .. } | Self::Failed { event_id, .. } => Some(*event_id),
+            Self::Store(_) | Self::Retry(_) => None,
+        }
+    }
+}
+
+type Answer = oneshot::Sender<Result<bool, GroupError>>;
+
+struct Request {
+    tenant: TenantId,
+    write: Write,
+    answer: Answer,
+}
+
+/// The handle rows write through. Cheap to clone; the task ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct GroupWrites {
+    queue: mpsc::UnboundedSender<Request>,
+}
+
+impl GroupWrites {
+    pub fn spawn(state: AppState, worker: String) -> Self {
+        let (queue, requests) = mpsc::unbounded_channel();
+        tokio::spawn(write_loop(state, worker, requests));
+        Self { queue }
+    }
+
+    /// Writes `write` for a row of `tenant` with the next group. `Ok(false)`: the row is not
+    /// this worker's any more, nothing was written.
+    pub async fn write(&self, tenant: TenantId, write: Write) -> Result<bool, GroupError> {
+        let (answer, wait) = oneshot::channel();
+        if self.queue.send(Request { tenant, write, answer }).is_err() {
+            return Err(Arc::new(stopped()));
+        }
+        wait.await.unwrap_or_else(|_| Err(Arc::new(stopped())))
+    }
+}
+
+async fn write_loop(state: AppState, worker: String, mut requests: mpsc::UnboundedReceiver<Request>) {
+    let mut batch = Vec::with_capacity(MAX_GROUP);
+    while requests.recv_many(&mut batch, MAX_GROUP).await > 0 {
+        let mut groups: HashMap<TenantId, Vec<Request>> = HashMap::new();
+        for request in batch.drain(..) {
+            groups.entry(request.tenant).or_default().push(request);
+        }
+        metrics::histogram!("blockchain_registration_write_group_size").record(groups.len() as f64);
+        // Tenants' groups run side by side, each in its own transaction.
+        futures::future::join_all(
+            groups.into_iter().map(|(tenant, group)| write_group(&state, &worker, tenant, group)),
+        )
+        .await;
+    }
+}
+
+async fn write_group(state: &AppState, worker: &str, tenant: TenantId, group: Vec<Request>) {
+    let writes: Arc<Vec<Write>> = Arc::new(group.iter().map(|r| r.write.clone()).collect());
+    let worker: Arc<str> = worker.into();
+    let written = state
+        .db
+        .write(tenant, move |tx| {
+            let (writes, worker) = (writes.clone(), worker.clone());
+            async move {
+                let mut sent = Vec::new();
+                let mut synced = Vec::new();
+                let mut failed = Vec::new();
+                let mut retries = Vec::new();
+                for write in writes.iter() {
+                    match write {
+                        Write::Store(s) => sent.push(s.clone()),
+                        Write::Synced { row, .. } => synced.push(row.clone()),
+                        Write::Failed { outbox_id, reason, .. } => failed.push((*outbox_id, reason.clone())),
+                        Write::Retry(r) => retries.push(r.clone()),
+                    }
+                }
+                let mut written = Vec::with_capacity(writes.len());
+                if !sent.is_empty() {
+                    written.extend(outbox::store_pending_many(tx, &worker, &sent).await?);
+                }
+                if !synced.is_empty() {
+                    written.extend(outbox::mark_synced_many(tx, &worker, &synced).await?);
+                }
+                if !failed.is_empty() {
+                    written.extend(outbox::mark_failed_many(tx, &worker, &failed).await?);
+                }
+                if !retries.is_empty() {
+                    written.extend(outbox::mark_retry_many(tx, &worker, &retries).await?);
+                }
+                Ok(written)
+            }
+            .boxed()
+        })
+        .await;
+    let written: HashSet<Uuid> = match written {
+        Ok(ids) => ids.into_iter().collect(),
+        Err(e) => {
+            let e = Arc::new(e);
+            for request in group {
+                let _ = request.answer.send(Err(e.clone()));
+            }
+            return;
+        }
+    };
+    // One row has at most one write in flight, so an id written is that row's write.
+    let invalidate: Vec<String> = group
+        .iter()
+        .filter(|r| written.contains(&r.write.outbox_id()))
+        .filter_map(|r| r.write.event_to_invalidate())
+        .map(crate::services::events::event_key)
+        .collect();
+    if !invalidate.is_empty() {
+        let keys: Vec<&str> = invalidate.iter().map(String::as_str).collect();
+        state.cache.delete(tenant, &keys).await;
+    }
+    for request in group {
+        let done = written.contains(&request.write.outbox_id());
+        let _ = request.answer.send(Ok(done));
+    }
+}
+
+fn stopped() -> ApiError {
+    ApiError::unavailable("REGISTRATION_WRITER_STOPPED", "the registration writer has stopped", None)
+}
