@@ -994,20 +994,21 @@ impl ResilienceSettings {
             (ms(500), ms(5_000)),
             BreakerDefaults { window: 10, min_calls: 5, rate: 0.5, open: ms(30_000), probes: 1, slow: None },
         );
-        let solana_read = defaults(
+        let mut solana_read = defaults(
             "solana_read",
             ms(10_000),
             ms(30_000),
             2,
             (ms(1_000), ms(5_000)),
-            // 10 s open, growing to 40 s while probes keep failing: one probe per 10 s costs a
-            // sick RPC nothing, and a backlog starts draining within seconds of its recovery
-            // (a 60 s start kept row 8 of the benchmark waiting a minute after every hang).
+            // 10 s open, growing to 20 s while probes keep failing: one probe per 10-20 s costs
+            // a sick RPC nothing, and a backlog starts draining within seconds of its recovery
+            // (a 60 s start kept row 8 of the benchmark waiting a minute after every hang, and
+            // growing to 40 s still left it 63 s from the end of a hang to an empty outbox).
             BreakerDefaults { window: 10, min_calls: 3, rate: 0.5, open: ms(10_000), probes: 1, slow: None },
         );
         // Sends are never retried by the generic layer (the outbox decides, after checking
         // whether the event account already exists).
-        let solana_send = defaults(
+        let mut solana_send = defaults(
             "solana_send",
             ms(10_000),
             ms(10_000),
@@ -1015,6 +1016,8 @@ impl ResilienceSettings {
             (ms(1_000), ms(5_000)),
             BreakerDefaults { window: 10, min_calls: 3, rate: 0.5, open: ms(10_000), probes: 1, slow: None },
         );
+        solana_read.breaker.max_open_duration = ms(20_000);
+        solana_send.breaker.max_open_duration = ms(20_000);
         let auth_db = defaults(
             "auth_db",
             ms(1_000),
