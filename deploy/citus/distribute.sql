@@ -107,8 +107,9 @@ $$;
 --    statement of the same shape as before, until the limit is reached. Same signatures, same
 --    rules, same owner (CREATE OR REPLACE keeps the SECURITY DEFINER owner).
 create or replace function system_claim_blockchain_outbox(
-    p_worker text, p_limit integer, p_lease_seconds integer, p_tenants uuid[] default null)
-returns table (tenant_id uuid, outbox_id uuid, event_id uuid, attempts integer)
+    p_worker text, p_limit integer, p_lease_seconds integer, p_tenants uuid[] default null,
+    p_after timestamptz default null)
+returns table (tenant_id uuid, outbox_id uuid, event_id uuid, attempts integer, next_attempt_at timestamptz)
 language plpgsql volatile security definer
 set search_path = public, pg_temp
 as $$
@@ -123,6 +124,7 @@ begin
          where ((o.status = 'pending' and o.next_attempt_at <= now())
                 or (o.status = 'processing' and o.locked_until < now()))
            and (p_tenants is null or o.tenant_id = any(p_tenants))
+           and o.next_attempt_at >= coalesce(p_after, '-infinity')
          group by o.tenant_id
          order by min(o.next_attempt_at)
     loop
@@ -134,6 +136,7 @@ begin
              where o.tenant_id = v_tenant
                and ((o.status = 'pending' and o.next_attempt_at <= now())
                     or (o.status = 'processing' and o.locked_until < now()))
+               and o.next_attempt_at >= coalesce(p_after, '-infinity')
              order by o.next_attempt_at
              limit v_left
                for update skip locked
@@ -145,7 +148,7 @@ begin
                attempts = o.attempts + 1
           from due
          where o.tenant_id = v_tenant and o.tenant_id = due.tenant_id and o.id = due.id
-        returning o.tenant_id, o.id, o.event_id, o.attempts;
+        returning o.tenant_id, o.id, o.event_id, o.attempts, o.next_attempt_at;
         get diagnostics v_claimed = row_count;
         v_left := v_left - v_claimed;
     end loop;

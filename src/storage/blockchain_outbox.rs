@@ -22,25 +22,30 @@ pub struct Claim {
     pub outbox_id: Uuid,
     pub event_id: Uuid,
     pub attempts: i32,
+    /// When the row became due (the worker's claim cursor).
+    pub next_attempt_at: DateTime<Utc>,
 }
 
-/// Claims up to `batch` due rows across tenants (or only `tenants`) for `lease_secs`.
+/// Claims up to `batch` due rows across tenants (or only `tenants`) for `lease_secs`; with
+/// `after`, only rows due at or after it (see migration `20261206000002`).
 pub async fn claim(
     tx: &mut SystemTx,
     worker: &str,
     batch: i32,
     lease_secs: i32,
     tenants: Option<&[Uuid]>,
+    after: Option<DateTime<Utc>>,
 ) -> ApiResult<Vec<Claim>> {
     Ok(sqlx::query_as!(
         Claim,
         r#"select tenant_id as "tenant_id!", outbox_id as "outbox_id!", event_id as "event_id!",
-                  attempts as "attempts!"
-             from system_claim_blockchain_outbox($1, $2, $3, $4)"#,
+                  attempts as "attempts!", next_attempt_at as "next_attempt_at!"
+             from system_claim_blockchain_outbox($1, $2, $3, $4, $5)"#,
         worker,
         batch,
         lease_secs,
         tenants,
+        after,
     )
     .fetch_all(tx.conn())
     .await?)
@@ -125,6 +130,15 @@ pub struct Sent {
 // is fenced per row: a row is written only while it is `processing` under `worker`'s lease.
 // Each returns the outbox ids it wrote; a row missing from the answer belongs to another worker
 // now.
+//
+// Two details keep each of them a primary-key lookup per row whatever the statistics say:
+// `o.id = any($3)` next to the join gives the planner `(tenant_id, id)` as an index condition,
+// and the fence compares the status `collate "C"` (the same equality for these ASCII values),
+// which keeps the planner from proving the predicate of `blockchain_outbox_due_idx` (pending and
+// processing rows). Without that, statistics taken while the outbox was empty (the usual state)
+// made the planner read that index, and with it every row of a backlog, once per statement:
+// the worker slowed down as the backlog grew (1,270/s with 5,272 queued against 1,912/s with
+// 2,007 in the same kind of run).
 
 /// Stores signed transactions before they are sent, with the instruction bytes and derived
 /// addresses each carries (unchanged after the first send: later sends reuse the stored ones).
@@ -144,7 +158,8 @@ pub async fn store_pending_many(tx: &mut TenantTx, worker: &str, rows: &[Sent]) 
                   last_attempt_at = now()
              from unnest($3::uuid[], $4::bytea[], $5::text[], $6::text[], $7::bytea[], $8::text[], $9::text[])
                   as v(id, instruction_data, venue_pda, event_pda, pending_tx, blockhash, signature)
-            where o.tenant_id = $1 and o.id = v.id and o.locked_by = $2 and o.status = 'processing'
+            where o.tenant_id = $1 and o.id = any($3) and o.id = v.id and o.locked_by = $2
+              and o.status = 'processing' collate "C"
         returning o.id"#,
         tenant,
         worker,
@@ -180,7 +195,8 @@ pub async fn mark_synced_many(tx: &mut TenantTx, worker: &str, rows: &[Synced]) 
                   tx_signature = coalesce(v.signature, o.tx_signature), pending_tx = null,
                   pending_blockhash = null, locked_by = null, locked_until = null
              from unnest($3::uuid[], $4::text[], $5::text[]) as v(id, event_pda, signature)
-            where o.tenant_id = $1 and o.id = v.id and o.locked_by = $2 and o.status = 'processing'
+            where o.tenant_id = $1 and o.id = any($3) and o.id = v.id and o.locked_by = $2
+              and o.status = 'processing' collate "C"
         returning o.id, o.event_id"#,
         tenant,
         worker,
@@ -197,7 +213,8 @@ pub async fn mark_synced_many(tx: &mut TenantTx, worker: &str, rows: &[Synced]) 
                     blockchain_tx_signature = o.tx_signature, blockchain_error = null,
                     blockchain_synced_at = now()
                from blockchain_outbox o
-              where e.tenant_id = $1 and e.id = any($2) and o.tenant_id = e.tenant_id and o.event_id = e.id",
+              where e.tenant_id = $1 and e.id = any($2) and o.tenant_id = $1 and o.event_id = any($2)
+                and o.tenant_id = e.tenant_id and o.event_id = e.id",
             tenant,
             &events,
         )
@@ -218,7 +235,8 @@ pub async fn mark_failed_many(tx: &mut TenantTx, worker: &str, rows: &[(Uuid, St
               set status = 'failed', last_error = v.reason, locked_by = null, locked_until = null,
                   pending_tx = null, pending_blockhash = null
              from unnest($3::uuid[], $4::text[]) as v(id, reason)
-            where o.tenant_id = $1 and o.id = v.id and o.locked_by = $2 and o.status = 'processing'
+            where o.tenant_id = $1 and o.id = any($3) and o.id = v.id and o.locked_by = $2
+              and o.status = 'processing' collate "C"
         returning o.id, o.event_id, o.last_error"#,
         tenant,
         worker,
@@ -233,7 +251,7 @@ pub async fn mark_failed_many(tx: &mut TenantTx, worker: &str, rows: &[(Uuid, St
         sqlx::query!(
             "update events e set blockchain_status = 'failed', blockchain_error = v.reason
                from unnest($2::uuid[], $3::text[]) as v(id, reason)
-              where e.tenant_id = $1 and e.id = v.id",
+              where e.tenant_id = $1 and e.id = any($2) and e.id = v.id",
             tenant,
             &events,
             &errors as &[Option<String>],
@@ -268,7 +286,8 @@ pub async fn mark_retry_many(tx: &mut TenantTx, worker: &str, rows: &[Retry]) ->
                   next_attempt_at = now() + make_interval(secs => v.backoff),
                   attempts = case when v.counts then o.attempts else greatest(o.attempts - 1, 0) end
              from unnest($3::uuid[], $4::text[], $5::float8[], $6::bool[]) as v(id, reason, backoff, counts)
-            where o.tenant_id = $1 and o.id = v.id and o.locked_by = $2 and o.status = 'processing'
+            where o.tenant_id = $1 and o.id = any($3) and o.id = v.id and o.locked_by = $2
+              and o.status = 'processing' collate "C"
         returning o.id"#,
         tenant,
         worker,

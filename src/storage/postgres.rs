@@ -262,7 +262,7 @@ impl Db {
     where
         F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
     {
-        self.run("read", tenant, work).await
+        self.run("read", tenant, &self.begin, work).await
     }
 
     /// Writing work for one tenant. A retry re-runs the whole transaction, and only for
@@ -271,16 +271,33 @@ impl Db {
     where
         F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
     {
-        self.run("write", tenant, work).await
+        self.run("write", tenant, &self.begin, work).await
     }
 
-    async fn run<T: Send, F>(&self, op: &'static str, tenant: TenantId, work: F) -> ApiResult<T>
+    /// [`Db::write`] for work whose commit need not wait until it is on disk: the transaction
+    /// runs with `synchronous_commit = off`, so `COMMIT` returns once the commit is in the WAL
+    /// buffers (the WAL writer flushes it within `3 × wal_writer_delay`, 600 ms by default).
+    /// Postgres replays WAL in order, so such a commit is never lost while a *later* durable
+    /// commit survives, and a crash can only lose it together with everything after it. Only
+    /// for writes that may be lost in a crash without harm because they are repeated anyway:
+    /// the registration worker's outcomes (the lease runs out, the next attempt finds the account
+    /// and records it again) and claims (the row is claimed again). With durable commits taking
+    /// 5-20 ms on the benchmark machine's disk, waiting for each was most of a registration's time.
+    pub async fn write_unflushed<T: Send, F>(&self, tenant: TenantId, work: F) -> ApiResult<T>
+    where
+        F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
+    {
+        let begin = format!("{}; {UNFLUSHED}", self.begin);
+        self.run("write", tenant, &begin, work).await
+    }
+
+    async fn run<T: Send, F>(&self, op: &'static str, tenant: TenantId, begin: &str, work: F) -> ApiResult<T>
     where
         F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
     {
         let pool = &self.pool;
         let work = &work;
-        let (begin, named) = (&*self.begin, self.named);
+        let named = self.named;
         // Every attempt is a complete transaction; an error before COMMIT means the server
         // rolled it back, so repeating it is safe. COMMIT failures are the ambiguous case and
         // are marked so the classifier never retries them.
@@ -327,7 +344,23 @@ impl Db {
     where
         F: for<'t> Fn(&'t mut SystemTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
     {
-        let (pool, work, begin, named) = (&self.pool, &work, &*self.begin, self.named);
+        self.system_with(op, &self.begin, work).await
+    }
+
+    /// [`Db::system`] with the commit of [`Db::write_unflushed`], for work as safe to lose.
+    pub async fn system_unflushed<T: Send, F>(&self, op: &'static str, work: F) -> ApiResult<T>
+    where
+        F: for<'t> Fn(&'t mut SystemTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
+    {
+        let begin = format!("{}; {UNFLUSHED}", self.begin);
+        self.system_with(op, &begin, work).await
+    }
+
+    async fn system_with<T: Send, F>(&self, op: &'static str, begin: &str, work: F) -> ApiResult<T>
+    where
+        F: for<'t> Fn(&'t mut SystemTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
+    {
+        let (pool, work, named) = (&self.pool, &work, self.named);
         self.stack
             .call(op, Idempotency::Safe, || async move {
                 let tx = begin_tx(pool, begin.to_owned()).await?;
@@ -353,6 +386,9 @@ impl Db {
         self.stack.breaker()
     }
 }
+
+/// Appended to the BEGIN batch by [`Db::write_unflushed`] and [`Db::system_unflushed`].
+const UNFLUSHED: &str = "SET LOCAL synchronous_commit = off";
 
 /// One complete transaction: begin, set the tenant, the work, commit.
 async fn run_tx<T, F>(pool: &PgPool, begin: &str, named: bool, tenant: TenantId, work: &F) -> ApiResult<T>

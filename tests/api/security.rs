@@ -186,6 +186,38 @@ async fn the_claim_functions_clamp_the_lease_whatever_the_caller_asks() {
     assert!(lease <= 600.0, "a lease of {lease} s: parked for decades");
 }
 
+/// The worker's claims between poll ticks resume at the last row they took (`p_after`), so they
+/// never walk the rows already finished or in flight; the ticks pass null and see every due row.
+#[tokio::test]
+async fn the_registration_claim_resumes_at_its_cursor_and_a_full_claim_still_sees_every_due_row() {
+    let app = spawn_app().await;
+    for name in ["Cursor one", "Cursor two"] {
+        let mut body = scheduled_event_body(name);
+        body["artist_wallet"] = json!("9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin");
+        app.create_event(&app.token("admin"), body).await;
+    }
+    let pool = crate::helpers::app_role().await;
+    let tenants = vec![*app.tenant.as_uuid()];
+    let claim = |after: Option<chrono::DateTime<chrono::Utc>>| {
+        let tenants = tenants.clone();
+        async move {
+            sqlx::query_as::<_, (Uuid, chrono::DateTime<chrono::Utc>)>(
+                "select outbox_id, next_attempt_at from system_claim_blockchain_outbox('cursor', 10, 30, $1, $2)",
+            )
+            .bind(tenants)
+            .bind(after)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+        }
+    };
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    assert!(claim(Some(later)).await.is_empty(), "nothing is due at or after the cursor");
+    let all = claim(None).await;
+    assert_eq!(all.len(), 2, "a claim without a cursor takes every due row");
+    assert!(all[0].1 <= all[1].1, "oldest first, with the time the cursor moves to");
+}
+
 #[tokio::test]
 async fn signed_internal_writes_are_refused_while_the_shared_nonce_store_is_down() {
     let dead = format!("redis://127.0.0.1:{}/0", free_port());

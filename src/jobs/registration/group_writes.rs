@@ -3,7 +3,13 @@
 //! everything that arrived meanwhile in one transaction per tenant, a statement per kind of
 //! write, and then answers each row. Rows that arrive while a transaction is in flight go into
 //! the next one, so groups grow with the load and nobody waits for a timer (as `shared_rpc`
-//! does for status checks).
+//! does for status checks). Up to [`GROUPS_IN_FLIGHT`] transactions run at once, so a row
+//! whose write arrives while a group is committing starts the next group at once instead of
+//! waiting for that commit.
+//!
+//! A worker has two: signed transactions are stored with durable commits (a row sends only
+//! what is on disk), outcomes with unflushed ones (`Db::write_unflushed`): an outcome lost in a
+//! crash is found again by the next attempt.
 //!
 //! Per row nothing changes: every write is fenced on the row's lease in its own `WHERE`, so a
 //! row another worker owns now is simply not written and its task hears `false`; a row's
@@ -20,12 +26,16 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::domain::TenantId;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::storage::TenantTx;
 use crate::storage::blockchain_outbox::{self as outbox, Retry, Sent, Synced};
 
 /// Rows per group at most (a few statements with arrays of this length).
 const MAX_GROUP: usize = 512;
+
+/// Group transactions of one writer running at once.
+const GROUPS_IN_FLIGHT: usize = 4;
 
 /// A write failed for the whole group; every row in it hears the same error.
 pub type GroupError = Arc<ApiError>;
@@ -77,9 +87,10 @@ pub struct GroupWrites {
 }
 
 impl GroupWrites {
-    pub fn spawn(state: AppState, worker: String) -> Self {
+    /// `durable`: whether each group's commit waits until it is on disk.
+    pub fn spawn(state: AppState, worker: String, durable: bool) -> Self {
         let (queue, requests) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(state, worker, requests));
+        tokio::spawn(write_loop(state, worker, durable, requests));
         Self { queue }
     }
 
@@ -94,60 +105,50 @@ impl GroupWrites {
     }
 }
 
-async fn write_loop(state: AppState, worker: String, mut requests: mpsc::UnboundedReceiver<Request>) {
+async fn write_loop(state: AppState, worker: String, durable: bool, mut requests: mpsc::UnboundedReceiver<Request>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(GROUPS_IN_FLIGHT));
+    let worker: Arc<str> = worker.into();
     let mut batch = Vec::with_capacity(MAX_GROUP);
-    while requests.recv_many(&mut batch, MAX_GROUP).await > 0 {
+    loop {
+        // A free slot first: requests arriving meanwhile make the next group bigger.
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        if requests.recv_many(&mut batch, MAX_GROUP).await == 0 {
+            return;
+        }
+        metrics::histogram!("blockchain_registration_write_group_size").record(batch.len() as f64);
         let mut groups: HashMap<TenantId, Vec<Request>> = HashMap::new();
         for request in batch.drain(..) {
             groups.entry(request.tenant).or_default().push(request);
         }
-        metrics::histogram!("blockchain_registration_write_group_size").record(groups.len() as f64);
-        // Tenants' groups run side by side, each in its own transaction.
-        futures::future::join_all(
-            groups.into_iter().map(|(tenant, group)| write_group(&state, &worker, tenant, group)),
-        )
-        .await;
+        let (state, worker) = (state.clone(), worker.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            // Tenants' groups run side by side, each in its own transaction.
+            let writes = groups.into_iter().map(|(tenant, group)| write_group(&state, &worker, durable, tenant, group));
+            futures::future::join_all(writes).await;
+        });
     }
 }
 
-async fn write_group(state: &AppState, worker: &str, tenant: TenantId, group: Vec<Request>) {
+async fn write_group(state: &AppState, worker: &Arc<str>, durable: bool, tenant: TenantId, group: Vec<Request>) {
     let writes: Arc<Vec<Write>> = Arc::new(group.iter().map(|r| r.write.clone()).collect());
-    let worker: Arc<str> = worker.into();
-    let written = state
-        .db
-        .write(tenant, move |tx| {
-            let (writes, worker) = (writes.clone(), worker.clone());
-            async move {
-                let mut sent = Vec::new();
-                let mut synced = Vec::new();
-                let mut failed = Vec::new();
-                let mut retries = Vec::new();
-                for write in writes.iter() {
-                    match write {
-                        Write::Store(s) => sent.push(s.clone()),
-                        Write::Synced { row, .. } => synced.push(row.clone()),
-                        Write::Failed { outbox_id, reason, .. } => failed.push((*outbox_id, reason.clone())),
-                        Write::Retry(r) => retries.push(r.clone()),
-                    }
-                }
-                let mut written = Vec::with_capacity(writes.len());
-                if !sent.is_empty() {
-                    written.extend(outbox::store_pending_many(tx, &worker, &sent).await?);
-                }
-                if !synced.is_empty() {
-                    written.extend(outbox::mark_synced_many(tx, &worker, &synced).await?);
-                }
-                if !failed.is_empty() {
-                    written.extend(outbox::mark_failed_many(tx, &worker, &failed).await?);
-                }
-                if !retries.is_empty() {
-                    written.extend(outbox::mark_retry_many(tx, &worker, &retries).await?);
-                }
-                Ok(written)
-            }
-            .boxed()
-        })
-        .await;
+    let written = if durable {
+        state
+            .db
+            .write(tenant, |tx| {
+                let (writes, worker) = (writes.clone(), worker.clone());
+                async move { group_tx(tx, &writes, &worker).await }.boxed()
+            })
+            .await
+    } else {
+        state
+            .db
+            .write_unflushed(tenant, |tx| {
+                let (writes, worker) = (writes.clone(), worker.clone());
+                async move { group_tx(tx, &writes, &worker).await }.boxed()
+            })
+            .await
+    };
     let written: HashSet<Uuid> = match written {
         Ok(ids) => ids.into_iter().collect(),
         Err(e) => {
@@ -177,4 +178,34 @@ async fn write_group(state: &AppState, worker: &str, tenant: TenantId, group: Ve
 
 fn stopped() -> ApiError {
     ApiError::unavailable("REGISTRATION_WRITER_STOPPED", "the registration writer has stopped", None)
+}
+
+/// One group's statements: one per kind of write present.
+async fn group_tx(tx: &mut TenantTx, writes: &[Write], worker: &str) -> ApiResult<Vec<Uuid>> {
+    let mut sent = Vec::new();
+    let mut synced = Vec::new();
+    let mut failed = Vec::new();
+    let mut retries = Vec::new();
+    for write in writes {
+        match write {
+            Write::Store(s) => sent.push(s.clone()),
+            Write::Synced { row, .. } => synced.push(row.clone()),
+            Write::Failed { outbox_id, reason, .. } => failed.push((*outbox_id, reason.clone())),
+            Write::Retry(r) => retries.push(r.clone()),
+        }
+    }
+    let mut written = Vec::with_capacity(writes.len());
+    if !sent.is_empty() {
+        written.extend(outbox::store_pending_many(tx, worker, &sent).await?);
+    }
+    if !synced.is_empty() {
+        written.extend(outbox::mark_synced_many(tx, worker, &synced).await?);
+    }
+    if !failed.is_empty() {
+        written.extend(outbox::mark_failed_many(tx, worker, &failed).await?);
+    }
+    if !retries.is_empty() {
+        written.extend(outbox::mark_retry_many(tx, worker, &retries).await?);
+    }
+    Ok(written)
 }

@@ -55,7 +55,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chain::{CreateEventParams, Pubkey};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use resilience::{BreakerState, ResilienceError};
 use solana_hash::Hash;
@@ -155,7 +155,11 @@ pub struct Registrar {
     worker_id: String,
     blockhashes: Arc<Blockhashes>,
     statuses: Statuses,
-    writes: GroupWrites,
+    /// Signed transactions, stored before they are sent (durable commits).
+    stores: GroupWrites,
+    /// Outcomes (unflushed commits: a lost one is found again by the next attempt).
+    outcomes: GroupWrites,
+    venue_owners: Arc<VenueOwners>,
     /// Cancelled at shutdown: rows waiting for a confirmation hand themselves back.
     shutdown: CancellationToken,
 }
@@ -168,8 +172,22 @@ impl Registrar {
         // A `true` validity answer is reused for half a poll: rows polling together share it.
         let blockhashes = Arc::new(Blockhashes::new(solana.clone(), config.blockhash_max_age, config.confirm_poll / 2));
         let statuses = Statuses::spawn(solana.clone());
-        let writes = GroupWrites::spawn(state.clone(), worker_id.clone());
-        Self { state, solana, wallet, config, worker_id, blockhashes, statuses, writes, shutdown }
+        let stores = GroupWrites::spawn(state.clone(), worker_id.clone(), true);
+        let outcomes = GroupWrites::spawn(state.clone(), worker_id.clone(), false);
+        let venue_owners = Arc::new(VenueOwners::default());
+        Self {
+            state,
+            solana,
+            wallet,
+            config,
+            worker_id,
+            blockhashes,
+            statuses,
+            stores,
+            outcomes,
+            venue_owners,
+            shutdown,
+        }
     }
 
     pub fn worker_id(&self) -> &str {
@@ -178,8 +196,11 @@ impl Registrar {
 
     /// Keeps up to `SOLANA_REGISTRATION_IN_FLIGHT` rows in progress until shutdown, each in its
     /// own task. Claims are made in chunks: at every poll tick, and as soon as a quarter of the
-    /// slots is free while the last claim found work. Rows waiting for a confirmation at
-    /// shutdown hand themselves back; the loop returns when every task has ended.
+    /// slots is free while the last claim found work. A row's slot is free once its attempt has
+    /// ended: recording the outcome (in the next group of writes) no longer holds it, since the
+    /// row has nothing left to do on the chain and stays leased to this worker until the record
+    /// commits. Rows waiting for a confirmation at shutdown hand themselves back; the loop
+    /// returns when every attempt has ended and every outcome is recorded.
     ///
     /// Back-pressure: an operator's forced-open Solana breaker stops claiming; an attempt that
     /// met an open breaker or a full bulkhead pauses claiming until the breaker lets calls
@@ -190,24 +211,35 @@ impl Registrar {
         let shutdown = self.shutdown.clone();
         let limit = self.config.in_flight as usize;
         let chunk = (limit / 4).max(1);
-        let mut tasks: JoinSet<Outcome> = JoinSet::new();
+        let mut tasks: JoinSet<(Claim, Outcome)> = JoinSet::new();
+        let mut recording: JoinSet<()> = JoinSet::new();
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut paused_until: Option<tokio::time::Instant> = None;
         // Whether the last claim filled what it asked for (more work is likely waiting).
         let mut busy = false;
+        // Where claims between ticks resume: the latest `next_attempt_at` claimed. A claim
+        // from the start of the queue walks past every row finished or in flight (see the
+        // migration `20261206000002`), so only the ticks do, which also finds expired leases.
+        let mut cursor: Option<DateTime<Utc>> = None;
         let mut last_stats = tokio::time::Instant::now() - self.config.poll_interval.max(STATS_EVERY);
         loop {
             let ticked = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => true,
                 Some(ended) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Ok(Outcome::Retry { counts: false, after, .. }) = ended {
-                        let until = tokio::time::Instant::now() + after.unwrap_or(self.config.poll_interval);
-                        paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
+                    // A task that panicked leaves its row to the lease's expiry.
+                    if let Ok((claim, outcome)) = ended {
+                        if let Outcome::Retry { counts: false, after, .. } = &outcome {
+                            let until = tokio::time::Instant::now() + after.unwrap_or(self.config.poll_interval);
+                            paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
+                        }
+                        let this = self.clone();
+                        recording.spawn(async move { this.record(claim, outcome).await });
                     }
                     false
                 }
+                Some(_) = recording.join_next(), if !recording.is_empty() => false,
             };
             if ticked && last_stats.elapsed() >= STATS_EVERY {
                 last_stats = tokio::time::Instant::now();
@@ -222,9 +254,15 @@ impl Registrar {
             }
             paused_until = None;
             let wanted = room.min(self.config.batch as usize);
-            match self.claim(wanted).await {
+            let after = if ticked { None } else { cursor };
+            match self.claim(wanted, after).await {
                 Ok(claims) => {
                     busy = claims.len() == wanted;
+                    let latest = claims.iter().map(|c| c.next_attempt_at).max();
+                    cursor = match (after, latest) {
+                        (Some(a), Some(l)) => Some(a.max(l)),
+                        (_, latest) => latest.or(after),
+                    };
                     for (claim, loaded) in self.load(claims).await {
                         let this = self.clone();
                         tasks.spawn(async move { this.process(claim, loaded).await });
@@ -236,7 +274,13 @@ impl Registrar {
                 }
             }
         }
-        while tasks.join_next().await.is_some() {}
+        while let Some(ended) = tasks.join_next().await {
+            if let Ok((claim, outcome)) = ended {
+                let this = self.clone();
+                recording.spawn(async move { this.record(claim, outcome).await });
+            }
+        }
+        while recording.join_next().await.is_some() {}
     }
 
     /// An operator forced a Solana breaker open: leave the rows alone. (A breaker that opened
@@ -246,8 +290,9 @@ impl Registrar {
         forced(self.solana.read_breaker().state()) || forced(self.solana.send_breaker().state())
     }
 
-    /// One claimed row: an attempt bounded well inside the lease, then its outcome recorded.
-    async fn process(&self, claim: Claim, loaded: Loaded) -> Outcome {
+    /// One claimed row's attempt, bounded well inside the lease (its outcome is recorded by
+    /// [`Self::record`]).
+    async fn process(&self, claim: Claim, loaded: Loaded) -> (Claim, Outcome) {
         let outcome = if self.shutdown.is_cancelled() {
             Outcome::Retry { reason: "shutting down".to_owned(), after: None, counts: false }
         } else {
@@ -259,21 +304,26 @@ impl Registrar {
             metrics::counter!("blockchain_registrations_total", "outcome" => outcome.label()).increment(1);
             outcome
         };
+        (claim, outcome)
+    }
+
+    async fn record(&self, claim: Claim, outcome: Outcome) {
         if let Err(e) = self.finish(&claim, &outcome).await {
             // The lease runs out and another attempt picks the row up; nothing is lost.
             tracing::warn!(event_id = %claim.event_id, error = %e, "could not record the registration outcome");
         }
-        outcome
     }
 
-    async fn claim(&self, wanted: usize) -> ApiResult<Vec<Claim>> {
+    async fn claim(&self, wanted: usize, after: Option<DateTime<Utc>>) -> ApiResult<Vec<Claim>> {
         let (worker, batch, lease) = (self.worker_id.clone(), wanted as i32, self.config.lease.as_secs().max(1) as i32);
         let tenants = self.config.tenants.clone();
         self.state
             .db
-            .system("outbox_claim", move |tx| {
+            // Unflushed: a claim lost in a crash only puts the rows back in the queue, and a row
+            // sends nothing before its durable store, which also makes the claim durable.
+            .system_unflushed("outbox_claim", move |tx| {
                 let (worker, tenants) = (worker.clone(), tenants.clone());
-                async move { outbox::claim(tx, &worker, batch, lease, tenants.as_deref()).await }.boxed()
+                async move { outbox::claim(tx, &worker, batch, lease, tenants.as_deref(), after).await }.boxed()
             })
             .await
     }
@@ -344,9 +394,9 @@ impl Registrar {
             _ => {
                 // The venue must belong to the event's tenant: the tenant-bound seed would
                 // otherwise point at a venue account the tenant has no right to use.
-                match self.state.venues.venue(tenant, venue_id).await {
-                    Ok(v) if v.tenant_id == claim.tenant_id => {}
-                    Ok(_) | Err(VenueError::NotFound | VenueError::Forbidden) => {
+                match self.venue_owners.check(&self.state, tenant, venue_id).await {
+                    Ok(true) => {}
+                    Ok(false) | Err(VenueError::NotFound | VenueError::Forbidden) => {
                         return failed(format!("venue {venue_id} does not belong to this tenant"));
                     }
                     Err(VenueError::Unavailable { retry_after }) => {
@@ -401,7 +451,7 @@ impl Registrar {
             blockhash: blockhash.to_string(),
             signature: tx.signatures[0].to_string(),
         };
-        self.writes.write(TenantId::from_uuid(claim.tenant_id), Write::Store(sent)).await
+        self.stores.write(TenantId::from_uuid(claim.tenant_id), Write::Store(sent)).await
     }
 
     /// Records the outcome on the outbox row and the event, fenced on the lease (with the
@@ -425,6 +475,12 @@ impl Registrar {
             other => other,
         };
         let backoff = match &outcome {
+            // Nothing was attempted (a breaker was open, a bulkhead full, our database or
+            // shutdown): due again at once. This replica stops claiming until the breaker may
+            // let calls through (`run`), and the others decide by their own breakers. A backoff
+            // here (it took the breaker's 10-40 s as its minimum) kept rows waiting long after
+            // the RPC was back: 63 s from the end of row 6's hang to an empty outbox.
+            Outcome::Retry { counts: false, .. } => Duration::ZERO,
             Outcome::Retry { after, .. } => backoff(&self.config, claim.attempts, *after),
             _ => Duration::ZERO,
         };
@@ -448,7 +504,7 @@ impl Registrar {
                 counts: *counts,
             }),
         };
-        if self.writes.write(tenant, write).await? {
+        if self.outcomes.write(tenant, write).await? {
             match &outcome {
                 Outcome::Synced { event_pda, .. } => {
                     tracing::info!(event_id = %claim.event_id, %event_pda, "event registered on chain");
@@ -463,6 +519,48 @@ impl Registrar {
             }
         }
         Ok(())
+    }
+}
+
+/// Venues recently seen to belong to a tenant. A backlog's rows mostly share a few venues, and
+/// the look-up (a cached copy in Redis, or venue-service) would otherwise run once per row; an
+/// answer that the venue is the tenant's is reused for [`VenueOwners::FRESH`]. Refusals are
+/// never remembered.
+#[derive(Default)]
+struct VenueOwners {
+    seen: std::sync::Mutex<HashMap<(TenantId, Uuid), std::time::Instant>>,
+}
+
+impl VenueOwners {
+    /// Shorter than the venue client's own freshness for cached copies.
+    const FRESH: Duration = Duration::from_secs(30);
+    const MAX: usize = 10_000;
+
+    /// Whether `venue_id` belongs to `tenant`.
+    async fn check(&self, state: &AppState, tenant: TenantId, venue_id: Uuid) -> Result<bool, VenueError> {
+        let known = |seen: &HashMap<_, std::time::Instant>| {
+            seen.get(&(tenant, venue_id)).is_some_and(|at| at.elapsed() < Self::FRESH)
+        };
+        if known(&self.lock()) {
+            return Ok(true);
+        }
+        let venue = state.venues.venue(tenant, venue_id).await?;
+        let owned = venue.tenant_id == *tenant.as_uuid();
+        if owned {
+            let mut seen = self.lock();
+            if seen.len() >= Self::MAX {
+                seen.retain(|_, at| at.elapsed() < Self::FRESH);
+                if seen.len() >= Self::MAX {
+                    seen.clear();
+                }
+            }
+            seen.insert((tenant, venue_id), std::time::Instant::now());
+        }
+        Ok(owned)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, Uuid), std::time::Instant>> {
+        self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
