@@ -1002,8 +1002,8 @@ impl ResilienceSettings {
             (ms(1_000), ms(5_000)),
             // 10 s open, growing to 20 s while probes keep failing: one probe per 10-20 s costs
             // a sick RPC nothing, and a backlog starts draining within seconds of its recovery
-            // (a 60 s start kept row 8 of the benchmark waiting a minute after every hang, and
-            // growing to 40 s still left it 63 s from the end of a hang to an empty outbox).
+            // (a 60 s start kept row 8 of the benchmark waiting a minute after every hang; after
+            // one, what remains is the backoff of the rows tried during it).
             BreakerDefaults { window: 10, min_calls: 3, rate: 0.5, open: ms(10_000), probes: 1, slow: None },
         );
         // Sends are never retried by the generic layer (the outbox decides, after checking

@@ -126,53 +126,48 @@ pub struct Sent {
 }
 
 // The writes below take many rows of one tenant at once (the worker groups the writes of its
-// rows in flight into one transaction per tenant, `jobs::registration::group_writes`), and each
-// is fenced per row: a row is written only while it is `processing` under `worker`'s lease.
-// Each returns the outbox ids it wrote; a row missing from the answer belongs to another worker
-// now.
+// rows in flight into one transaction per tenant, `jobs::registration::group_writes`): one
+// round trip per row and statement, one BEGIN and one COMMIT per group. Each is fenced per row:
+// a row is written only while it is `processing` under `worker`'s lease. Each returns the outbox
+// ids it wrote; a row missing from the answer belongs to another worker now.
 //
-// Two details keep each of them a primary-key lookup per row whatever the statistics say:
-// `o.id = any($3)` next to the join gives the planner `(tenant_id, id)` as an index condition,
-// and the fence compares the status `collate "C"` (the same equality for these ASCII values),
-// which keeps the planner from proving the predicate of `blockchain_outbox_due_idx` (pending and
-// processing rows). Without that, statistics taken while the outbox was empty (the usual state)
-// made the planner read that index, and with it every row of a backlog, once per statement:
-// the worker slowed down as the backlog grew (1,270/s with 5,272 queued against 1,912/s with
-// 2,007 in the same kind of run).
+// One statement per row, not one per group with arrays: array forms of these updates
+// (`UPDATE ... FROM unnest(...)`, or values picked by `array_position`) crashed the Citus 13.2
+// coordinator with a segmentation fault, and a due time computed from `now()` and a per-row
+// value is refused there. The fence compares the status `collate "C"` (the same equality for
+// these ASCII values), which keeps the planner from proving the predicate of
+// `blockchain_outbox_due_idx` (pending and processing rows): statistics taken while the outbox
+// was empty (the usual state) made it read that index, and with it every row of a backlog, once
+// per statement, instead of the primary key (the worker slowed down as the backlog grew:
+// 1,270/s with 5,272 queued against 1,912/s with 2,007 in the same kind of run).
 
 /// Stores signed transactions before they are sent, with the instruction bytes and derived
 /// addresses each carries (unchanged after the first send: later sends reuse the stored ones).
 pub async fn store_pending_many(tx: &mut TenantTx, worker: &str, rows: &[Sent]) -> ApiResult<Vec<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.outbox_id).collect();
-    let data: Vec<Vec<u8>> = rows.iter().map(|r| r.instruction_data.clone()).collect();
-    let venues: Vec<String> = rows.iter().map(|r| r.venue_pda.clone()).collect();
-    let events: Vec<String> = rows.iter().map(|r| r.event_pda.clone()).collect();
-    let signed: Vec<Vec<u8>> = rows.iter().map(|r| r.signed.clone()).collect();
-    let hashes: Vec<String> = rows.iter().map(|r| r.blockhash.clone()).collect();
-    let signatures: Vec<String> = rows.iter().map(|r| r.signature.clone()).collect();
-    Ok(sqlx::query_scalar!(
-        r#"update blockchain_outbox o
-              set instruction_data = v.instruction_data, venue_pda = v.venue_pda, event_pda = v.event_pda,
-                  pending_tx = v.pending_tx, pending_blockhash = v.blockhash, tx_signature = v.signature,
-                  last_attempt_at = now()
-             from unnest($3::uuid[], $4::bytea[], $5::text[], $6::text[], $7::bytea[], $8::text[], $9::text[])
-                  as v(id, instruction_data, venue_pda, event_pda, pending_tx, blockhash, signature)
-            where o.tenant_id = $1 and o.id = any($3) and o.id = v.id and o.locked_by = $2
-              and o.status = 'processing' collate "C"
-        returning o.id"#,
-        tenant,
-        worker,
-        &ids,
-        &data,
-        &venues,
-        &events,
-        &signed,
-        &hashes,
-        &signatures,
-    )
-    .fetch_all(tx.conn())
-    .await?)
+    let mut written = Vec::with_capacity(rows.len());
+    for row in rows {
+        let done = sqlx::query!(
+            r#"update blockchain_outbox set instruction_data = $4, venue_pda = $5, event_pda = $6,
+                    pending_tx = $7, pending_blockhash = $8, tx_signature = $9, last_attempt_at = now()
+              where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing' collate "C""#,
+            tenant,
+            row.outbox_id,
+            worker,
+            row.instruction_data,
+            row.venue_pda,
+            row.event_pda,
+            row.signed,
+            row.blockhash,
+            row.signature,
+        )
+        .execute(tx.conn())
+        .await?;
+        if done.rows_affected() == 1 {
+            written.push(row.outbox_id);
+        }
+    }
+    Ok(written)
 }
 
 /// An event account that exists: its outbox row and its event.
@@ -186,80 +181,69 @@ pub struct Synced {
 /// The event accounts exist: the rows are `synced` and their events carry the PDAs.
 pub async fn mark_synced_many(tx: &mut TenantTx, worker: &str, rows: &[Synced]) -> ApiResult<Vec<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.outbox_id).collect();
-    let pdas: Vec<String> = rows.iter().map(|r| r.event_pda.clone()).collect();
-    let signatures: Vec<Option<String>> = rows.iter().map(|r| r.signature.clone()).collect();
-    let done = sqlx::query!(
-        r#"update blockchain_outbox o
-              set status = 'synced', completed_at = now(), last_error = null, event_pda = v.event_pda,
-                  tx_signature = coalesce(v.signature, o.tx_signature), pending_tx = null,
-                  pending_blockhash = null, locked_by = null, locked_until = null
-             from unnest($3::uuid[], $4::text[], $5::text[]) as v(id, event_pda, signature)
-            where o.tenant_id = $1 and o.id = any($3) and o.id = v.id and o.locked_by = $2
-              and o.status = 'processing' collate "C"
-        returning o.id, o.event_id"#,
-        tenant,
-        worker,
-        &ids,
-        &pdas,
-        &signatures as &[Option<String>],
-    )
-    .fetch_all(tx.conn())
-    .await?;
-    let events: Vec<Uuid> = done.iter().map(|r| r.event_id).collect();
-    if !events.is_empty() {
+    let mut written = Vec::with_capacity(rows.len());
+    for row in rows {
+        let event = sqlx::query_scalar!(
+            r#"update blockchain_outbox set status = 'synced', completed_at = now(), last_error = null,
+                    event_pda = $4, tx_signature = coalesce($5, tx_signature), pending_tx = null,
+                    pending_blockhash = null, locked_by = null, locked_until = null
+              where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing' collate "C"
+          returning event_id"#,
+            tenant,
+            row.outbox_id,
+            worker,
+            row.event_pda,
+            row.signature,
+        )
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some(event) = event else { continue };
         sqlx::query!(
             "update events e set blockchain_status = 'synced', event_pda = o.event_pda,
                     blockchain_tx_signature = o.tx_signature, blockchain_error = null,
                     blockchain_synced_at = now()
                from blockchain_outbox o
-              where e.tenant_id = $1 and e.id = any($2) and o.tenant_id = $1 and o.event_id = any($2)
-                and o.tenant_id = e.tenant_id and o.event_id = e.id",
+              where e.tenant_id = $1 and e.id = $2 and o.tenant_id = e.tenant_id and o.event_id = e.id",
             tenant,
-            &events,
+            event,
         )
         .execute(tx.conn())
         .await?;
+        written.push(row.outbox_id);
     }
-    Ok(done.into_iter().map(|r| r.id).collect())
+    Ok(written)
 }
 
 /// The registrations will not succeed: the rows are `failed` with their reasons, and so are
 /// their events.
 pub async fn mark_failed_many(tx: &mut TenantTx, worker: &str, rows: &[(Uuid, String)]) -> ApiResult<Vec<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-    let reasons: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
-    let done = sqlx::query!(
-        r#"update blockchain_outbox o
-              set status = 'failed', last_error = v.reason, locked_by = null, locked_until = null,
-                  pending_tx = null, pending_blockhash = null
-             from unnest($3::uuid[], $4::text[]) as v(id, reason)
-            where o.tenant_id = $1 and o.id = any($3) and o.id = v.id and o.locked_by = $2
-              and o.status = 'processing' collate "C"
-        returning o.id, o.event_id, o.last_error"#,
-        tenant,
-        worker,
-        &ids,
-        &reasons,
-    )
-    .fetch_all(tx.conn())
-    .await?;
-    if !done.is_empty() {
-        let events: Vec<Uuid> = done.iter().map(|r| r.event_id).collect();
-        let errors: Vec<Option<String>> = done.iter().map(|r| r.last_error.clone()).collect();
-        sqlx::query!(
-            "update events e set blockchain_status = 'failed', blockchain_error = v.reason
-               from unnest($2::uuid[], $3::text[]) as v(id, reason)
-              where e.tenant_id = $1 and e.id = any($2) and e.id = v.id",
+    let mut written = Vec::with_capacity(rows.len());
+    for (outbox_id, reason) in rows {
+        let event = sqlx::query_scalar!(
+            r#"update blockchain_outbox set status = 'failed', last_error = $4, locked_by = null,
+                    locked_until = null, pending_tx = null, pending_blockhash = null
+              where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing' collate "C"
+          returning event_id"#,
             tenant,
-            &events,
-            &errors as &[Option<String>],
+            outbox_id,
+            worker,
+            reason,
+        )
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some(event) = event else { continue };
+        sqlx::query!(
+            "update events set blockchain_status = 'failed', blockchain_error = $3 where tenant_id = $1 and id = $2",
+            tenant,
+            event,
+            reason,
         )
         .execute(tx.conn())
         .await?;
+        written.push(*outbox_id);
     }
-    Ok(done.into_iter().map(|r| r.id).collect())
+    Ok(written)
 }
 
 /// A registration to try again later.
@@ -276,28 +260,27 @@ pub struct Retry {
 /// the outbox row, where `GET .../pda` shows it).
 pub async fn mark_retry_many(tx: &mut TenantTx, worker: &str, rows: &[Retry]) -> ApiResult<Vec<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.outbox_id).collect();
-    let reasons: Vec<String> = rows.iter().map(|r| r.reason.clone()).collect();
-    let backoffs: Vec<f64> = rows.iter().map(|r| r.backoff_secs).collect();
-    let counts: Vec<bool> = rows.iter().map(|r| r.counts).collect();
-    Ok(sqlx::query_scalar!(
-        r#"update blockchain_outbox o
-              set status = 'pending', last_error = v.reason, locked_by = null, locked_until = null,
-                  next_attempt_at = now() + make_interval(secs => v.backoff),
-                  attempts = case when v.counts then o.attempts else greatest(o.attempts - 1, 0) end
-             from unnest($3::uuid[], $4::text[], $5::float8[], $6::bool[]) as v(id, reason, backoff, counts)
-            where o.tenant_id = $1 and o.id = any($3) and o.id = v.id and o.locked_by = $2
-              and o.status = 'processing' collate "C"
-        returning o.id"#,
-        tenant,
-        worker,
-        &ids,
-        &reasons,
-        &backoffs,
-        &counts,
-    )
-    .fetch_all(tx.conn())
-    .await?)
+    let mut written = Vec::with_capacity(rows.len());
+    for row in rows {
+        let done = sqlx::query!(
+            r#"update blockchain_outbox set status = 'pending', last_error = $4, locked_by = null,
+                    locked_until = null, next_attempt_at = now() + make_interval(secs => $5),
+                    attempts = case when $6 then attempts else greatest(attempts - 1, 0) end
+              where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing' collate "C""#,
+            tenant,
+            row.outbox_id,
+            worker,
+            row.reason,
+            row.backoff_secs,
+            row.counts,
+        )
+        .execute(tx.conn())
+        .await?;
+        if done.rows_affected() == 1 {
+            written.push(row.outbox_id);
+        }
+    }
+    Ok(written)
 }
 
 /// The outbox side of an event's registration, read straight into its response shape.

@@ -88,15 +88,25 @@ async fn rls_the_one_statement_event_read_sees_only_its_tenant_and_leaves_no_set
     as_tenant(&pool, a, &insert_event(a, a_event, "a-show")).await.unwrap();
     as_tenant(&pool, b, &insert_event(b, b_event, "b-show")).await.unwrap();
 
+    // On Citus the service runs the same call inside its tenant transaction (`Db::read_call`): a
+    // `set_config` does not reach the workers, the transaction's `SET LOCAL` does.
+    let citus: bool = sqlx::query_scalar("select exists (select 1 from pg_extension where extname = 'citus')")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let read = |tenant: TenantId, id: Uuid| {
         let pool = pool.clone();
         async move {
-            sqlx::query_scalar::<_, Uuid>("select id from tenant_event($1, $2)")
-                .bind(tenant.as_uuid())
-                .bind(id)
-                .fetch_optional(&pool)
-                .await
-                .unwrap()
+            let call =
+                sqlx::query_scalar::<_, Uuid>("select id from tenant_event($1, $2)").bind(tenant.as_uuid()).bind(id);
+            if citus {
+                let mut tx = crate::helpers::tenant_tx(&pool, tenant).await.unwrap();
+                let found = call.fetch_optional(&mut *tx).await.unwrap();
+                tx.commit().await.unwrap();
+                found
+            } else {
+                call.fetch_optional(&pool).await.unwrap()
+            }
         }
     };
     assert_eq!(read(a, a_event).await, Some(a_event), "A reads its own event");
