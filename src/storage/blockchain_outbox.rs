@@ -125,49 +125,42 @@ pub struct Sent {
     pub signature: String,
 }
 
-// The writes below take many rows of one tenant at once (the worker groups the writes of its
-// rows in flight into one transaction per tenant, `jobs::registration::group_writes`): one
-// round trip per row and statement, one BEGIN and one COMMIT per group. Each is fenced per row:
-// a row is written only while it is `processing` under `worker`'s lease. Each returns the outbox
-// ids it wrote; a row missing from the answer belongs to another worker now.
+// The writes below are fenced per row: a row is written only while it is `processing` under
+// `worker`'s lease, and each answers whether it wrote (false: another worker owns the row now).
+// The worker runs many of them in one transaction per tenant (`jobs::registration::group_writes`):
+// one round trip per statement, one BEGIN and one COMMIT per group. Not one statement per group
+// over arrays: array forms of these updates (`UPDATE ... FROM unnest(...)`, or values picked by
+// `array_position`) crashed the Citus 13.2 coordinator with a segmentation fault, and a due time
+// computed from `now()` and a per-row value is refused there.
 //
-// One statement per row, not one per group with arrays: array forms of these updates
-// (`UPDATE ... FROM unnest(...)`, or values picked by `array_position`) crashed the Citus 13.2
-// coordinator with a segmentation fault, and a due time computed from `now()` and a per-row
-// value is refused there. The fence compares the status `collate "C"` (the same equality for
-// these ASCII values), which keeps the planner from proving the predicate of
-// `blockchain_outbox_due_idx` (pending and processing rows): statistics taken while the outbox
-// was empty (the usual state) made it read that index, and with it every row of a backlog, once
-// per statement, instead of the primary key (the worker slowed down as the backlog grew:
-// 1,270/s with 5,272 queued against 1,912/s with 2,007 in the same kind of run).
+// The fence compares the status `collate "C"` (the same equality for these ASCII values), which
+// keeps the planner from proving the predicate of `blockchain_outbox_due_idx` (pending and
+// processing rows): statistics taken while the outbox was empty (the usual state) made it read
+// that index, and with it every row of a backlog, once per statement, instead of the primary
+// key (the worker slowed down as the backlog grew: 1,270/s with 5,272 queued against 1,912/s
+// with 2,007 in the same kind of run).
 
-/// Stores signed transactions before they are sent, with the instruction bytes and derived
-/// addresses each carries (unchanged after the first send: later sends reuse the stored ones).
-pub async fn store_pending_many(tx: &mut TenantTx, worker: &str, rows: &[Sent]) -> ApiResult<Vec<Uuid>> {
+/// Stores a signed transaction before it is sent, with the instruction bytes and derived
+/// addresses it carries (unchanged after the first send: later sends reuse the stored ones).
+pub async fn store_pending(tx: &mut TenantTx, worker: &str, sent: &Sent) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
-    let mut written = Vec::with_capacity(rows.len());
-    for row in rows {
-        let done = sqlx::query!(
-            r#"update blockchain_outbox set instruction_data = $4, venue_pda = $5, event_pda = $6,
+    let done = sqlx::query!(
+        r#"update blockchain_outbox set instruction_data = $4, venue_pda = $5, event_pda = $6,
                     pending_tx = $7, pending_blockhash = $8, tx_signature = $9, last_attempt_at = now()
               where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing' collate "C""#,
-            tenant,
-            row.outbox_id,
-            worker,
-            row.instruction_data,
-            row.venue_pda,
-            row.event_pda,
-            row.signed,
-            row.blockhash,
-            row.signature,
-        )
-        .execute(tx.conn())
-        .await?;
-        if done.rows_affected() == 1 {
-            written.push(row.outbox_id);
-        }
-    }
-    Ok(written)
+        tenant,
+        sent.outbox_id,
+        worker,
+        sent.instruction_data,
+        sent.venue_pda,
+        sent.event_pda,
+        sent.signed,
+        sent.blockhash,
+        sent.signature,
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// An event account that exists: its outbox row and its event.
@@ -178,72 +171,63 @@ pub struct Synced {
     pub signature: Option<String>,
 }
 
-/// The event accounts exist: the rows are `synced` and their events carry the PDAs.
-pub async fn mark_synced_many(tx: &mut TenantTx, worker: &str, rows: &[Synced]) -> ApiResult<Vec<Uuid>> {
+/// The event account exists: the row is `synced` and the event carries its PDA.
+pub async fn mark_synced(tx: &mut TenantTx, worker: &str, row: &Synced) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
-    let mut written = Vec::with_capacity(rows.len());
-    for row in rows {
-        let event = sqlx::query_scalar!(
-            r#"update blockchain_outbox set status = 'synced', completed_at = now(), last_error = null,
+    let event = sqlx::query_scalar!(
+        r#"update blockchain_outbox set status = 'synced', completed_at = now(), last_error = null,
                     event_pda = $4, tx_signature = coalesce($5, tx_signature), pending_tx = null,
                     pending_blockhash = null, locked_by = null, locked_until = null
               where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing' collate "C"
           returning event_id"#,
-            tenant,
-            row.outbox_id,
-            worker,
-            row.event_pda,
-            row.signature,
-        )
-        .fetch_optional(tx.conn())
-        .await?;
-        let Some(event) = event else { continue };
-        sqlx::query!(
-            "update events e set blockchain_status = 'synced', event_pda = o.event_pda,
+        tenant,
+        row.outbox_id,
+        worker,
+        row.event_pda,
+        row.signature,
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(event) = event else { return Ok(false) };
+    sqlx::query!(
+        "update events e set blockchain_status = 'synced', event_pda = o.event_pda,
                     blockchain_tx_signature = o.tx_signature, blockchain_error = null,
                     blockchain_synced_at = now()
                from blockchain_outbox o
               where e.tenant_id = $1 and e.id = $2 and o.tenant_id = e.tenant_id and o.event_id = e.id",
-            tenant,
-            event,
-        )
-        .execute(tx.conn())
-        .await?;
-        written.push(row.outbox_id);
-    }
-    Ok(written)
+        tenant,
+        event,
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(true)
 }
 
-/// The registrations will not succeed: the rows are `failed` with their reasons, and so are
-/// their events.
-pub async fn mark_failed_many(tx: &mut TenantTx, worker: &str, rows: &[(Uuid, String)]) -> ApiResult<Vec<Uuid>> {
+/// The registration will not succeed: the row is `failed` with `reason`, and so is the event.
+pub async fn mark_failed(tx: &mut TenantTx, worker: &str, outbox_id: Uuid, reason: &str) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
-    let mut written = Vec::with_capacity(rows.len());
-    for (outbox_id, reason) in rows {
-        let event = sqlx::query_scalar!(
-            r#"update blockchain_outbox set status = 'failed', last_error = $4, locked_by = null,
+    let event = sqlx::query_scalar!(
+        r#"update blockchain_outbox set status = 'failed', last_error = $4, locked_by = null,
                     locked_until = null, pending_tx = null, pending_blockhash = null
               where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing' collate "C"
           returning event_id"#,
-            tenant,
-            outbox_id,
-            worker,
-            reason,
-        )
-        .fetch_optional(tx.conn())
-        .await?;
-        let Some(event) = event else { continue };
-        sqlx::query!(
-            "update events set blockchain_status = 'failed', blockchain_error = $3 where tenant_id = $1 and id = $2",
-            tenant,
-            event,
-            reason,
-        )
-        .execute(tx.conn())
-        .await?;
-        written.push(*outbox_id);
-    }
-    Ok(written)
+        tenant,
+        outbox_id,
+        worker,
+        reason,
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(event) = event else { return Ok(false) };
+    sqlx::query!(
+        "update events set blockchain_status = 'failed', blockchain_error = $3 where tenant_id = $1 and id = $2",
+        tenant,
+        event,
+        reason,
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(true)
 }
 
 /// A registration to try again later.
@@ -256,31 +240,25 @@ pub struct Retry {
     pub counts: bool,
 }
 
-/// Back to `pending`, each due after its backoff. The events stay `pending` (the reason is on
-/// the outbox row, where `GET .../pda` shows it).
-pub async fn mark_retry_many(tx: &mut TenantTx, worker: &str, rows: &[Retry]) -> ApiResult<Vec<Uuid>> {
+/// Back to `pending`, due after its backoff. The event stays `pending` (the reason is on the
+/// outbox row, where `GET .../pda` shows it).
+pub async fn mark_retry(tx: &mut TenantTx, worker: &str, row: &Retry) -> ApiResult<bool> {
     let tenant = *tx.tenant().as_uuid();
-    let mut written = Vec::with_capacity(rows.len());
-    for row in rows {
-        let done = sqlx::query!(
-            r#"update blockchain_outbox set status = 'pending', last_error = $4, locked_by = null,
+    let done = sqlx::query!(
+        r#"update blockchain_outbox set status = 'pending', last_error = $4, locked_by = null,
                     locked_until = null, next_attempt_at = now() + make_interval(secs => $5),
                     attempts = case when $6 then attempts else greatest(attempts - 1, 0) end
               where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing' collate "C""#,
-            tenant,
-            row.outbox_id,
-            worker,
-            row.reason,
-            row.backoff_secs,
-            row.counts,
-        )
-        .execute(tx.conn())
-        .await?;
-        if done.rows_affected() == 1 {
-            written.push(row.outbox_id);
-        }
-    }
-    Ok(written)
+        tenant,
+        row.outbox_id,
+        worker,
+        row.reason,
+        row.backoff_secs,
+        row.counts,
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// The outbox side of an event's registration, read straight into its response shape.

@@ -216,6 +216,8 @@ pub struct Db {
     max_connections: u32,
     tenants: std::sync::Arc<TenantBulkheads>,
     begin: std::sync::Arc<str>,
+    /// `begin` for [`Commit::Unflushed`].
+    begin_unflushed: std::sync::Arc<str>,
     /// Whether statements may be prepared under a name ([`Conn`]).
     named: bool,
     /// Whether a [`TenantCall`] may run outside a transaction (directly on plain Postgres).
@@ -235,6 +237,7 @@ impl Db {
             // Exactly `BEGIN`: no pooler's `SET LOCAL` timeouts (outside a transaction the
             // statement would run without them) and no Citus propagation to set up.
             calls_alone: begin == "BEGIN",
+            begin_unflushed: format!("{begin}; SET LOCAL synchronous_commit = off").into(),
             begin: begin.into(),
             named: !config.pooler.is_transaction_pooler(),
         }
@@ -262,7 +265,7 @@ impl Db {
     where
         F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
     {
-        self.run("read", tenant, &self.begin, work).await
+        self.run("read", tenant, self.begin_for(Commit::Durable), work).await
     }
 
     /// Writing work for one tenant. A retry re-runs the whole transaction, and only for
@@ -271,24 +274,22 @@ impl Db {
     where
         F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
     {
-        self.run("write", tenant, &self.begin, work).await
+        self.write_with(tenant, Commit::Durable, work).await
     }
 
-    /// [`Db::write`] for work whose commit need not wait until it is on disk: the transaction
-    /// runs with `synchronous_commit = off`, so `COMMIT` returns once the commit is in the WAL
-    /// buffers (the WAL writer flushes it within `3 × wal_writer_delay`, 600 ms by default).
-    /// Postgres replays WAL in order, so such a commit is never lost while a *later* durable
-    /// commit survives, and a crash can only lose it together with everything after it. Only
-    /// for writes that may be lost in a crash without harm because they are repeated anyway:
-    /// the registration worker's outcomes (the lease runs out, the next attempt finds the account
-    /// and records it again) and claims (the row is claimed again). With durable commits taking
-    /// 5-20 ms on the benchmark machine's disk, waiting for each was most of a registration's time.
-    pub async fn write_unflushed<T: Send, F>(&self, tenant: TenantId, work: F) -> ApiResult<T>
+    /// [`Db::write`] with the commit of `kind`.
+    pub async fn write_with<T: Send, F>(&self, tenant: TenantId, kind: Commit, work: F) -> ApiResult<T>
     where
         F: for<'t> Fn(&'t mut TenantTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
     {
-        let begin = format!("{}; {UNFLUSHED}", self.begin);
-        self.run("write", tenant, &begin, work).await
+        self.run("write", tenant, self.begin_for(kind), work).await
+    }
+
+    fn begin_for(&self, commit: Commit) -> &str {
+        match commit {
+            Commit::Durable => &self.begin,
+            Commit::Unflushed => &self.begin_unflushed,
+        }
     }
 
     async fn run<T: Send, F>(&self, op: &'static str, tenant: TenantId, begin: &str, work: F) -> ApiResult<T>
@@ -344,23 +345,15 @@ impl Db {
     where
         F: for<'t> Fn(&'t mut SystemTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
     {
-        self.system_with(op, &self.begin, work).await
+        self.system_with(op, Commit::Durable, work).await
     }
 
-    /// [`Db::system`] with the commit of [`Db::write_unflushed`], for work as safe to lose.
-    pub async fn system_unflushed<T: Send, F>(&self, op: &'static str, work: F) -> ApiResult<T>
+    /// [`Db::system`] with the commit of `kind`.
+    pub async fn system_with<T: Send, F>(&self, op: &'static str, kind: Commit, work: F) -> ApiResult<T>
     where
         F: for<'t> Fn(&'t mut SystemTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
     {
-        let begin = format!("{}; {UNFLUSHED}", self.begin);
-        self.system_with(op, &begin, work).await
-    }
-
-    async fn system_with<T: Send, F>(&self, op: &'static str, begin: &str, work: F) -> ApiResult<T>
-    where
-        F: for<'t> Fn(&'t mut SystemTx) -> BoxFuture<'t, ApiResult<T>> + Send + Sync,
-    {
-        let (pool, work, named) = (&self.pool, &work, self.named);
+        let (pool, work, named, begin) = (&self.pool, &work, self.named, self.begin_for(kind));
         self.stack
             .call(op, Idempotency::Safe, || async move {
                 let tx = begin_tx(pool, begin.to_owned()).await?;
@@ -387,8 +380,22 @@ impl Db {
     }
 }
 
-/// Appended to the BEGIN batch by [`Db::write_unflushed`] and [`Db::system_unflushed`].
-const UNFLUSHED: &str = "SET LOCAL synchronous_commit = off";
+/// How a transaction's `COMMIT` ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Once the commit is on disk (the server's `synchronous_commit`).
+    Durable,
+    /// Once the commit is in the WAL buffers: the transaction runs with `synchronous_commit =
+    /// off`, and the WAL writer flushes it within `3 × wal_writer_delay` (600 ms by default).
+    /// Postgres replays WAL in order, so such a commit is never lost while a *later* durable
+    /// commit survives; a crash can only lose it together with everything after it. Only for
+    /// writes that may be lost in a crash without harm because they are repeated anyway: the
+    /// registration worker's outcomes (the lease runs out, the next attempt finds the account
+    /// and records it again) and claims (the row is claimed again). With durable commits taking
+    /// 5-20 ms on the benchmark machine's disk, waiting for each was most of a registration's
+    /// time.
+    Unflushed,
+}
 
 /// One complete transaction: begin, set the tenant, the work, commit.
 async fn run_tx<T, F>(pool: &PgPool, begin: &str, named: bool, tenant: TenantId, work: &F) -> ApiResult<T>

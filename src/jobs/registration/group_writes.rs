@@ -1,15 +1,15 @@
 //! The database writes of a worker's rows in flight, grouped: rows hand their write (a signed
 //! transaction to store before it is sent, an outcome to record) to one task, which writes
-//! everything that arrived meanwhile in one transaction per tenant, a statement per kind of
-//! write, and then answers each row. Rows that arrive while a transaction is in flight go into
+//! everything that arrived meanwhile in one transaction per tenant (each row's own fenced
+//! statements, one BEGIN and one COMMIT for the group), and then answers each row. Rows that arrive while a transaction is in flight go into
 //! the next one, so groups grow with the load and nobody waits for a timer (as `shared_rpc`
 //! does for status checks). Up to [`GROUPS_IN_FLIGHT`] transactions run at once, so a row
 //! whose write arrives while a group is committing starts the next group at once instead of
 //! waiting for that commit.
 //!
 //! A worker has two: signed transactions are stored with durable commits (a row sends only
-//! what is on disk), outcomes with unflushed ones (`Db::write_unflushed`): an outcome lost in a
-//! crash is found again by the next attempt.
+//! what is on disk), outcomes with unflushed ones ([`Commit::Unflushed`]): an outcome lost in
+//! a crash is found again by the next attempt.
 //!
 //! Per row nothing changes: every write is fenced on the row's lease in its own `WHERE`, so a
 //! row another worker owns now is simply not written and its task hears `false`; a row's
@@ -30,8 +30,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::TenantTx;
 use crate::storage::blockchain_outbox::{self as outbox, Retry, Sent, Synced};
+use crate::storage::postgres::Commit;
 
-/// Rows per group at most (a few statements with arrays of this length).
+/// Rows per group at most.
 const MAX_GROUP: usize = 512;
 
 /// Group transactions of one writer running at once.
@@ -87,10 +88,10 @@ pub struct GroupWrites {
 }
 
 impl GroupWrites {
-    /// `durable`: whether each group's commit waits until it is on disk.
-    pub fn spawn(state: AppState, worker: String, durable: bool) -> Self {
+    /// `commit`: how each group's transaction commits.
+    pub fn spawn(state: AppState, worker: String, commit: Commit) -> Self {
         let (queue, requests) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(state, worker, durable, requests));
+        tokio::spawn(write_loop(state, worker, commit, requests));
         Self { queue }
     }
 
@@ -105,7 +106,7 @@ impl GroupWrites {
     }
 }
 
-async fn write_loop(state: AppState, worker: String, durable: bool, mut requests: mpsc::UnboundedReceiver<Request>) {
+async fn write_loop(state: AppState, worker: String, commit: Commit, mut requests: mpsc::UnboundedReceiver<Request>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(GROUPS_IN_FLIGHT));
     let worker: Arc<str> = worker.into();
     let mut batch = Vec::with_capacity(MAX_GROUP);
@@ -124,31 +125,21 @@ async fn write_loop(state: AppState, worker: String, durable: bool, mut requests
         tokio::spawn(async move {
             let _slot = slot;
             // Tenants' groups run side by side, each in its own transaction.
-            let writes = groups.into_iter().map(|(tenant, group)| write_group(&state, &worker, durable, tenant, group));
+            let writes = groups.into_iter().map(|(tenant, group)| write_group(&state, &worker, commit, tenant, group));
             futures::future::join_all(writes).await;
         });
     }
 }
 
-async fn write_group(state: &AppState, worker: &Arc<str>, durable: bool, tenant: TenantId, group: Vec<Request>) {
+async fn write_group(state: &AppState, worker: &Arc<str>, commit: Commit, tenant: TenantId, group: Vec<Request>) {
     let writes: Arc<Vec<Write>> = Arc::new(group.iter().map(|r| r.write.clone()).collect());
-    let written = if durable {
-        state
-            .db
-            .write(tenant, |tx| {
-                let (writes, worker) = (writes.clone(), worker.clone());
-                async move { group_tx(tx, &writes, &worker).await }.boxed()
-            })
-            .await
-    } else {
-        state
-            .db
-            .write_unflushed(tenant, |tx| {
-                let (writes, worker) = (writes.clone(), worker.clone());
-                async move { group_tx(tx, &writes, &worker).await }.boxed()
-            })
-            .await
-    };
+    let written = state
+        .db
+        .write_with(tenant, commit, |tx| {
+            let (writes, worker) = (writes.clone(), worker.clone());
+            async move { group_tx(tx, &writes, &worker).await }.boxed()
+        })
+        .await;
     let written: HashSet<Uuid> = match written {
         Ok(ids) => ids.into_iter().collect(),
         Err(e) => {
@@ -180,32 +171,19 @@ fn stopped() -> ApiError {
     ApiError::unavailable("REGISTRATION_WRITER_STOPPED", "the registration writer has stopped", None)
 }
 
-/// One group's statements: one per kind of write present.
+/// One group's statements: each row's own, fenced; answers the outbox ids written.
 async fn group_tx(tx: &mut TenantTx, writes: &[Write], worker: &str) -> ApiResult<Vec<Uuid>> {
-    let mut sent = Vec::new();
-    let mut synced = Vec::new();
-    let mut failed = Vec::new();
-    let mut retries = Vec::new();
-    for write in writes {
-        match write {
-            Write::Store(s) => sent.push(s.clone()),
-            Write::Synced { row, .. } => synced.push(row.clone()),
-            Write::Failed { outbox_id, reason, .. } => failed.push((*outbox_id, reason.clone())),
-            Write::Retry(r) => retries.push(r.clone()),
-        }
-    }
     let mut written = Vec::with_capacity(writes.len());
-    if !sent.is_empty() {
-        written.extend(outbox::store_pending_many(tx, worker, &sent).await?);
-    }
-    if !synced.is_empty() {
-        written.extend(outbox::mark_synced_many(tx, worker, &synced).await?);
-    }
-    if !failed.is_empty() {
-        written.extend(outbox::mark_failed_many(tx, worker, &failed).await?);
-    }
-    if !retries.is_empty() {
-        written.extend(outbox::mark_retry_many(tx, worker, &retries).await?);
+    for write in writes {
+        let done = match write {
+            Write::Store(sent) => outbox::store_pending(tx, worker, sent).await?,
+            Write::Synced { row, .. } => outbox::mark_synced(tx, worker, row).await?,
+            Write::Failed { outbox_id, reason, .. } => outbox::mark_failed(tx, worker, *outbox_id, reason).await?,
+            Write::Retry(row) => outbox::mark_retry(tx, worker, row).await?,
+        };
+        if done {
+            written.push(write.outbox_id());
+        }
     }
     Ok(written)
 }

@@ -71,6 +71,7 @@ use crate::domain::TenantId;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::blockchain_outbox::{self as outbox, Claim, Work};
+use crate::storage::postgres::Commit;
 
 mod chain_steps;
 mod group_writes;
@@ -172,8 +173,8 @@ impl Registrar {
         // A `true` validity answer is reused for half a poll: rows polling together share it.
         let blockhashes = Arc::new(Blockhashes::new(solana.clone(), config.blockhash_max_age, config.confirm_poll / 2));
         let statuses = Statuses::spawn(solana.clone());
-        let stores = GroupWrites::spawn(state.clone(), worker_id.clone(), true);
-        let outcomes = GroupWrites::spawn(state.clone(), worker_id.clone(), false);
+        let stores = GroupWrites::spawn(state.clone(), worker_id.clone(), Commit::Durable);
+        let outcomes = GroupWrites::spawn(state.clone(), worker_id.clone(), Commit::Unflushed);
         let venue_owners = Arc::new(VenueOwners::default());
         Self {
             state,
@@ -259,10 +260,8 @@ impl Registrar {
                 Ok(claims) => {
                     busy = claims.len() == wanted;
                     let latest = claims.iter().map(|c| c.next_attempt_at).max();
-                    cursor = match (after, latest) {
-                        (Some(a), Some(l)) => Some(a.max(l)),
-                        (_, latest) => latest.or(after),
-                    };
+                    // `None` orders first, so this keeps the later of the two, or whichever exists.
+                    cursor = after.max(latest);
                     for (claim, loaded) in self.load(claims).await {
                         let this = self.clone();
                         tasks.spawn(async move { this.process(claim, loaded).await });
@@ -321,7 +320,7 @@ impl Registrar {
             .db
             // Unflushed: a claim lost in a crash only puts the rows back in the queue, and a row
             // sends nothing before its durable store, which also makes the claim durable.
-            .system_unflushed("outbox_claim", move |tx| {
+            .system_with("outbox_claim", Commit::Unflushed, move |tx| {
                 let (worker, tenants) = (worker.clone(), tenants.clone());
                 async move { outbox::claim(tx, &worker, batch, lease, tenants.as_deref(), after).await }.boxed()
             })
