@@ -230,6 +230,22 @@ pub async fn mark_failed(tx: &mut TenantTx, worker: &str, outbox_id: Uuid, reaso
     Ok(true)
 }
 
+/// The tenant's rows that went back to `pending` from `since` on and wait for a later attempt
+/// are due now (the worker's pull-forward after an RPC outage). Plain `status = 'pending'` here:
+/// the due index (pending rows by `next_attempt_at`) is the right one for this look-up.
+pub async fn pull_forward(tx: &mut TenantTx, since: DateTime<Utc>) -> ApiResult<u64> {
+    let tenant = *tx.tenant().as_uuid();
+    let done = sqlx::query!(
+        "update blockchain_outbox set next_attempt_at = now()
+          where tenant_id = $1 and status = 'pending' and next_attempt_at > now() and updated_at >= $2",
+        tenant,
+        since,
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// A registration to try again later.
 #[derive(Debug, Clone)]
 pub struct Retry {

@@ -195,6 +195,62 @@ async fn a_hung_rpc_never_slows_event_creation_and_the_event_syncs_once_it_clear
     }
 }
 
+/// A row whose attempts the hung node never answered is due again as soon as a registration
+/// succeeds, not at the end of its backoff: the outage said nothing about the row.
+#[tokio::test]
+async fn rows_backed_off_while_the_rpc_hung_are_due_again_once_a_registration_succeeds() {
+    let sim = ChainSim::start().await;
+    let wallet = wallet(&sim).await;
+    let tenant = TenantId::from_uuid(Uuid::new_v4());
+    // A backoff of 60-120 s after the first failure: far beyond the wait below.
+    let app = spawn_chain_app(&sim, &wallet, tenant, |v| {
+        v.insert("SOLANA_REGISTRATION_RETRY_BASE_MS".to_owned(), "120000".to_owned());
+        v.insert("SOLANA_REGISTRATION_RETRY_MAX_MS".to_owned(), "120000".to_owned());
+    })
+    .await;
+    let c = Chain { sim, wallet, app };
+    let venue = Uuid::new_v4();
+    c.sim.venue(c.app.tenant, venue, &c.wallet.pubkey, true).await;
+    c.sim.faults(json!({"hang": true})).await;
+
+    let token = c.app.token("admin");
+    let hung = c.app.create_event(&token, registrable("Tried while hung", venue)).await;
+    let hung = hung["id"].as_str().unwrap().to_owned();
+    // Its attempt timed out and it went back to pending, due a minute or more from now.
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            let (status, attempts, _, error) = outbox(&c.app, c.app.tenant, &hung).await;
+            status == "pending" && attempts >= 1 && error.is_some()
+        })
+        .await,
+        "the hung attempt is recorded"
+    );
+    let mut tx = tenant_tx(c.app.state.db.pool(), c.app.tenant).await.expect("tx");
+    let (wait,): (f64,) = sqlx::query_as(
+        "select extract(epoch from next_attempt_at - now())::float8 from blockchain_outbox where event_id = $1::uuid",
+    )
+    .bind(&hung)
+    .fetch_one(&mut *tx)
+    .await
+    .expect("row");
+    drop(tx);
+    assert!(wait > 30.0, "backed off for {wait} s");
+
+    c.sim.clear_faults().await;
+    // A new registration succeeds: the node answers again, and the row waits no longer.
+    let fresh = c.app.create_event(&token, registrable("Created after the hang", venue)).await;
+    let fresh = fresh["id"].as_str().unwrap().to_owned();
+    assert!(wait_for_status(&c.app, c.app.tenant, &fresh, "synced", Duration::from_secs(30)).await);
+    assert!(
+        wait_for_status(&c.app, c.app.tenant, &hung, "synced", Duration::from_secs(20)).await,
+        "the row tried during the hang waited for its backoff"
+    );
+    assert_on_chain(&c, &hung).await;
+    assert_on_chain(&c, &fresh).await;
+    let metrics = c.app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("blockchain_registrations_pulled_forward_total"), "pull-forward counted");
+}
+
 #[tokio::test]
 async fn http_503_bursts_open_the_breaker_and_registration_resumes_after_it_closes() {
     let c = chain_app().await;

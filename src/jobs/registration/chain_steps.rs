@@ -182,6 +182,7 @@ impl Registrar {
                             reason: format!("shutting down while transaction {signature} was unconfirmed"),
                             after: None,
                             counts: false,
+                            unanswered: false,
                         });
                     }
                 }

@@ -46,7 +46,8 @@
 //! Transient failures (RPC down or hung, 5xx/429, node unhealthy, venue-service unavailable, an
 //! unconfirmed send) go back to `pending` with exponential backoff, up to
 //! `SOLANA_REGISTRATION_MAX_ATTEMPTS`. An open breaker hands the row back without using up an
-//! attempt. Permanent failures (venue of another tenant, parameters the program would reject,
+//! attempt. Rows that failed because the node did not answer are due again as soon as a
+//! registration succeeds (`Outage`), not at the end of their backoff. Permanent failures (venue of another tenant, parameters the program would reject,
 //! program errors from preflight) fail the row at once with the reason.
 
 use std::collections::HashMap;
@@ -57,14 +58,14 @@ use std::time::Duration;
 use chain::{CreateEventParams, Pubkey};
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
-use resilience::{BreakerState, ResilienceError};
+use resilience::{BreakerState, Classification, Classify, ResilienceError};
 use solana_hash::Hash;
 use solana_transaction::Transaction;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::clients::solana::{RpcCallError, SolanaClient};
+use crate::clients::solana::{RpcCallError, RpcClassifier, SolanaClient};
 use crate::clients::venue::VenueError;
 use crate::config::{PlatformWallet, RegistrationConfig};
 use crate::domain::TenantId;
@@ -98,8 +99,10 @@ pub enum Outcome {
     Synced { event_pda: Pubkey, signature: Option<String>, already: bool },
     /// Will not succeed by retrying.
     Failed { reason: String },
-    /// Try again later. `counts` is false when nothing was attempted (breaker open).
-    Retry { reason: String, after: Option<Duration>, counts: bool },
+    /// Try again later. `counts` is false when nothing was attempted (breaker open);
+    /// `unanswered` when the RPC node did not answer (a timeout, a transport error, a 5xx):
+    /// an outage, which says nothing about the row (see [`Outage`]).
+    Retry { reason: String, after: Option<Duration>, counts: bool, unanswered: bool },
     /// Another worker owns the row now (our lease ran out): write nothing.
     LostLease,
 }
@@ -121,13 +124,13 @@ fn failed(reason: impl Into<String>) -> Outcome {
 }
 
 fn retry(reason: impl Into<String>) -> Outcome {
-    Outcome::Retry { reason: reason.into(), after: None, counts: true }
+    Outcome::Retry { reason: reason.into(), after: None, counts: true, unanswered: false }
 }
 
 /// Our own database failed mid-attempt: hand the row back without using up an attempt (it
 /// says nothing about the chain).
 fn database_unavailable(e: &ApiError) -> Outcome {
-    Outcome::Retry { reason: format!("database: {e}"), after: None, counts: false }
+    Outcome::Retry { reason: format!("database: {e}"), after: None, counts: false, unanswered: false }
 }
 
 /// An RPC error that ends the attempt.
@@ -137,12 +140,22 @@ fn from_rpc(what: &str, err: &ResilienceError<RpcCallError>) -> Outcome {
             reason: format!("{what}: circuit breaker {breaker} is open"),
             after: Some(*retry_after),
             counts: false,
+            unanswered: false,
         },
-        ResilienceError::BulkheadFull { .. } => {
-            Outcome::Retry { reason: format!("{what}: too many concurrent calls"), after: None, counts: false }
-        }
-        ResilienceError::Inner(e) => retry(format!("{what}: {e}")),
-        other => retry(format!("{what}: {other}")),
+        ResilienceError::BulkheadFull { .. } => Outcome::Retry {
+            reason: format!("{what}: too many concurrent calls"),
+            after: None,
+            counts: false,
+            unanswered: false,
+        },
+        ResilienceError::Inner(e) => Outcome::Retry {
+            reason: format!("{what}: {e}"),
+            after: None,
+            counts: true,
+            unanswered: RpcClassifier.classify(e) == Classification::TRANSIENT,
+        },
+        // The attempt's timeout or the call's deadline: no answer.
+        other => Outcome::Retry { reason: format!("{what}: {other}"), after: None, counts: true, unanswered: true },
     }
 }
 
@@ -224,6 +237,7 @@ impl Registrar {
         // migration `20261206000002`), so only the ticks do, which also finds expired leases.
         let mut cursor: Option<DateTime<Utc>> = None;
         let mut last_stats = tokio::time::Instant::now() - self.config.poll_interval.max(STATS_EVERY);
+        let mut outage = Outage::default();
         loop {
             let ticked = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -234,6 +248,10 @@ impl Registrar {
                         if let Outcome::Retry { counts: false, after, .. } = &outcome {
                             let until = tokio::time::Instant::now() + after.unwrap_or(self.config.poll_interval);
                             paused_until = Some(paused_until.map_or(until, |p| p.max(until)));
+                        }
+                        for (tenant, since) in outage.note(TenantId::from_uuid(claim.tenant_id), &outcome) {
+                            let this = self.clone();
+                            recording.spawn(async move { this.pull_forward(tenant, since).await });
                         }
                         let this = self.clone();
                         recording.spawn(async move { this.record(claim, outcome).await });
@@ -293,12 +311,19 @@ impl Registrar {
     /// [`Self::record`]).
     async fn process(&self, claim: Claim, loaded: Loaded) -> (Claim, Outcome) {
         let outcome = if self.shutdown.is_cancelled() {
-            Outcome::Retry { reason: "shutting down".to_owned(), after: None, counts: false }
+            Outcome::Retry { reason: "shutting down".to_owned(), after: None, counts: false, unanswered: false }
         } else {
             let bound = self.config.lease.mul_f64(0.75);
             let outcome = match tokio::time::timeout(bound, self.attempt(&claim, loaded)).await {
                 Ok(o) => o,
-                Err(_) => retry(format!("the attempt exceeded {bound:?}")),
+                // Every call of an attempt is bounded well below this: only a node (or our
+                // database) that stops answering gets here.
+                Err(_) => Outcome::Retry {
+                    reason: format!("the attempt exceeded {bound:?}"),
+                    after: None,
+                    counts: true,
+                    unanswered: true,
+                },
             };
             metrics::counter!("blockchain_registrations_total", "outcome" => outcome.label()).increment(1);
             outcome
@@ -310,6 +335,31 @@ impl Registrar {
         if let Err(e) = self.finish(&claim, &outcome).await {
             // The lease runs out and another attempt picks the row up; nothing is lost.
             tracing::warn!(event_id = %claim.event_id, error = %e, "could not record the registration outcome");
+        }
+    }
+
+    /// The node answers again after failing rows of `tenant` from `since` on: those rows are due
+    /// now rather than at the end of their backoff (see [`Outage`]). Unflushed: a lost update
+    /// only leaves the rows to their backoff.
+    async fn pull_forward(&self, tenant: TenantId, since: DateTime<Utc>) {
+        // The row's `updated_at` is the database's clock, `since` this replica's.
+        let since = since - Outage::CLOCK_MARGIN;
+        let pulled = self
+            .state
+            .db
+            .write_with(tenant, Commit::Unflushed, move |tx| {
+                async move { outbox::pull_forward(tx, since).await }.boxed()
+            })
+            .await;
+        match pulled {
+            Ok(0) => {}
+            Ok(rows) => {
+                metrics::counter!("blockchain_registrations_pulled_forward_total").increment(rows);
+                tracing::info!(tenant = %tenant, rows, "the Solana RPC answers again: registrations backed off during the outage are due now");
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "could not pull registrations forward after an RPC outage")
+            }
         }
     }
 
@@ -403,6 +453,7 @@ impl Registrar {
                             reason: "venue-service unavailable".to_owned(),
                             after: retry_after,
                             counts: true,
+                            unanswered: false,
                         };
                     }
                 }
@@ -468,8 +519,8 @@ impl Registrar {
         // error quotes the provider's URL, which may carry its API key.
         let outcome = match outcome {
             Outcome::Failed { reason } => Outcome::Failed { reason: crate::redact::urls(&reason) },
-            Outcome::Retry { reason, after, counts } => {
-                Outcome::Retry { reason: crate::redact::urls(&reason), after, counts }
+            Outcome::Retry { reason, after, counts, unanswered } => {
+                Outcome::Retry { reason: crate::redact::urls(&reason), after, counts, unanswered }
             }
             other => other,
         };
@@ -518,6 +569,49 @@ impl Registrar {
             }
         }
         Ok(())
+    }
+}
+
+/// Rows that failed because the RPC node did not answer (`Outcome::Retry { unanswered }`).
+///
+/// Such a failure says nothing about the row, but its backoff grows with its attempts like any
+/// other: a row tried in each of several hangs waits up to a minute after the node is back
+/// (row 8 of the benchmarks: 63 s from the end of row 6's hung slices to an empty outbox).
+/// The breaker is what protects a failing node; the backoff only spreads retries. So once a
+/// registration succeeds again, the rows of the tenants that had unanswered failures since the
+/// last such moment, backed off from the first of those failures on (`updated_at`, less a
+/// margin for clock skew), are due at once (`outbox::pull_forward`). They keep their attempt
+/// counts, and the exactly-once rules hold as for any attempt. At most once per
+/// [`Outage::EVERY`], so a node that flaps does not turn backoffs into a tight loop.
+#[derive(Default)]
+struct Outage {
+    /// The first unanswered failure per tenant since the last pull-forward.
+    since: HashMap<TenantId, DateTime<Utc>>,
+    last_pull: Option<tokio::time::Instant>,
+}
+
+impl Outage {
+    const EVERY: Duration = Duration::from_secs(10);
+    const CLOCK_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+    const MAX_TENANTS: usize = 10_000;
+
+    /// Notes an attempt's outcome; answers the tenants (and since when) to pull forward now.
+    fn note(&mut self, tenant: TenantId, outcome: &Outcome) -> Vec<(TenantId, DateTime<Utc>)> {
+        match outcome {
+            Outcome::Retry { unanswered: true, .. } => {
+                if self.since.len() < Self::MAX_TENANTS || self.since.contains_key(&tenant) {
+                    self.since.entry(tenant).or_insert_with(Utc::now);
+                }
+                Vec::new()
+            }
+            Outcome::Synced { .. }
+                if !self.since.is_empty() && self.last_pull.is_none_or(|at| at.elapsed() >= Self::EVERY) =>
+            {
+                self.last_pull = Some(tokio::time::Instant::now());
+                self.since.drain().collect()
+            }
+            _ => Vec::new(),
+        }
     }
 }
 
