@@ -328,6 +328,44 @@ async fn a_dropped_transaction_with_a_valid_blockhash_is_resent_as_is_and_lands_
     assert_eq!(c.sim.venue_event_count(&venue_account).await, 1);
 }
 
+/// A transaction the node dropped is sent again (same bytes) while the attempt waits for it,
+/// so it lands as soon as the node takes it, in the same attempt, not after the confirm timeout.
+#[tokio::test]
+async fn a_dropped_transaction_is_resent_within_its_attempt_and_lands_once_the_node_takes_it() {
+    let sim = ChainSim::start().await;
+    let wallet = wallet(&sim).await;
+    let tenant = TenantId::from_uuid(Uuid::new_v4());
+    // An attempt that would wait 20 s for its transaction without re-sending it.
+    let app = spawn_chain_app(&sim, &wallet, tenant, |v| {
+        v.insert("SOLANA_CONFIRM_TIMEOUT_MS".to_owned(), "20000".to_owned());
+        v.insert("SOLANA_REGISTRATION_LEASE_SECONDS".to_owned(), "60".to_owned());
+    })
+    .await;
+    let c = Chain { sim, wallet, app };
+    let venue = Uuid::new_v4();
+    let venue_account = c.sim.venue(c.app.tenant, venue, &c.wallet.pubkey, true).await;
+    c.sim.faults(json!({"drop_sends": true})).await;
+
+    let event = c.app.create_event(&c.app.token("admin"), registrable("Dropped then taken", venue)).await;
+    let id = event["id"].as_str().unwrap();
+    // Stored and sent (and dropped): the attempt is waiting for it.
+    assert!(
+        eventually(Duration::from_secs(15), || async { outbox(&c.app, c.app.tenant, id).await.2.is_some() }).await,
+        "the transaction is stored before its send"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let first = outbox(&c.app, c.app.tenant, id).await.2.expect("signature");
+    c.sim.clear_faults().await;
+    let started = Instant::now();
+    assert!(wait_for_status(&c.app, c.app.tenant, id, "synced", Duration::from_secs(15)).await);
+    assert!(started.elapsed() < Duration::from_secs(10), "landed only after {:?}", started.elapsed());
+    let (status, attempts, signature, _) = outbox(&c.app, c.app.tenant, id).await;
+    assert_eq!((status.as_str(), attempts), ("synced", 1), "in the attempt that sent it first");
+    assert_eq!(signature.as_deref(), Some(first.as_str()), "the same bytes, not a new transaction");
+    assert_on_chain(&c, id).await;
+    assert_eq!(c.sim.venue_event_count(&venue_account).await, 1);
+}
+
 #[tokio::test]
 async fn two_workers_on_one_outbox_never_register_an_event_twice() {
     let sim = ChainSim::start().await;

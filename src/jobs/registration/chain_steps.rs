@@ -7,7 +7,6 @@ use chain::{CreateEventParams, Pubkey};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use solana_hash::Hash;
-use solana_signature::Signature;
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 
@@ -87,7 +86,7 @@ impl Registrar {
         venue: &Pubkey,
     ) -> Option<Outcome> {
         let outcome = match self.send(tx, event_pda, params, venue).await {
-            Sent::Accepted => match self.confirm(&tx.signatures[0], blockhash, event_pda, params, venue).await {
+            Sent::Accepted => match self.confirm(tx, blockhash, event_pda, params, venue).await {
                 Confirm::Done(outcome) => Some(outcome),
                 Confirm::Expired => None,
             },
@@ -163,16 +162,25 @@ impl Registrar {
     /// Polls the signature (in the shared batches) until it is final, fails, its blockhash
     /// expires, the confirm timeout ends the attempt, or shutdown begins (the row keeps the
     /// transaction; the next attempt goes on). The first poll goes out with the next batch.
+    ///
+    /// While the node knows nothing of it, the same bytes are sent again every
+    /// [`RESEND_POLLS`] polls: a send cut off by a timeout, or a transaction a node dropped,
+    /// lands as soon as the node takes it, instead of holding the row's slot until the
+    /// blockhash expires or the confirm timeout ends (all slots of a replica sat out a minute
+    /// that way after a hung node recovered). A duplicate of a transaction the node has is a
+    /// no-op; one that landed meanwhile answers in preflight like any send (`send`).
     async fn confirm(
         &self,
-        signature: &Signature,
+        tx: &Transaction,
         blockhash: &Hash,
         event_pda: &Pubkey,
         params: &CreateEventParams,
         venue: &Pubkey,
     ) -> Confirm {
+        let signature = &tx.signatures[0];
         let deadline = tokio::time::Instant::now() + self.config.confirm_timeout;
         let mut first = true;
+        let mut polls = 0u32;
         loop {
             if !first {
                 tokio::select! {
@@ -219,6 +227,16 @@ impl Registrar {
                 }
                 Ok(true) => {}
             }
+            polls += 1;
+            if polls.is_multiple_of(RESEND_POLLS) {
+                match self.send(tx, event_pda, params, venue).await {
+                    Sent::Accepted => {}
+                    Sent::Resign => return Confirm::Expired,
+                    // An open breaker ends the attempt here: the row goes back with its
+                    // transaction, and the next attempt sends the same bytes while valid.
+                    Sent::Done(outcome) => return Confirm::Done(outcome),
+                }
+            }
             if tokio::time::Instant::now() >= deadline {
                 return Confirm::Done(retry(format!(
                     "transaction {signature} not confirmed within {:?}",
@@ -228,6 +246,10 @@ impl Registrar {
         }
     }
 }
+
+/// Polls of an unknown signature between two sends of the same bytes (2 s at the default
+/// `SOLANA_CONFIRM_POLL_MS`).
+const RESEND_POLLS: u32 = 4;
 
 enum Sent {
     Accepted,
