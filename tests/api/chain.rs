@@ -62,10 +62,15 @@ struct Chain {
 }
 
 async fn chain_app() -> Chain {
+    chain_app_with(|_| {}).await
+}
+
+/// [`chain_app`] with `extra` settings on top of the chain ones.
+async fn chain_app_with(extra: impl FnOnce(&mut HashMap<String, String>)) -> Chain {
     let sim = ChainSim::start().await;
     let wallet = wallet(&sim).await;
     let tenant = TenantId::from_uuid(Uuid::new_v4());
-    let app = spawn_chain_app(&sim, &wallet, tenant, |_| {}).await;
+    let app = spawn_chain_app(&sim, &wallet, tenant, extra).await;
     Chain { sim, wallet, app }
 }
 
@@ -199,16 +204,12 @@ async fn a_hung_rpc_never_slows_event_creation_and_the_event_syncs_once_it_clear
 /// succeeds, not at the end of its backoff: the outage said nothing about the row.
 #[tokio::test]
 async fn rows_backed_off_while_the_rpc_hung_are_due_again_once_a_registration_succeeds() {
-    let sim = ChainSim::start().await;
-    let wallet = wallet(&sim).await;
-    let tenant = TenantId::from_uuid(Uuid::new_v4());
     // A backoff of 60-120 s after the first failure: far beyond the wait below.
-    let app = spawn_chain_app(&sim, &wallet, tenant, |v| {
+    let c = chain_app_with(|v| {
         v.insert("SOLANA_REGISTRATION_RETRY_BASE_MS".to_owned(), "120000".to_owned());
         v.insert("SOLANA_REGISTRATION_RETRY_MAX_MS".to_owned(), "120000".to_owned());
     })
     .await;
-    let c = Chain { sim, wallet, app };
     let venue = Uuid::new_v4();
     c.sim.venue(c.app.tenant, venue, &c.wallet.pubkey, true).await;
     c.sim.faults(json!({"hang": true})).await;
@@ -332,16 +333,12 @@ async fn a_dropped_transaction_with_a_valid_blockhash_is_resent_as_is_and_lands_
 /// so it lands as soon as the node takes it, in the same attempt, not after the confirm timeout.
 #[tokio::test]
 async fn a_dropped_transaction_is_resent_within_its_attempt_and_lands_once_the_node_takes_it() {
-    let sim = ChainSim::start().await;
-    let wallet = wallet(&sim).await;
-    let tenant = TenantId::from_uuid(Uuid::new_v4());
     // An attempt that would wait 20 s for its transaction without re-sending it.
-    let app = spawn_chain_app(&sim, &wallet, tenant, |v| {
+    let c = chain_app_with(|v| {
         v.insert("SOLANA_CONFIRM_TIMEOUT_MS".to_owned(), "20000".to_owned());
         v.insert("SOLANA_REGISTRATION_LEASE_SECONDS".to_owned(), "60".to_owned());
     })
     .await;
-    let c = Chain { sim, wallet, app };
     let venue = Uuid::new_v4();
     let venue_account = c.sim.venue(c.app.tenant, venue, &c.wallet.pubkey, true).await;
     c.sim.faults(json!({"drop_sends": true})).await;
