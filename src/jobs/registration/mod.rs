@@ -47,8 +47,9 @@
 //! unconfirmed send) go back to `pending` with exponential backoff, up to
 //! `SOLANA_REGISTRATION_MAX_ATTEMPTS`. An open breaker hands the row back without using up an
 //! attempt. Rows that failed because the node did not answer are due again as soon as a
-//! registration succeeds (`Outage`), not at the end of their backoff. Permanent failures (venue of another tenant, parameters the program would reject,
-//! program errors from preflight) fail the row at once with the reason.
+//! registration succeeds (`Outage`), not at the end of their backoff. Permanent failures (venue
+//! of another tenant, parameters the program would reject, program errors from preflight) fail
+//! the row at once with the reason.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -355,7 +356,7 @@ impl Registrar {
             Ok(0) => {}
             Ok(rows) => {
                 metrics::counter!("blockchain_registrations_pulled_forward_total").increment(rows);
-                tracing::info!(tenant = %tenant, rows, "the Solana RPC answers again: registrations backed off during the outage are due now");
+                tracing::info!(tenant = %tenant, rows, "the Solana RPC answers again: backed-off registrations are due now");
             }
             Err(e) => {
                 tracing::warn!(tenant = %tenant, error = %e, "could not pull registrations forward after an RPC outage")
@@ -575,9 +576,9 @@ impl Registrar {
 /// Rows that failed because the RPC node did not answer (`Outcome::Retry { unanswered }`).
 ///
 /// Such a failure says nothing about the row, but its backoff grows with its attempts like any
-/// other: a row tried in each of several hangs waits up to a minute after the node is back
-/// (row 8 of the benchmarks: 63 s from the end of row 6's hung slices to an empty outbox).
-/// The breaker is what protects a failing node; the backoff only spreads retries. So once a
+/// other: a row that failed in each of several hangs waits out a backoff of tens of seconds
+/// (32-64 s after its sixth attempt, at the default base) once the node is back. The breaker
+/// is what protects a failing node; the backoff only spreads retries. So once a
 /// registration succeeds again, the rows of the tenants that had unanswered failures since the
 /// last such moment, backed off from the first of those failures on (`updated_at`, less a
 /// margin for clock skew), are due at once (`outbox::pull_forward`). They keep their attempt
