@@ -12,7 +12,9 @@ use solana_transaction_error::TransactionError;
 
 use resilience::ResilienceError;
 
-use super::{Claim, MAX_RESIGNS_PER_ATTEMPT, Outcome, Registrar, database_unavailable, failed, from_rpc, retry};
+use super::{
+    Claim, MAX_RESIGNS_PER_ATTEMPT, Outcome, Registrar, database_unavailable, failed, from_rpc, retry, untried,
+};
 use crate::clients::solana::{AccountData, SignatureState};
 use crate::storage::blockchain_outbox::Work;
 
@@ -186,12 +188,10 @@ impl Registrar {
                 tokio::select! {
                     _ = tokio::time::sleep(self.config.confirm_poll) => {}
                     _ = self.shutdown.cancelled() => {
-                        return Confirm::Done(Outcome::Retry {
-                            reason: format!("shutting down while transaction {signature} was unconfirmed"),
-                            after: None,
-                            counts: false,
-                            unanswered: false,
-                        });
+                        return Confirm::Done(untried(
+                            format!("shutting down while transaction {signature} was unconfirmed"),
+                            None,
+                        ));
                     }
                 }
             }

@@ -128,35 +128,36 @@ fn retry(reason: impl Into<String>) -> Outcome {
     Outcome::Retry { reason: reason.into(), after: None, counts: true, unanswered: false }
 }
 
+/// Nothing was attempted (a breaker open, a bulkhead full, our database, shutdown): the row
+/// goes back without using up an attempt, due again after `after` at the earliest.
+fn untried(reason: impl Into<String>, after: Option<Duration>) -> Outcome {
+    Outcome::Retry { reason: reason.into(), after, counts: false, unanswered: false }
+}
+
+/// The RPC node did not answer the attempt (see [`Outage`]).
+fn unanswered(reason: impl Into<String>) -> Outcome {
+    Outcome::Retry { reason: reason.into(), after: None, counts: true, unanswered: true }
+}
+
 /// Our own database failed mid-attempt: hand the row back without using up an attempt (it
 /// says nothing about the chain).
 fn database_unavailable(e: &ApiError) -> Outcome {
-    Outcome::Retry { reason: format!("database: {e}"), after: None, counts: false, unanswered: false }
+    untried(format!("database: {e}"), None)
 }
 
 /// An RPC error that ends the attempt.
 fn from_rpc(what: &str, err: &ResilienceError<RpcCallError>) -> Outcome {
     match err {
-        ResilienceError::BreakerOpen { breaker, retry_after } => Outcome::Retry {
-            reason: format!("{what}: circuit breaker {breaker} is open"),
-            after: Some(*retry_after),
-            counts: false,
-            unanswered: false,
-        },
-        ResilienceError::BulkheadFull { .. } => Outcome::Retry {
-            reason: format!("{what}: too many concurrent calls"),
-            after: None,
-            counts: false,
-            unanswered: false,
-        },
-        ResilienceError::Inner(e) => Outcome::Retry {
-            reason: format!("{what}: {e}"),
-            after: None,
-            counts: true,
-            unanswered: RpcClassifier.classify(e) == Classification::TRANSIENT,
-        },
+        ResilienceError::BreakerOpen { breaker, retry_after } => {
+            untried(format!("{what}: circuit breaker {breaker} is open"), Some(*retry_after))
+        }
+        ResilienceError::BulkheadFull { .. } => untried(format!("{what}: too many concurrent calls"), None),
+        ResilienceError::Inner(e) if RpcClassifier.classify(e) == Classification::TRANSIENT => {
+            unanswered(format!("{what}: {e}"))
+        }
+        ResilienceError::Inner(e) => retry(format!("{what}: {e}")),
         // The attempt's timeout or the call's deadline: no answer.
-        other => Outcome::Retry { reason: format!("{what}: {other}"), after: None, counts: true, unanswered: true },
+        other => unanswered(format!("{what}: {other}")),
     }
 }
 
@@ -312,19 +313,14 @@ impl Registrar {
     /// [`Self::record`]).
     async fn process(&self, claim: Claim, loaded: Loaded) -> (Claim, Outcome) {
         let outcome = if self.shutdown.is_cancelled() {
-            Outcome::Retry { reason: "shutting down".to_owned(), after: None, counts: false, unanswered: false }
+            untried("shutting down", None)
         } else {
             let bound = self.config.lease.mul_f64(0.75);
             let outcome = match tokio::time::timeout(bound, self.attempt(&claim, loaded)).await {
                 Ok(o) => o,
                 // Every call of an attempt is bounded well below this: only a node (or our
                 // database) that stops answering gets here.
-                Err(_) => Outcome::Retry {
-                    reason: format!("the attempt exceeded {bound:?}"),
-                    after: None,
-                    counts: true,
-                    unanswered: true,
-                },
+                Err(_) => unanswered(format!("the attempt exceeded {bound:?}")),
             };
             metrics::counter!("blockchain_registrations_total", "outcome" => outcome.label()).increment(1);
             outcome
