@@ -391,7 +391,8 @@ pub enum Commit {
     /// commit survives; a crash can only lose it together with everything after it. Only for
     /// writes that may be lost in a crash without harm because they are repeated anyway: the
     /// registration worker's outcomes (the lease runs out, the next attempt finds the account
-    /// and records it again) and claims (the row is claimed again). With durable commits taking
+    /// and records it again), claims (the row is claimed again) and the pull-forward after an
+    /// RPC outage (the rows keep their backoff). With durable commits taking
     /// 5-20 ms on the benchmark machine's disk, waiting for each was most of a registration's
     /// time.
     Unflushed,
