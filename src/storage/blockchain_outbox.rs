@@ -131,11 +131,13 @@ pub struct Sent {
 
 // The writes below are fenced per row: a row is written only while it is `processing` under
 // `worker`'s lease, and each answers whether it wrote (false: another worker owns the row now).
-// The worker runs many of them in one transaction per tenant (`jobs::registration::group_writes`):
-// one round trip per statement, one BEGIN and one COMMIT per group. Not one statement per group
-// over arrays: array forms of these updates (`UPDATE ... FROM unnest(...)`, or values picked by
-// `array_position`) crashed the Citus 13.2 coordinator with a segmentation fault, and a due time
-// computed from `now()` and a per-row value is refused there.
+// The worker runs many of them in one transaction per tenant (`jobs::registration::group_writes`).
+// The two frequent ones (a signed transaction stored, a registration synced) take a whole group
+// in one call of a PL/pgSQL function that runs the single-row statement for each row in the
+// server (migration `20261206000007`): one round trip per group instead of one per row. Not one
+// statement over arrays: array forms of these updates (`UPDATE ... FROM unnest(...)`, or values
+// picked by `array_position`) crashed the Citus 13.2 coordinator with a segmentation fault, and
+// a due time computed from `now()` and a per-row value is refused there.
 //
 // The fence compares the status `collate "C"` (the same equality for these ASCII values), which
 // keeps the planner from proving the predicate of `blockchain_outbox_due_idx` (pending and
@@ -144,27 +146,32 @@ pub struct Sent {
 // key (the worker slowed down as the backlog grew: 1,270/s with 5,272 queued against 1,912/s
 // with 2,007 in the same kind of run).
 
-/// Stores a signed transaction before it is sent, with the instruction bytes and derived
-/// addresses it carries (unchanged after the first send: later sends reuse the stored ones).
-pub async fn store_pending(tx: &mut TenantTx, worker: &str, sent: &Sent) -> ApiResult<bool> {
+/// Stores signed transactions before they are sent, with the instruction bytes and derived
+/// addresses each carries (unchanged after the first send: later sends reuse the stored ones).
+/// Answers the outbox ids written.
+pub async fn store_pending(tx: &mut TenantTx, worker: &str, rows: &[Sent]) -> ApiResult<Vec<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
-    let done = sqlx::query!(
-        r#"update blockchain_outbox set instruction_data = $4, venue_pda = $5, event_pda = $6,
-                    pending_tx = $7, pending_blockhash = $8, tx_signature = $9, last_attempt_at = now()
-              where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing' collate "C""#,
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.outbox_id).collect();
+    let instructions: Vec<Vec<u8>> = rows.iter().map(|r| r.instruction_data.clone()).collect();
+    let venues: Vec<String> = rows.iter().map(|r| r.venue_pda.clone()).collect();
+    let events: Vec<String> = rows.iter().map(|r| r.event_pda.clone()).collect();
+    let signed: Vec<Vec<u8>> = rows.iter().map(|r| r.signed.clone()).collect();
+    let blockhashes: Vec<String> = rows.iter().map(|r| r.blockhash.clone()).collect();
+    let signatures: Vec<String> = rows.iter().map(|r| r.signature.clone()).collect();
+    Ok(sqlx::query_scalar!(
+        r#"select id as "id!" from registration_store_pending($1, $2, $3, $4, $5, $6, $7, $8, $9) as id"#,
         tenant,
-        sent.outbox_id,
         worker,
-        sent.instruction_data,
-        sent.venue_pda,
-        sent.event_pda,
-        sent.signed,
-        sent.blockhash,
-        sent.signature,
+        &ids,
+        &instructions,
+        &venues,
+        &events,
+        &signed,
+        &blockhashes,
+        &signatures,
     )
-    .execute(tx.conn())
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 /// An event account that exists: its outbox row and its event.
@@ -175,37 +182,23 @@ pub struct Synced {
     pub signature: Option<String>,
 }
 
-/// The event account exists: the row is `synced` and the event carries its PDA.
-pub async fn mark_synced(tx: &mut TenantTx, worker: &str, row: &Synced) -> ApiResult<bool> {
+/// The event accounts exist: the rows are `synced` and their events carry the PDA and the
+/// signature. Answers the outbox ids written.
+pub async fn mark_synced(tx: &mut TenantTx, worker: &str, rows: &[Synced]) -> ApiResult<Vec<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
-    let synced = sqlx::query!(
-        r#"update blockchain_outbox set status = 'synced', completed_at = now(), last_error = null,
-                    event_pda = $4, tx_signature = coalesce($5, tx_signature), pending_tx = null,
-                    pending_blockhash = null, locked_by = null, locked_until = null
-              where tenant_id = $1 and id = $2 and locked_by = $3 and status = 'processing' collate "C"
-          returning event_id, tx_signature"#,
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.outbox_id).collect();
+    let pdas: Vec<String> = rows.iter().map(|r| r.event_pda.clone()).collect();
+    let signatures: Vec<Option<String>> = rows.iter().map(|r| r.signature.clone()).collect();
+    Ok(sqlx::query_scalar!(
+        r#"select id as "id!" from registration_mark_synced($1, $2, $3, $4, $5) as id"#,
         tenant,
-        row.outbox_id,
         worker,
-        row.event_pda,
-        row.signature,
+        &ids,
+        &pdas,
+        &signatures as &[Option<String>],
     )
-    .fetch_optional(tx.conn())
-    .await?;
-    let Some(synced) = synced else { return Ok(false) };
-    // By primary key, with the values the outbox row now holds (no join back to it).
-    sqlx::query!(
-        "update events set blockchain_status = 'synced', event_pda = $3, blockchain_tx_signature = $4,
-                    blockchain_error = null, blockchain_synced_at = now()
-              where tenant_id = $1 and id = $2",
-        tenant,
-        synced.event_id,
-        row.event_pda,
-        synced.tx_signature,
-    )
-    .execute(tx.conn())
-    .await?;
-    Ok(true)
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 /// The registration will not succeed: the row is `failed` with `reason`, and so is the event.

@@ -65,7 +65,7 @@ impl Registrar {
             let payer = self.wallet.pubkey();
             let tx = Transaction::new_signed_with_payer(&[ix], Some(&payer), &[self.wallet.0.as_ref()], blockhash);
             // Stored before it is sent: after a crash the next attempt knows it may have landed.
-            match self.store_pending(claim, params, venue_pda, &tx, &blockhash).await {
+            match self.store_pending(claim, params, venue_pda, &event_pda, &tx, &blockhash).await {
                 Ok(true) => {}
                 Ok(false) => return Outcome::LostLease,
                 Err(e) => return database_unavailable(&e),

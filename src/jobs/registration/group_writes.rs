@@ -1,15 +1,19 @@
 //! The database writes of a worker's rows in flight, grouped: rows hand their write (a signed
 //! transaction to store before it is sent, an outcome to record) to one task, which writes
 //! everything that arrived meanwhile in one transaction per tenant (each row's own fenced
-//! statements, one BEGIN and one COMMIT for the group), and then answers each row. Rows that arrive while a transaction is in flight go into
-//! the next one, so groups grow with the load and nobody waits for a timer (as `shared_rpc`
-//! does for status checks). Up to [`GROUPS_IN_FLIGHT`] transactions run at once, so a row
-//! whose write arrives while a group is committing starts the next group at once instead of
-//! waiting for that commit.
+//! statements, one BEGIN and one COMMIT for the group), and then answers each row. Rows that
+//! arrive while a transaction is in flight go into the next one, so groups grow with the load
+//! and nobody waits for a timer (as `shared_rpc` does for status checks).
 //!
 //! A worker has two: signed transactions are stored with durable commits (a row sends only
 //! what is on disk), outcomes with unflushed ones ([`Commit::Unflushed`]): an outcome lost in
-//! a crash is found again by the next attempt.
+//! a crash is found again by the next attempt. They differ in how many transactions run at
+//! once ([`Groups`]): a row waits for its store before it sends, so stores run
+//! [`Groups::Overlapping`] and a store arriving while a group commits starts the next group at
+//! once; nothing waits for an outcome (the row's slot is free once its attempt ended, and the
+//! row stays leased until the record commits), so outcomes run [`Groups::OneAtATime`], which
+//! makes their groups as large as the load: the per-transaction and per-statement costs
+//! (BEGIN, COMMIT, the one update of the group's events) are shared by more rows.
 //!
 //! Per row nothing changes: every write is fenced on the row's lease in its own `WHERE`, so a
 //! row another worker owns now is simply not written and its task hears `false`; a row's
@@ -35,8 +39,23 @@ use crate::storage::postgres::Commit;
 /// Rows per group at most.
 const MAX_GROUP: usize = 512;
 
-/// Group transactions of one writer running at once.
-const GROUPS_IN_FLIGHT: usize = 4;
+/// How many group transactions of one writer run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Groups {
+    /// Up to four: for writes a row waits on.
+    Overlapping,
+    /// One: for writes nobody waits on (the largest groups).
+    OneAtATime,
+}
+
+impl Groups {
+    fn in_flight(self) -> usize {
+        match self {
+            Self::Overlapping => 4,
+            Self::OneAtATime => 1,
+        }
+    }
+}
 
 /// A write failed for the whole group; every row in it hears the same error.
 pub type GroupError = Arc<ApiError>;
@@ -88,10 +107,10 @@ pub struct GroupWrites {
 }
 
 impl GroupWrites {
-    /// `commit`: how each group's transaction commits.
-    pub fn spawn(state: AppState, worker: String, commit: Commit) -> Self {
+    /// `commit`: how each group's transaction commits; `groups`: how many run at once.
+    pub fn spawn(state: AppState, worker: String, commit: Commit, groups: Groups) -> Self {
         let (queue, requests) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(state, worker, commit, requests));
+        tokio::spawn(write_loop(state, worker, commit, groups, requests));
         Self { queue }
     }
 
@@ -106,8 +125,14 @@ impl GroupWrites {
     }
 }
 
-async fn write_loop(state: AppState, worker: String, commit: Commit, mut requests: mpsc::UnboundedReceiver<Request>) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(GROUPS_IN_FLIGHT));
+async fn write_loop(
+    state: AppState,
+    worker: String,
+    commit: Commit,
+    groups: Groups,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(groups.in_flight()));
     let worker: Arc<str> = worker.into();
     let mut batch = Vec::with_capacity(MAX_GROUP);
     loop {
@@ -171,19 +196,32 @@ fn stopped() -> ApiError {
     ApiError::unavailable("REGISTRATION_WRITER_STOPPED", "the registration writer has stopped", None)
 }
 
-/// One group's statements: each row's own, fenced; answers the outbox ids written.
+/// One group's statements: the stores and the synced rows each in one call, the rare outcomes
+/// (failed, retry) each in its own statement; every row fenced. Answers the outbox ids written.
 async fn group_tx(tx: &mut TenantTx, writes: &[Write], worker: &str) -> ApiResult<Vec<Uuid>> {
+    let (mut stores, mut synced) = (Vec::new(), Vec::new());
     let mut written = Vec::with_capacity(writes.len());
     for write in writes {
-        let done = match write {
-            Write::Store(sent) => outbox::store_pending(tx, worker, sent).await?,
-            Write::Synced { row, .. } => outbox::mark_synced(tx, worker, row).await?,
-            Write::Failed { outbox_id, reason, .. } => outbox::mark_failed(tx, worker, *outbox_id, reason).await?,
-            Write::Retry(row) => outbox::mark_retry(tx, worker, row).await?,
-        };
-        if done {
-            written.push(write.outbox_id());
+        match write {
+            Write::Store(sent) => stores.push(sent.clone()),
+            Write::Synced { row, .. } => synced.push(row.clone()),
+            Write::Failed { outbox_id, reason, .. } => {
+                if outbox::mark_failed(tx, worker, *outbox_id, reason).await? {
+                    written.push(*outbox_id);
+                }
+            }
+            Write::Retry(row) => {
+                if outbox::mark_retry(tx, worker, row).await? {
+                    written.push(row.outbox_id);
+                }
+            }
         }
+    }
+    if !stores.is_empty() {
+        written.extend(outbox::store_pending(tx, worker, &stores).await?);
+    }
+    if !synced.is_empty() {
+        written.extend(outbox::mark_synced(tx, worker, &synced).await?);
     }
     Ok(written)
 }

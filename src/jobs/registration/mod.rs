@@ -51,7 +51,7 @@
 //! of another tenant, parameters the program would reject, program errors from preflight) fail
 //! the row at once with the reason.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,11 +80,25 @@ mod group_writes;
 mod shared_rpc;
 
 use chain_steps::build_params;
-use group_writes::{GroupError, GroupWrites, Write};
+use group_writes::{GroupError, GroupWrites, Groups, Write};
 use shared_rpc::{Blockhashes, Statuses};
 
 /// A claimed row's work as read after the claim: `None` when the row is gone.
 type Loaded = Result<Option<Work>, GroupError>;
+
+/// A claimed row waiting for a slot.
+struct Ready {
+    claim: Claim,
+    loaded: Loaded,
+    claimed_at: tokio::time::Instant,
+}
+
+/// What one claim (and the load of its rows) found.
+struct ClaimRound {
+    wanted: usize,
+    after: Option<DateTime<Utc>>,
+    claimed: ApiResult<Vec<Ready>>,
+}
 
 /// Signing a new transaction after an expired blockhash happens at most this often per attempt.
 const MAX_RESIGNS_PER_ATTEMPT: u32 = 3;
@@ -176,6 +190,7 @@ pub struct Registrar {
     /// Outcomes (unflushed commits: a lost one is found again by the next attempt).
     outcomes: GroupWrites,
     venue_owners: Arc<VenueOwners>,
+    venue_pdas: Arc<VenuePdas>,
     /// Cancelled at shutdown: rows waiting for a confirmation hand themselves back.
     shutdown: CancellationToken,
 }
@@ -188,9 +203,10 @@ impl Registrar {
         // A `true` validity answer is reused for half a poll: rows polling together share it.
         let blockhashes = Arc::new(Blockhashes::new(solana.clone(), config.blockhash_max_age, config.confirm_poll / 2));
         let statuses = Statuses::spawn(solana.clone());
-        let stores = GroupWrites::spawn(state.clone(), worker_id.clone(), Commit::Durable);
-        let outcomes = GroupWrites::spawn(state.clone(), worker_id.clone(), Commit::Unflushed);
+        let stores = GroupWrites::spawn(state.clone(), worker_id.clone(), Commit::Durable, Groups::Overlapping);
+        let outcomes = GroupWrites::spawn(state.clone(), worker_id.clone(), Commit::Unflushed, Groups::OneAtATime);
         let venue_owners = Arc::new(VenueOwners::default());
+        let venue_pdas = Arc::new(VenuePdas::default());
         Self {
             state,
             solana,
@@ -202,6 +218,7 @@ impl Registrar {
             stores,
             outcomes,
             venue_owners,
+            venue_pdas,
             shutdown,
         }
     }
@@ -211,12 +228,18 @@ impl Registrar {
     }
 
     /// Keeps up to `SOLANA_REGISTRATION_IN_FLIGHT` rows in progress until shutdown, each in its
-    /// own task. Claims are made in chunks: at every poll tick, and as soon as a quarter of the
-    /// slots is free while the last claim found work. A row's slot is free once its attempt has
-    /// ended: recording the outcome (in the next group of writes) no longer holds it, since the
-    /// row has nothing left to do on the chain and stays leased to this worker until the record
-    /// commits. Rows waiting for a confirmation at shutdown hand themselves back; the loop
-    /// returns when every attempt has ended and every outcome is recorded.
+    /// own task. A row's slot is free once its attempt has ended: recording the outcome (in the
+    /// next group of writes) no longer holds it, since the row has nothing left to do on the
+    /// chain and stays leased to this worker until the record commits.
+    ///
+    /// Claims are made in chunks (a quarter of the slots at least, at every poll tick, and
+    /// whenever there is room while the last claim found work) by one task beside the loop, and
+    /// the rows claimed wait in `ready` until a slot is free: a slot that frees is refilled at
+    /// once instead of after a claim and a load, and up to a chunk of rows beyond the slots is
+    /// claimed ahead. A row that waited in `ready` longer than a quarter of the lease goes back
+    /// untried (it must not start with its lease nearly gone). Rows waiting for a confirmation at
+    /// shutdown hand themselves back, and so do the rows in `ready`; the loop returns when every
+    /// attempt has ended and every outcome is recorded.
     ///
     /// Back-pressure: an operator's forced-open Solana breaker stops claiming; an attempt that
     /// met an open breaker or a full bulkhead pauses claiming until the breaker lets calls
@@ -229,11 +252,15 @@ impl Registrar {
         let chunk = (limit / 4).max(1);
         let mut tasks: JoinSet<(Claim, Outcome)> = JoinSet::new();
         let mut recording: JoinSet<()> = JoinSet::new();
+        let mut ready: VecDeque<Ready> = VecDeque::new();
+        let mut claiming: Option<tokio::task::JoinHandle<ClaimRound>> = None;
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut paused_until: Option<tokio::time::Instant> = None;
         // Whether the last claim filled what it asked for (more work is likely waiting).
         let mut busy = false;
+        // A tick came while a claim was running: the next claim starts from the queue's head.
+        let mut from_head = false;
         // Where claims between ticks resume: the latest `next_attempt_at` claimed. A claim
         // from the start of the queue walks past every row finished or in flight (see the
         // migration `20261206000002`), so only the ticks do, which also finds expired leases.
@@ -261,37 +288,74 @@ impl Registrar {
                     false
                 }
                 Some(_) = recording.join_next(), if !recording.is_empty() => false,
+                round = async { claiming.as_mut().expect("guarded by the condition").await }, if claiming.is_some() => {
+                    claiming = None;
+                    match round {
+                        Ok(ClaimRound { wanted, after, claimed: Ok(rows) }) => {
+                            busy = rows.len() == wanted;
+                            let latest = rows.iter().map(|r| r.claim.next_attempt_at).max();
+                            // `None` orders first, so this keeps the later of the two, or whichever exists.
+                            cursor = after.max(latest);
+                            ready.extend(rows);
+                        }
+                        Ok(ClaimRound { claimed: Err(e), .. }) => {
+                            busy = false;
+                            tracing::debug!(error = %e, "registration poll skipped");
+                        }
+                        // The claim task panicked: its rows (if any) wait for their leases.
+                        Err(_) => busy = false,
+                    }
+                    false
+                }
             };
             if ticked && last_stats.elapsed() >= STATS_EVERY {
                 last_stats = tokio::time::Instant::now();
                 publish_outbox_stats(&self.state).await;
             }
+            while tasks.len() < limit
+                && let Some(row) = ready.pop_front()
+            {
+                self.start(row, &mut tasks, &mut recording);
+            }
             metrics::gauge!("blockchain_registrations_in_flight").set(tasks.len() as f64);
-            let room = limit.saturating_sub(tasks.len());
-            let due = ticked || (busy && room >= chunk);
-            if !due || room == 0 || paused_until.is_some_and(|p| tokio::time::Instant::now() < p) || self.forced_open()
+            from_head |= ticked;
+            if claiming.is_some() {
+                continue;
+            }
+            // Room for the slots and one chunk claimed ahead.
+            let room = (limit + chunk).saturating_sub(tasks.len() + ready.len());
+            let due = from_head || (busy && room >= chunk);
+            if !due || room < chunk || paused_until.is_some_and(|p| tokio::time::Instant::now() < p) || self.forced_open()
             {
                 continue;
             }
             paused_until = None;
             let wanted = room.min(self.config.batch as usize);
-            let after = if ticked { None } else { cursor };
-            match self.claim(wanted, after).await {
-                Ok(claims) => {
-                    busy = claims.len() == wanted;
-                    let latest = claims.iter().map(|c| c.next_attempt_at).max();
-                    // `None` orders first, so this keeps the later of the two, or whichever exists.
-                    cursor = after.max(latest);
-                    for (claim, loaded) in self.load(claims).await {
-                        let this = self.clone();
-                        tasks.spawn(async move { this.process(claim, loaded).await });
+            let after = if from_head { None } else { cursor };
+            from_head = false;
+            let this = self.clone();
+            claiming = Some(tokio::spawn(async move {
+                let claimed = match this.claim(wanted, after).await {
+                    Ok(claims) => {
+                        let claimed_at = tokio::time::Instant::now();
+                        let loaded = this.load(claims).await;
+                        Ok(loaded.into_iter().map(|(claim, loaded)| Ready { claim, loaded, claimed_at }).collect())
                     }
-                }
-                Err(e) => {
-                    busy = false;
-                    tracing::debug!(error = %e, "registration poll skipped");
-                }
-            }
+                    Err(e) => Err(e),
+                };
+                ClaimRound { wanted, after, claimed }
+            }));
+        }
+        // Shutdown: the claim under way ends, and its rows and those waiting for a slot go back
+        // (an attempt started after shutdown hands its row back at once).
+        if let Some(Ok(ClaimRound { claimed: Ok(rows), .. })) = match claiming.take() {
+            Some(handle) => Some(handle.await),
+            None => None,
+        } {
+            ready.extend(rows);
+        }
+        for row in ready.drain(..) {
+            self.start(row, &mut tasks, &mut recording);
         }
         while let Some(ended) = tasks.join_next().await {
             if let Ok((claim, outcome)) = ended {
@@ -302,6 +366,19 @@ impl Registrar {
         while recording.join_next().await.is_some() {}
     }
 
+    /// Starts the attempt of a claimed row, or hands the row back if it waited for a slot for
+    /// more than a quarter of its lease.
+    fn start(&self, row: Ready, tasks: &mut JoinSet<(Claim, Outcome)>, recording: &mut JoinSet<()>) {
+        let this = self.clone();
+        let waited = row.claimed_at.elapsed();
+        if waited > self.config.lease / 4 {
+            let outcome = untried(format!("waited {waited:?} for a free slot after its claim"), None);
+            recording.spawn(async move { this.record(row.claim, outcome).await });
+            return;
+        }
+        tasks.spawn(async move { this.process(row.claim, row.loaded, row.claimed_at).await });
+    }
+
     /// An operator forced a Solana breaker open: leave the rows alone. (A breaker that opened
     /// by itself reads as open until a call probes it, so calls must keep coming.)
     fn forced_open(&self) -> bool {
@@ -309,13 +386,13 @@ impl Registrar {
         forced(self.solana.read_breaker().state()) || forced(self.solana.send_breaker().state())
     }
 
-    /// One claimed row's attempt, bounded well inside the lease (its outcome is recorded by
-    /// [`Self::record`]).
-    async fn process(&self, claim: Claim, loaded: Loaded) -> (Claim, Outcome) {
+    /// One claimed row's attempt, bounded well inside the lease taken at `claimed_at` (its
+    /// outcome is recorded by [`Self::record`]).
+    async fn process(&self, claim: Claim, loaded: Loaded, claimed_at: tokio::time::Instant) -> (Claim, Outcome) {
         let outcome = if self.shutdown.is_cancelled() {
             untried("shutting down", None)
         } else {
-            let bound = self.config.lease.mul_f64(0.75);
+            let bound = self.config.lease.mul_f64(0.75).saturating_sub(claimed_at.elapsed());
             let outcome = match tokio::time::timeout(bound, self.attempt(&claim, loaded)).await {
                 Ok(o) => o,
                 // Every call of an attempt is bounded well below this: only a node (or our
@@ -462,8 +539,7 @@ impl Registrar {
                     let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
                     return failed(format!("the program would reject the event: {}", reasons.join("; ")));
                 }
-                let (venue_pda, _) = chain::venue_pda(&program, &chain::venue_seed(&claim.tenant_id, &venue_id));
-                (params, venue_pda)
+                (params, self.venue_pdas.get(&program, claim.tenant_id, venue_id))
             }
         };
         let pending = match (&work.pending_tx, &work.pending_blockhash) {
@@ -484,11 +560,11 @@ impl Registrar {
         claim: &Claim,
         params: &CreateEventParams,
         venue_pda: &Pubkey,
+        event_pda: &Pubkey,
         tx: &Transaction,
         blockhash: &Hash,
     ) -> Result<bool, GroupError> {
         let bytes = bincode::serialize(tx).map_err(|e| Arc::new(ApiError::internal(e)))?;
-        let (event_pda, _) = chain::event_pda(&self.config.program_id, venue_pda, params.event_id);
         let sent = outbox::Sent {
             outbox_id: claim.outbox_id,
             instruction_data: params.instruction_data(),
@@ -651,6 +727,31 @@ impl VenueOwners {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, Uuid), std::time::Instant>> {
         self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Venue PDAs by tenant and venue. A PDA search hashes and tests candidate addresses until one
+/// is off the curve (a point decompression each, about 10 µs); a backlog's rows mostly share a
+/// few venues, and a venue's PDA never changes.
+#[derive(Default)]
+struct VenuePdas {
+    known: std::sync::Mutex<HashMap<(Uuid, Uuid), Pubkey>>,
+}
+
+impl VenuePdas {
+    const MAX: usize = 10_000;
+
+    fn get(&self, program: &Pubkey, tenant: Uuid, venue: Uuid) -> Pubkey {
+        let mut known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(pda) = known.get(&(tenant, venue)) {
+            return *pda;
+        }
+        let (pda, _) = chain::venue_pda(program, &chain::venue_seed(&tenant, &venue));
+        if known.len() >= Self::MAX {
+            known.clear();
+        }
+        known.insert((tenant, venue), pda);
+        pda
     }
 }
 
