@@ -826,9 +826,10 @@ pub struct RegistrationConfig {
     pub poll_interval: Duration,
     /// `SOLANA_REGISTRATION_BATCH` (64): rows claimed at most per claim.
     pub batch: u32,
-    /// `SOLANA_REGISTRATION_IN_FLIGHT` (64): rows in progress at once on this replica. Each
-    /// holds a database connection only for its short reads and writes, never while waiting for
-    /// the chain.
+    /// `SOLANA_REGISTRATION_IN_FLIGHT` (64): transactions on the chain at once (sent, not yet
+    /// confirmed) from this replica; as many more claimed rows may be preparing theirs (signed,
+    /// stored) meanwhile. A row holds a database connection only for its short reads and
+    /// writes, never while waiting for the chain.
     pub in_flight: u32,
     /// `SOLANA_BLOCKHASH_MAX_AGE_MS` (20000): how long one fetched blockhash signs new
     /// transactions (Solana keeps one valid for about 60 s).

@@ -395,6 +395,54 @@ async fn two_workers_on_one_outbox_never_register_an_event_twice() {
     drop(b);
 }
 
+/// At most `SOLANA_REGISTRATION_IN_FLIGHT` transactions are on the chain at once; as many more
+/// rows prepare theirs (signed and stored) meanwhile and are sent only as slots free.
+#[tokio::test]
+async fn no_more_transactions_are_on_the_chain_at_once_than_the_in_flight_bound() {
+    const EVENTS: usize = 10;
+    let c = chain_app_with(|v| {
+        v.insert("SOLANA_REGISTRATION_IN_FLIGHT".to_owned(), "3".to_owned());
+        v.insert("ENABLE_RATE_LIMITING".to_owned(), "false".to_owned());
+        // No attempt ends by its confirm timeout while the test looks.
+        v.insert("SOLANA_CONFIRM_TIMEOUT_MS".to_owned(), "20000".to_owned());
+        v.insert("SOLANA_REGISTRATION_LEASE_SECONDS".to_owned(), "60".to_owned());
+    })
+    .await;
+    let venue = Uuid::new_v4();
+    let venue_account = c.sim.venue(c.app.tenant, venue, &c.wallet.pubkey, true).await;
+    // Sends are accepted and never executed: a slot, once taken, stays taken.
+    c.sim.faults(json!({"drop_sends": true})).await;
+    let token = c.app.token("admin");
+    let created = futures::future::join_all(
+        (0..EVENTS).map(|i| c.app.create_event(&token, registrable(&format!("Bounded {i}"), venue))),
+    )
+    .await;
+    let ids: Vec<String> = created.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    let stored = || async {
+        let mut tx = tenant_tx(c.app.state.db.pool(), c.app.tenant).await.expect("tx");
+        let n: i64 = sqlx::query_scalar("select count(*) from blockchain_outbox where pending_tx is not null")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("count");
+        n
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || async { stored().await == 6 }).await,
+        "three rows on the chain and three prepared"
+    );
+    // Many re-send rounds of the rows on the chain (every 4 polls of 50 ms).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(c.sim.dropped().await, 3, "the node received three transactions, each re-sent as is");
+    assert_eq!(stored().await, 6, "no more rows prepared than the slots");
+
+    c.sim.clear_faults().await;
+    for id in &ids {
+        assert!(wait_for_status(&c.app, c.app.tenant, id, "synced", Duration::from_secs(30)).await, "{id}");
+        assert_on_chain(&c, id).await;
+    }
+    assert_eq!(c.sim.venue_event_count(&venue_account).await, EVENTS as u64, "one account per event");
+}
+
 /// Many rows in flight at once, through dropped sends, expired blockhashes and a worker killed
 /// mid-batch: every event ends with exactly one account, the one its row records.
 #[tokio::test]

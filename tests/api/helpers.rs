@@ -1125,6 +1125,13 @@ impl ChainSim {
         assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
     }
 
+    /// How many distinct transactions `drop_sends` has swallowed (`GET /admin/dropped`).
+    pub async fn dropped(&self) -> u64 {
+        let r = self.client.get(format!("{}/admin/dropped", self.url)).send().await.expect("dropped");
+        let body: serde_json::Value = r.json().await.expect("json");
+        body["signatures"].as_u64().expect("signatures")
+    }
+
     pub async fn clear_faults(&self) {
         let r = self.client.delete(format!("{}/admin/faults", self.url)).send().await.expect("faults");
         assert!(r.status().is_success());

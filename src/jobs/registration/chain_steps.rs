@@ -77,8 +77,8 @@ impl Registrar {
         retry("the blockhash kept expiring before the transaction confirmed")
     }
 
-    /// Sends `tx` and waits for it. `None`: its blockhash expired without it landing, so a new
-    /// transaction must be signed.
+    /// Sends `tx` and waits for it, holding one of the worker's slots on the chain. `None`: its
+    /// blockhash expired without it landing, so a new transaction must be signed.
     async fn send_and_confirm(
         &self,
         tx: &Transaction,
@@ -87,6 +87,15 @@ impl Registrar {
         params: &CreateEventParams,
         venue: &Pubkey,
     ) -> Option<Outcome> {
+        let slot = tokio::select! {
+            slot = self.chain_slots.clone().acquire_owned() => slot.ok(),
+            _ = self.shutdown.cancelled() => None,
+        };
+        // Shutdown (the semaphore is never closed): the row goes back with its transaction
+        // stored, and the next attempt sends the same bytes while they are valid.
+        let Some(_slot) = slot else {
+            return Some(untried("shutting down before the transaction was sent", None));
+        };
         let outcome = match self.send(tx, event_pda, params, venue).await {
             Sent::Accepted => match self.confirm(tx, blockhash, event_pda, params, venue).await {
                 Confirm::Done(outcome) => Some(outcome),

@@ -149,6 +149,7 @@ pub fn router(state: Shared) -> Router {
         .route("/admin/faults", post(set_faults).delete(clear_faults).get(get_faults))
         .route("/admin/venues", post(create_venue))
         .route("/admin/venues/{address}", get(get_venue))
+        .route("/admin/dropped", get(get_dropped))
         .with_state(state)
 }
 
@@ -173,6 +174,12 @@ pub async fn spawn_with(
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Sim> {
     s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The distinct transactions `drop_sends` swallowed so far (a test control, not JSON-RPC): how
+/// many different transactions a client had on the chain while sends were dropped.
+async fn get_dropped(State(s): State<Shared>) -> Json<Value> {
+    Json(json!({"signatures": lock(&s).dropped.len()}))
 }
 
 async fn get_faults(State(s): State<Shared>) -> Json<Faults> {
