@@ -25,16 +25,34 @@ returns setof uuid
 language plpgsql volatile security invoker
 set search_path = public, pg_temp
 as $$
+declare
+    -- Each row's values go into plain variables first: the statement then has scalar
+    -- parameters only, like the one it replaces (array subscripts in a statement's parameters
+    -- crashed the Citus 13.2 coordinator).
+    v_id uuid;
+    v_instruction bytea;
+    v_venue text;
+    v_event text;
+    v_signed bytea;
+    v_blockhash text;
+    v_signature text;
 begin
     for i in 1 .. coalesce(array_length(p_ids, 1), 0) loop
+        v_id := p_ids[i];
+        v_instruction := p_instruction_data[i];
+        v_venue := p_venue_pdas[i];
+        v_event := p_event_pdas[i];
+        v_signed := p_signed[i];
+        v_blockhash := p_blockhashes[i];
+        v_signature := p_signatures[i];
         update blockchain_outbox
-           set instruction_data = p_instruction_data[i], venue_pda = p_venue_pdas[i], event_pda = p_event_pdas[i],
-               pending_tx = p_signed[i], pending_blockhash = p_blockhashes[i], tx_signature = p_signatures[i],
+           set instruction_data = v_instruction, venue_pda = v_venue, event_pda = v_event,
+               pending_tx = v_signed, pending_blockhash = v_blockhash, tx_signature = v_signature,
                last_attempt_at = now()
-         where tenant_id = p_tenant and id = p_ids[i] and locked_by = p_worker
+         where tenant_id = p_tenant and id = v_id and locked_by = p_worker
            and status = 'processing' collate "C";
         if found then
-            return next p_ids[i];
+            return next v_id;
         end if;
     end loop;
 end
@@ -55,23 +73,29 @@ language plpgsql volatile security invoker
 set search_path = public, pg_temp
 as $$
 declare
-    v_event uuid;
+    -- Scalar parameters only (see registration_store_pending).
+    v_id uuid;
+    v_pda text;
     v_signature text;
+    v_event uuid;
 begin
     for i in 1 .. coalesce(array_length(p_ids, 1), 0) loop
+        v_id := p_ids[i];
+        v_pda := p_event_pdas[i];
+        v_signature := p_signatures[i];
         update blockchain_outbox
-           set status = 'synced', completed_at = now(), last_error = null, event_pda = p_event_pdas[i],
-               tx_signature = coalesce(p_signatures[i], tx_signature), pending_tx = null,
+           set status = 'synced', completed_at = now(), last_error = null, event_pda = v_pda,
+               tx_signature = coalesce(v_signature, tx_signature), pending_tx = null,
                pending_blockhash = null, locked_by = null, locked_until = null
-         where tenant_id = p_tenant and id = p_ids[i] and locked_by = p_worker
+         where tenant_id = p_tenant and id = v_id and locked_by = p_worker
            and status = 'processing' collate "C"
         returning event_id, tx_signature into v_event, v_signature;
         if found then
             update events
-               set blockchain_status = 'synced', event_pda = p_event_pdas[i], blockchain_tx_signature = v_signature,
+               set blockchain_status = 'synced', event_pda = v_pda, blockchain_tx_signature = v_signature,
                    blockchain_error = null, blockchain_synced_at = now()
              where tenant_id = p_tenant and id = v_event;
-            return next p_ids[i];
+            return next v_id;
         end if;
     end loop;
 end
