@@ -266,7 +266,8 @@ impl Registrar {
         let mut paused_until: Option<tokio::time::Instant> = None;
         // Whether the last claim filled what it asked for (more work is likely waiting).
         let mut busy = false;
-        // A tick came while a claim was running: the next claim starts from the queue's head.
+        // A tick came that could not claim at once (a claim was running, or no room): the next
+        // claim starts from the queue's head.
         let mut from_head = false;
         // Where claims between ticks resume: the latest `next_attempt_at` claimed. A claim
         // from the start of the queue walks past every row finished or in flight (see the
