@@ -12,8 +12,8 @@
 //! [`Groups::Overlapping`] and a store arriving while a group commits starts the next group at
 //! once; nothing waits for an outcome (the row's slot is free once its attempt ended, and the
 //! row stays leased until the record commits), so outcomes run [`Groups::OneAtATime`], which
-//! makes their groups as large as the load: the per-transaction and per-statement costs
-//! (BEGIN, COMMIT, the one update of the group's events) are shared by more rows.
+//! makes their groups as large as the load: the per-group costs (BEGIN, COMMIT, the round trip
+//! of each kind of write) are shared by more rows.
 //!
 //! Per row nothing changes: every write is fenced on the row's lease in its own `WHERE`, so a
 //! row another worker owns now is simply not written and its task hears `false`; a row's

@@ -10,14 +10,16 @@
 //!
 //! # Many rows in flight
 //!
-//! A replica keeps up to `SOLANA_REGISTRATION_IN_FLIGHT` rows in progress, each in its own task,
-//! so sends overlap instead of queueing behind each other's confirmations. What the rows need
-//! from the node besides their own `sendTransaction` is shared: one recent blockhash signs every
-//! new transaction while it is young, and confirmations are asked for in batches of up to 256
-//! signatures (`getSignatureStatuses`). The database work is shared the same way: the rows of a
-//! claim are read with one statement per tenant, and the writes of rows in flight (the signed
-//! transaction stored before its send, the outcome) are grouped into one transaction per tenant
-//! (`group_writes.rs`), so a row that succeeds costs its share of a few statements and one send.
+//! A replica keeps up to `SOLANA_REGISTRATION_IN_FLIGHT` transactions on the chain at once (sent
+//! and not yet confirmed), and as many more rows preparing theirs, each row in its own task, so
+//! sends overlap instead of queueing behind each other's confirmations (`Registrar::run`). What
+//! the rows need from the node besides their own `sendTransaction` is shared: one recent
+//! blockhash signs every new transaction while it is young, and confirmations are asked for in
+//! batches of up to 256 signatures (`getSignatureStatuses`). The database work is shared the
+//! same way: the rows of a claim are read with one statement per tenant, and the writes of rows
+//! in flight (the signed transaction stored before its send, the outcome) are grouped into one
+//! transaction and one round trip per tenant (`group_writes.rs`), so a row that succeeds costs a
+//! few single-row statements run in the server, its share of a transaction, and one send.
 //!
 //! # Exactly once
 //!
