@@ -149,7 +149,7 @@ pub struct Sent {
 /// Stores signed transactions before they are sent, with the instruction bytes and derived
 /// addresses each carries (unchanged after the first send: later sends reuse the stored ones).
 /// Answers the outbox ids written.
-pub async fn store_pending(tx: &mut TenantTx, worker: &str, rows: &[Sent]) -> ApiResult<Vec<Uuid>> {
+pub async fn store_pending(tx: &mut TenantTx, worker: &str, rows: &[&Sent]) -> ApiResult<Vec<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
     let ids: Vec<Uuid> = rows.iter().map(|r| r.outbox_id).collect();
     let instructions: Vec<Vec<u8>> = rows.iter().map(|r| r.instruction_data.clone()).collect();
@@ -184,7 +184,7 @@ pub struct Synced {
 
 /// The event accounts exist: the rows are `synced` and their events carry the PDA and the
 /// signature. Answers the outbox ids written.
-pub async fn mark_synced(tx: &mut TenantTx, worker: &str, rows: &[Synced]) -> ApiResult<Vec<Uuid>> {
+pub async fn mark_synced(tx: &mut TenantTx, worker: &str, rows: &[&Synced]) -> ApiResult<Vec<Uuid>> {
     let tenant = *tx.tenant().as_uuid();
     let ids: Vec<Uuid> = rows.iter().map(|r| r.outbox_id).collect();
     let pdas: Vec<String> = rows.iter().map(|r| r.event_pda.clone()).collect();

@@ -203,8 +203,8 @@ async fn group_tx(tx: &mut TenantTx, writes: &[Write], worker: &str) -> ApiResul
     let mut written = Vec::with_capacity(writes.len());
     for write in writes {
         match write {
-            Write::Store(sent) => stores.push(sent.clone()),
-            Write::Synced { row, .. } => synced.push(row.clone()),
+            Write::Store(sent) => stores.push(sent),
+            Write::Synced { row, .. } => synced.push(row),
             Write::Failed { outbox_id, reason, .. } => {
                 if outbox::mark_failed(tx, worker, *outbox_id, reason).await? {
                     written.push(*outbox_id);

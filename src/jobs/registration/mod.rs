@@ -745,16 +745,21 @@ impl VenuePdas {
     const MAX: usize = 10_000;
 
     fn get(&self, program: &Pubkey, tenant: Uuid, venue: Uuid) -> Pubkey {
-        let mut known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(pda) = known.get(&(tenant, venue)) {
+        if let Some(pda) = self.lock().get(&(tenant, venue)) {
             return *pda;
         }
+        // Searched without the lock: rows of other venues need not wait for it.
         let (pda, _) = chain::venue_pda(program, &chain::venue_seed(&tenant, &venue));
+        let mut known = self.lock();
         if known.len() >= Self::MAX {
             known.clear();
         }
         known.insert((tenant, venue), pda);
         pda
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Uuid, Uuid), Pubkey>> {
+        self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
