@@ -196,6 +196,13 @@ pub struct RedisConfig {
     /// tries), all inside `REDIS_RESPONSE_TIMEOUT_MS`. The client's own default (16 tries,
     /// waits up to minutes) would outlive every deadline.
     pub cluster_retries: u32,
+    /// `REDIS_LOCAL_CACHE_MAX_MB` (8, at most 1024; 0 turns it off): the process-local tier in
+    /// front of Redis for single events (`storage::local_cache`), kept exact by invalidations
+    /// announced over Redis pub/sub; empty and bypassed whenever that subscription is down.
+    pub local_max_bytes: usize,
+    /// `REDIS_LOCAL_CACHE_TTL_MS` (5000, 1 to 300000): the longest a value stays in the local
+    /// tier, the bound if an announcement is delayed.
+    pub local_ttl: Duration,
 }
 
 impl RedisConfig {
@@ -1180,6 +1187,8 @@ impl RedisConfig {
         let cluster_retries = env.ranged("REDIS_CLUSTER_RETRIES", 2, 0, 10) as u32;
         let connect_timeout = env.millis("REDIS_CONNECT_TIMEOUT_MS", 1_000, 50, 30_000);
         let response_timeout = env.millis("REDIS_RESPONSE_TIMEOUT_MS", 250, 10, 10_000);
+        let local_max_bytes = env.ranged("REDIS_LOCAL_CACHE_MAX_MB", 8, 0, 1024) as usize * 1024 * 1024;
+        let local_ttl = env.millis("REDIS_LOCAL_CACHE_TTL_MS", 5_000, 1, 300_000);
         if let Some(nodes) = cluster_nodes {
             if env.raw("REDIS_URL").is_some() {
                 env.problem("REDIS_CLUSTER_NODES", "and REDIS_URL are exclusive: set one of them");
@@ -1201,6 +1210,8 @@ impl RedisConfig {
                 connect_timeout,
                 response_timeout,
                 cluster_retries,
+                local_max_bytes,
+                local_ttl,
             };
         }
         let url = match env.raw("REDIS_URL").map(str::to_owned) {
@@ -1222,6 +1233,8 @@ impl RedisConfig {
             connect_timeout,
             response_timeout,
             cluster_retries,
+            local_max_bytes,
+            local_ttl,
         }
     }
 }

@@ -160,6 +160,7 @@ impl Application {
 
         let jobs = crate::jobs::spawn_all(&state, shutdown.clone());
         tokio::spawn(state.tenants.clone().listen(config.redis.pubsub_urls(), shutdown.clone()));
+        tokio::spawn(state.cache.clone().listen_for_invalidations(config.redis.pubsub_urls(), shutdown.clone()));
         tokio::spawn(reload_keys(state.tokens.clone(), config.jwt.reload_interval, hangup, shutdown.clone()));
         state.health.mark_started();
         tracing::info!(addr = %listener.local_addr()?, "event-service listening");

@@ -49,13 +49,14 @@ pub async fn get(state: &AppState, tenant: TenantId, id: Uuid) -> ApiResult<Even
 /// what the cache holds: a hit is passed on as stored, neither parsed nor re-serialised.
 /// Everyone else gets the event redacted by type ([`EventOut::for_caller`]).
 pub async fn get_envelope_json(state: &AppState, user: &AuthUser, id: Uuid) -> ApiResult<Vec<u8>> {
-    let event = if user.is_admin() {
-        match state.cache.get_bytes(user.tenant, &event_key(id)).await {
-            Some(cached) => return Ok(envelope_bytes(&cached)),
-            None => load(state, user.tenant, id).await?,
-        }
-    } else {
-        get(state, user.tenant, id).await?
+    let event = match state.cache.get_bytes_hot(user.tenant, &event_key(id)).await {
+        Some(cached) if user.is_admin() => return Ok(envelope_bytes(&cached)),
+        Some(cached) => match serde_json::from_slice::<EventOut>(&cached) {
+            Ok(event) => event,
+            // An older shape: read it afresh (`get` drops the unreadable copy).
+            Err(_) => get(state, user.tenant, id).await?,
+        },
+        None => load(state, user.tenant, id).await?,
     };
     serde_json::to_vec(&EventEnvelope { event: event.for_caller(user) }).map_err(ApiError::internal)
 }

@@ -4,9 +4,13 @@
 //! (down, slow, breaker open) is a cache miss for reads and a logged no-op for writes, so the
 //! service keeps serving from Postgres. Every key is built by [`tenant_key`]; invalidation is a
 //! generation bump (`INCR`) per key, never a walk of the keyspace, and nothing flushes a
-//! database.
+//! database. The hottest value (one event) also lives in a process-local tier kept exact by
+//! the invalidation script's announcements (`local_cache`).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterConfig};
@@ -14,7 +18,8 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{AsyncCommands, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
 use resilience::{
-    BreakerHandle, BreakerOutcome, Classification, Classify, Dependency, DependencyConfig, Idempotency, RetryDecision,
+    BreakerHandle, BreakerOutcome, BreakerState, Classification, Classify, Dependency, DependencyConfig, Idempotency,
+    RetryDecision,
 };
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -22,6 +27,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::RedisConfig;
 use crate::domain::TenantId;
+use crate::storage::local_cache::{self, LocalTier};
 
 /// `tenant:{<tenant id>}:<suffix>`, the only way a key is made. The braces are literal: a Redis
 /// Cluster hash tag, so every key of one tenant (a value and its generation key, all the keys
@@ -39,9 +45,12 @@ fn generation_key(tenant: TenantId, suffix: &str) -> String {
 /// KEYS = [value, generation]; ARGV = [value, expected generation, ttl seconds].
 const GUARDED_SET: &str = "if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return 0 end \
     redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3])) return 1";
-/// KEYS = pairs of [value, generation]. Generations outlive the values by a day.
+/// KEYS = pairs of [value, generation]; ARGV = [the local tiers' channel]. Generations outlive
+/// the values by a day. Each dropped value key is announced to every replica's local tier, in
+/// the same script, so no replica can miss an invalidation that happened (`local_cache`).
 const INVALIDATE: &str = "for i = 1, #KEYS, 2 do redis.call('INCR', KEYS[i + 1]) \
-    redis.call('EXPIRE', KEYS[i + 1], 86400) redis.call('UNLINK', KEYS[i]) end return 1";
+    redis.call('EXPIRE', KEYS[i + 1], 86400) redis.call('UNLINK', KEYS[i]) \
+    redis.call('PUBLISH', ARGV[1], KEYS[i]) end return 1";
 
 /// The one Redis handle of the service: a single server (`REDIS_URL`) or a Redis Cluster
 /// (`REDIS_CLUSTER_NODES`). Both are cheap-to-clone multiplexed handles, and both speak
@@ -104,6 +113,8 @@ impl ConnectionLike for RedisConn {
 pub struct Cache {
     conn: RedisConn,
     stack: Dependency<RedisError>,
+    /// `None` when `REDIS_LOCAL_CACHE_MAX_MB` is 0.
+    local: Option<Arc<LocalTier>>,
 }
 
 impl Cache {
@@ -124,7 +135,26 @@ impl Cache {
                 .set_max_delay(Duration::from_secs(2));
             RedisConn::Single(client.get_connection_manager_lazy(manager_config)?)
         };
-        Ok(Self { conn, stack: Dependency::new(stack_config, RedisClassifier) })
+        let local = LocalTier::new(config.local_max_bytes, config.local_ttl).map(Arc::new);
+        Ok(Self { conn, stack: Dependency::new(stack_config, RedisClassifier), local })
+    }
+
+    /// Keeps the local tier exact until `shutdown` (see `local_cache::listen`); without it
+    /// the tier stays off.
+    /// `redis_urls`: `RedisConfig::pubsub_urls`.
+    pub async fn listen_for_invalidations(
+        self,
+        redis_urls: Vec<secrecy::SecretString>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        if let Some(tier) = self.local {
+            local_cache::listen(tier, redis_urls, shutdown).await;
+        }
+    }
+
+    /// The local tier, for tests and the admin page.
+    pub fn local_tier(&self) -> Option<&LocalTier> {
+        self.local.as_deref()
     }
 
     pub fn breaker(&self) -> BreakerHandle {
@@ -148,12 +178,40 @@ impl Cache {
     /// The cached bytes as stored (JSON written by `set_json*`), or `None` on a miss or any
     /// Redis trouble. For answers that pass the stored JSON on unchanged.
     pub async fn get_bytes(&self, tenant: TenantId, suffix: &str) -> Option<Vec<u8>> {
+        self.get_key(&tenant_key(tenant, suffix)).await
+    }
+
+    /// [`get_bytes`](Self::get_bytes) through the process-local tier: a value read once from
+    /// Redis is served from memory until it is invalidated anywhere (or its local TTL ends).
+    /// The tier is skipped while the Redis breaker is not closed, like Redis itself.
+    pub async fn get_bytes_hot(&self, tenant: TenantId, suffix: &str) -> Option<Bytes> {
         let key = tenant_key(tenant, suffix);
+        let Some(local) = self.local.as_deref().filter(|_| self.admits()) else {
+            return self.get_key(&key).await.map(Bytes::from);
+        };
+        if let Some(value) = local.get(&key) {
+            record("get", "local_hit");
+            return Some(value);
+        }
+        // Before the Redis read: a fill is refused if any invalidation arrives after this.
+        let ticket = local.ticket();
+        let value = Bytes::from(self.get_key(&key).await?);
+        if let Some(ticket) = ticket {
+            local.fill(ticket, key, value.clone());
+        }
+        Some(value)
+    }
+
+    /// Whether the Redis breaker lets calls through without probing (closed, or disabled).
+    fn admits(&self) -> bool {
+        matches!(self.stack.breaker().state(), BreakerState::Closed | BreakerState::Disabled)
+    }
+
+    async fn get_key(&self, key: &str) -> Option<Vec<u8>> {
         let raw = self
             .stack
             .call("get", Idempotency::Safe, || {
                 let mut conn = self.conn.clone();
-                let key = &key;
                 async move { conn.get::<_, Option<Vec<u8>>>(key).await }
             })
             .await;
@@ -259,10 +317,23 @@ impl Cache {
                 let mut conn = self.conn.clone();
                 let keys = &keys;
                 async move {
-                    redis::cmd("EVAL").arg(INVALIDATE).arg(keys.len()).arg(keys).query_async::<i64>(&mut conn).await
+                    redis::cmd("EVAL")
+                        .arg(INVALIDATE)
+                        .arg(keys.len())
+                        .arg(keys)
+                        .arg(local_cache::CHANNEL)
+                        .query_async::<i64>(&mut conn)
+                        .await
                 }
             })
             .await;
+        // This replica's copy goes at once, whatever Redis said: a read here after the write
+        // must not wait for the announcement (nor be served a copy it failed to carry).
+        if let Some(local) = &self.local {
+            for key in keys.iter().step_by(2) {
+                local.invalidate(key);
+            }
+        }
         record("delete", if result.is_ok() { "ok" } else { "error" });
         if let Err(e) = result {
             tracing::warn!(error = %e, "cache invalidation skipped; entries expire by TTL");

@@ -9,6 +9,7 @@ pub mod events;
 pub mod idempotency;
 pub mod internal;
 pub mod jobs;
+pub mod local_cache;
 pub mod migrate;
 pub mod platform;
 pub mod postgres;

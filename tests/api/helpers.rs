@@ -748,6 +748,14 @@ impl RedisServer {
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) to the server, e.g. to make it silent without
+    /// closing a connection.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().expect("kill runs");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
 }
 
 impl Drop for RedisServer {

@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod internal;
 mod jobs;
+mod local_cache;
 mod messages;
 mod openapi;
 mod panic;
