@@ -15,7 +15,6 @@ use uuid::Uuid;
 use crate::helpers::{RedisServer, TestApp, event_body, eventually, spawn_app_as};
 
 async fn live(app: &TestApp) -> bool {
-    let app = app;
     eventually(Duration::from_secs(10), || async move { app.state.cache.local_tier().is_some_and(|t| t.is_live()) })
         .await
 }
