@@ -46,11 +46,12 @@ fn generation_key(tenant: TenantId, suffix: &str) -> String {
 const GUARDED_SET: &str = "if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return 0 end \
     redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3])) return 1";
 /// KEYS = pairs of [value, generation]; ARGV = [the local tiers' channel]. Generations outlive
-/// the values by a day. Each dropped value key is announced to every replica's local tier, in
-/// the same script, so no replica can miss an invalidation that happened (`local_cache`).
-const INVALIDATE: &str = "for i = 1, #KEYS, 2 do redis.call('INCR', KEYS[i + 1]) \
-    redis.call('EXPIRE', KEYS[i + 1], 86400) redis.call('UNLINK', KEYS[i]) \
-    redis.call('PUBLISH', ARGV[1], KEYS[i]) end return 1";
+/// the values by a day. The dropped value keys are announced to every replica's local tier, in
+/// the same script, so no replica can miss an invalidation that happened (`local_cache`): one
+/// message, the keys separated by newlines (a key never holds one).
+const INVALIDATE: &str = "local dropped = {} for i = 1, #KEYS, 2 do redis.call('INCR', KEYS[i + 1]) \
+    redis.call('EXPIRE', KEYS[i + 1], 86400) redis.call('UNLINK', KEYS[i]) dropped[#dropped + 1] = KEYS[i] end \
+    redis.call('PUBLISH', ARGV[1], table.concat(dropped, '\\n')) return 1";
 
 /// The one Redis handle of the service: a single server (`REDIS_URL`) or a Redis Cluster
 /// (`REDIS_CLUSTER_NODES`). Both are cheap-to-clone multiplexed handles, and both speak
@@ -330,9 +331,7 @@ impl Cache {
         // This replica's copy goes at once, whatever Redis said: a read here after the write
         // must not wait for the announcement (nor be served a copy it failed to carry).
         if let Some(local) = &self.local {
-            for key in keys.iter().step_by(2) {
-                local.invalidate(key);
-            }
+            local.invalidate(keys.iter().step_by(2).map(String::as_str));
         }
         record("delete", if result.is_ok() { "ok" } else { "error" });
         if let Err(e) = result {

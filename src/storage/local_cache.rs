@@ -4,7 +4,7 @@
 //! benchmarks.md, row 1). This tier keeps the bytes of values read from Redis in the process,
 //! so a repeated read is a map lookup. It is only as fresh as Redis itself, because:
 //!
-//! * **Every invalidation is announced.** `Cache::delete`'s script publishes each value key it
+//! * **Every invalidation is announced.** `Cache::delete`'s script publishes the value keys it
 //!   drops on [`CHANNEL`] (in the same atomic script as the generation bump), and every replica
 //!   subscribes ([`listen`]) and drops the key. The replica that wrote drops it at once, without
 //!   waiting for its own message.
@@ -33,7 +33,7 @@ use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
-/// The channel `Cache::delete` publishes every dropped value key on.
+/// The channel `Cache::delete` publishes the value keys it drops on (newline-separated).
 pub const CHANNEL: &str = "event-service:cache:invalidate";
 /// How often the subscription's connection must prove it is alive.
 pub const PING_EVERY: Duration = Duration::from_secs(1);
@@ -142,12 +142,14 @@ impl LocalTier {
         true
     }
 
-    /// Drops `key` and refuses every fill whose ticket predates this call.
-    pub fn invalidate(&self, key: &str) {
+    /// Drops `keys` and refuses every fill whose ticket predates this call.
+    pub fn invalidate<'k>(&self, keys: impl IntoIterator<Item = &'k str>) {
         let mut inner = self.lock();
         self.seq.fetch_add(1, Ordering::SeqCst);
-        if let Some(old) = inner.map.remove(key) {
-            inner.bytes -= key.len() + old.value.len();
+        for key in keys {
+            if let Some(old) = inner.map.remove(key) {
+                inner.bytes -= key.len() + old.value.len();
+            }
         }
     }
 
@@ -214,9 +216,10 @@ async fn subscribe_once(tier: &LocalTier, redis_url: &SecretString) -> anyhow::R
     // Side by side, so a ping in flight never holds up a message.
     let consumer = async {
         while let Some(message) = messages.next().await {
-            match message.get_payload::<String>() {
-                Ok(key) => tier.invalidate(&key),
-                // Which key it named is unknown: drop them all.
+            // The keys one invalidation dropped, separated by newlines.
+            match std::str::from_utf8(message.get_payload_bytes()) {
+                Ok(keys) => tier.invalidate(keys.split('\n')),
+                // Which keys it named is unknown: drop them all.
                 Err(_) => tier.set_live(true),
             }
         }
@@ -255,14 +258,14 @@ mod tests {
         let tier = live_tier(1 << 20);
         let ticket = tier.ticket().unwrap();
         // A write's message arrives while the Redis read that returned the old value is in flight.
-        tier.invalidate("tenant:{t}:event:1");
+        tier.invalidate(["tenant:{t}:event:1"]);
         assert!(!tier.fill(ticket, "tenant:{t}:event:1".into(), Bytes::from_static(b"old")));
         assert_eq!(tier.get("tenant:{t}:event:1"), None);
         let ticket = tier.ticket().unwrap();
         assert!(tier.fill(ticket, "tenant:{t}:event:1".into(), Bytes::from_static(b"new")));
         assert_eq!(tier.get("tenant:{t}:event:1").as_deref(), Some(&b"new"[..]));
         // The message of a later write drops it.
-        tier.invalidate("tenant:{t}:event:1");
+        tier.invalidate(["tenant:{t}:event:1"]);
         assert_eq!(tier.get("tenant:{t}:event:1"), None);
     }
 
@@ -294,7 +297,7 @@ mod tests {
         assert!(tier.get("key-089").is_none());
         // Refills and invalidations leave no growing queue behind.
         for _ in 0..1000 {
-            tier.invalidate("key-099");
+            tier.invalidate(["key-099"]);
             let ticket = tier.ticket().unwrap();
             tier.fill(ticket, "key-099".into(), Bytes::from(vec![b'x'; 93]));
         }

@@ -89,6 +89,12 @@ async fn a_write_on_one_replica_reaches_the_local_tier_of_another() {
         b.send(Method::PATCH, &format!("/api/v1/events/{id}"), &token, Some(&json!({"name": "Mine"})), None).await;
     assert_eq!(renamed.status(), 200);
     assert_eq!(name_read(&b, &token, &id).await, "Mine");
+    // One invalidation of several keys is one announcement naming them all.
+    assert_eq!(fill(&b, &token, &id).await, "Mine");
+    assert!(local.get(&tenant_key(tenant, &key)).is_some());
+    a.state.cache.delete(tenant, &["venue:x:events", &key, "event:other"]).await;
+    let dropped = eventually(Duration::from_secs(1), || async { local.get(&tenant_key(tenant, &key)).is_none() }).await;
+    assert!(dropped, "b kept the second of three keys a invalidated together");
 
     // Tenant-scoped like Redis: another tenant's replica never sees it.
     let other = spawn_app_as(a.other_tenant().await, |_| {}).await;
