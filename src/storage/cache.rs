@@ -153,7 +153,7 @@ impl Cache {
         }
     }
 
-    /// The local tier, for tests and the admin page.
+    /// The local tier (for tests).
     pub fn local_tier(&self) -> Option<&LocalTier> {
         self.local.as_deref()
     }
