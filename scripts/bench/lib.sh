@@ -327,8 +327,8 @@ bench_hold_event() {
 # section's row, the hold's INSERT, the section read). It still runs on the section row, whose
 # counter columns are now the rollup, so it measures exactly the one-row ceiling the issue is
 # about. The striped twin is read from the query! macros of src/storage/capacity.rs, so it
-# follows the code: hold_target, take_and_hold (Pick::AnyFrom, a random first stripe) and
-# section.
+# follows the code: hold_target (which also reads the section's totals the answer is computed
+# from) and take_and_hold (Pick::AnyFrom, a random first stripe).
 bench_holds_run() {
   local port="$1" conns="$2" duration="$3" pg_port="$4" db="$5"; shift 5
   local clients=("$@") c
@@ -381,10 +381,9 @@ def stmt(pattern):
     if not m:
         sys.exit("bench: statement not found in storage/capacity.rs: " + pattern)
     return " ".join(m.group(1).split())
-target = stmt(r'fn hold_target\b.*?query!\(\s*"(.*?)"')
+target = stmt(r'fn hold_target\b.*?query!\(\s*r#"(.*?)"#')
 take = stmt(r'Pick::AnyFrom\(start\) => \{?\s*sqlx::query_as!\(\s*HoldOut,\s*r#"(.*?)"#')
-section = stmt(r'pub async fn section\(.*?query_as!\(\s*SectionOut,\s*r#"(.*?)"#')
-section = re.sub(r' as "([a-z_]+)[!?]?(: [^"]*)?"', r' as \1', section)
+target = re.sub(r' as "([a-z_]+)[!?]?(: [^"]*)?"', r' as \1', target)
 take = re.sub(r' as "([a-z_]+)[!?]?(: [^"]*)?"', r' as \1', take)
 # The holds' binds: one seat, no price, 15 minutes, no named seats, a random first stripe.
 binds = {"1": ":tenant", "2": ":section", "3": ":event", "4": "1", "5": "NULL::uuid", "6": "15",
@@ -395,7 +394,6 @@ print("BEGIN;")
 print("SELECT set_config('app.current_tenant_id', :tenant, true);")
 print(bind(target, {"1": ":tenant", "2": ":section"}) + ";")
 print(bind(take, binds) + ";")
-print(bind(section, {"1": ":tenant", "2": ":section"}) + ";")
 print("COMMIT;")
 PY
 }

@@ -245,6 +245,17 @@ pub struct SectionOut {
     pub version: i32,
 }
 
+impl SectionOut {
+    /// The section after a hold of `quantity` seats taken in one stripe update: the seats move
+    /// from available to reserved, and the stripe's change counts one more version.
+    pub fn after_hold(mut self, quantity: i32) -> Self {
+        self.available_capacity -= quantity;
+        self.reserved_capacity += quantity;
+        self.version += 1;
+        self
+    }
+}
+
 /// `{capacity}`, one section.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CapacityEnvelope {

@@ -416,7 +416,14 @@ async fn reserve_tx(
                 created_by: user_id,
             };
             let reservation = take_seats(tx, &hold, target.stripe_count, order).await?.ok_or_else(insufficient)?;
-            let capacity = store::section(tx, section).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?;
+            // An ordinary hold changed one stripe, by its own seats: the section read with the
+            // target, moved by them, is the answer, with no second read while the stripe stays
+            // locked. The serial order may have rebalanced stripes (more changes): read again.
+            let capacity = if order == Order::Striped {
+                target.section.after_hold(req.quantity)
+            } else {
+                store::section(tx, section).await?.ok_or_else(|| ApiError::not_found("Capacity section"))?
+            };
             let body = ReserveResult {
                 message: "Capacity reserved successfully".to_owned(),
                 locked_price: reservation.locked_price,

@@ -356,21 +356,69 @@ pub struct HoldTarget {
     pub maximum_purchase: Option<i32>,
     pub stripe_count: i16,
     pub is_active: bool,
+    /// The section as read with the target, before the hold: the hold's answer is this moved
+    /// by the hold itself ([`SectionOut::after_hold`]), so no second read is needed while the
+    /// hold keeps its stripe locked.
+    pub section: SectionOut,
+}
+
+/// The event's status and the section's stripe count beside the columns of [`SectionOut`].
+struct TargetRow {
+    status: String,
+    stripe_count: i16,
+    section: SectionOut,
 }
 
 pub async fn hold_target(tx: &mut TenantTx, section: Uuid) -> ApiResult<HoldTarget> {
     let tenant = *tx.tenant().as_uuid();
     let row = sqlx::query!(
-        "select e.status, c.event_id, c.minimum_purchase, c.maximum_purchase, c.stripe_count, c.is_active
+        r#"select e.status, c.stripe_count,
+                c.tenant_id, c.id, c.event_id, c.schedule_id, c.section_name, c.section_code, c.tier, c.total_capacity,
+                k.available as "available_capacity!", k.reserved as "reserved_capacity!", k.sold as "sold_count!",
+                c.buffer_capacity, c.row_config as "row_config: Json<Value>", c.seat_map as "seat_map: Json<Value>",
+                c.is_active, c.is_visible, c.minimum_purchase, c.maximum_purchase, c.created_at, c.updated_at,
+                c.deleted_at, (c.version + k.changes)::int4 as "version!"
            from event_capacity c
            join events e on e.tenant_id = c.tenant_id and e.id = c.event_id and e.deleted_at is null
+           cross join lateral (
+               select coalesce(sum(s.available), 0)::int4 as available, coalesce(sum(s.reserved), 0)::int4 as reserved,
+                      coalesce(sum(s.sold), 0)::int4 as sold, coalesce(sum(s.changes), 0)::int4 as changes
+                 from section_stripes s where s.tenant_id = $1 and s.tenant_id = c.tenant_id and s.capacity_id = c.id) k
           where c.tenant_id = $1 and c.id = $2 and c.deleted_at is null
-            for share of e for key share of c",
+            for share of e for key share of c"#,
         tenant,
         section,
     )
     .fetch_optional(tx.conn())
-    .await?;
+    .await?
+    .map(|r| TargetRow {
+        status: r.status,
+        stripe_count: r.stripe_count,
+        section: SectionOut {
+            tenant_id: r.tenant_id,
+            id: r.id,
+            event_id: r.event_id,
+            schedule_id: r.schedule_id,
+            section_name: r.section_name,
+            section_code: r.section_code,
+            tier: r.tier,
+            total_capacity: r.total_capacity,
+            available_capacity: r.available_capacity,
+            reserved_capacity: r.reserved_capacity,
+            sold_count: r.sold_count,
+            buffer_capacity: r.buffer_capacity,
+            row_config: r.row_config,
+            seat_map: r.seat_map,
+            is_active: r.is_active,
+            is_visible: r.is_visible,
+            minimum_purchase: r.minimum_purchase,
+            maximum_purchase: r.maximum_purchase,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            deleted_at: r.deleted_at,
+            version: r.version,
+        },
+    });
     let Some(row) = row else {
         // Which one is missing, for the right 404.
         let event_id = section_event(tx, section).await?;
@@ -379,13 +427,15 @@ pub async fn hold_target(tx: &mut TenantTx, section: Uuid) -> ApiResult<HoldTarg
     };
     let status =
         row.status.parse().map_err(|()| ApiError::internal(anyhow::anyhow!("unknown status {}", row.status)))?;
+    let section = row.section;
     Ok(HoldTarget {
-        event_id: row.event_id,
+        event_id: section.event_id,
         status,
-        minimum_purchase: row.minimum_purchase,
-        maximum_purchase: row.maximum_purchase,
+        minimum_purchase: section.minimum_purchase,
+        maximum_purchase: section.maximum_purchase,
         stripe_count: row.stripe_count,
-        is_active: row.is_active,
+        is_active: section.is_active,
+        section,
     })
 }
 

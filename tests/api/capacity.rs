@@ -568,3 +568,25 @@ async fn holds_on_a_striped_section_never_oversell_under_concurrent_holds_confir
     tx.commit().await.unwrap();
     assert_eq!((i64::from(row.0), i64::from(row.1), i64::from(row.2)), (available, reserved, sold));
 }
+
+/// A hold's answer carries the section as it is after the hold (ordinary holds compute it from
+/// the section read before taking the seats; holds of named seats read it again): the same as
+/// reading the section right after, counters and version alike.
+#[tokio::test]
+async fn a_holds_answer_shows_the_section_as_a_read_right_after_it_does() {
+    let app = spawn_app().await;
+    let token = app.token("admin");
+    let (_, section_id) = on_sale(&app, &token, 50).await;
+    for body in [json!({"quantity": 3}), json!({"quantity": 2, "seat_ids": ["A1", "A2"]}), json!({"quantity": 1})] {
+        let before = section(&app, &token, &section_id).await;
+        let response = hold(&app, &token, &section_id, body.clone()).await;
+        assert_eq!(response.status(), 201, "{body}");
+        let answered = response.json::<Value>().await.unwrap()["capacity"].clone();
+        assert_eq!(answered, section(&app, &token, &section_id).await, "{body}");
+        let q = body["quantity"].as_i64().unwrap();
+        let (available, reserved, ..) = counters(&before);
+        assert_eq!(counters(&answered).0, available - q);
+        assert_eq!(counters(&answered).1, reserved + q);
+        assert_eq!(answered["version"].as_i64(), before["version"].as_i64().map(|v| v + 1));
+    }
+}
