@@ -352,14 +352,14 @@ async fn reserve_tx(
                 return Ok((Creation::Replayed(stored), None));
             }
             let target = store::hold_target(tx, section).await?;
-            let (event_id, status) = (target.event_id, target.status);
+            let (event_id, status) = (target.section.event_id, target.status);
             if !status.allows_sales() {
                 return Err(ApiError::conflict(
                     "INVALID_EVENT_STATE",
                     format!("tickets are not on sale while the event is {status}"),
                 ));
             }
-            let bounds = (target.minimum_purchase, target.maximum_purchase);
+            let bounds = (target.section.minimum_purchase, target.section.maximum_purchase);
             if req.quantity < bounds.0 || bounds.1.is_some_and(|max| req.quantity > max) {
                 return Err(ApiError::unprocessable(vec![FieldError::new(
                     "quantity",
@@ -384,7 +384,7 @@ async fn reserve_tx(
             };
             let insufficient =
                 || ApiError::conflict("INSUFFICIENT_CAPACITY", "not enough seats are available in this section");
-            if !target.is_active {
+            if !target.section.is_active {
                 return Err(insufficient());
             }
             // Named seats: under the section's row lock, which every named-seat hold takes

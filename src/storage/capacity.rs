@@ -29,10 +29,10 @@ use crate::domain::capacity::{CapacityTotals, HoldOut, SectionOut};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::TenantTx;
 
-// The two reads below select the columns of [`SectionOut`], in table order. The counters are
-// the sums of the section's stripes, and `version` counts the section's own changes (its row)
-// plus every hold, confirm, release and expiry on its stripes (`changes`), as it did when each
-// of those updated the section's row.
+// The two reads below, and `hold_target`, select the columns of [`SectionOut`], in table order.
+// The counters are the sums of the section's stripes, and `version` counts the section's own
+// changes (its row) plus every hold, confirm, release and expiry on its stripes (`changes`), as
+// it did when each of those updated the section's row.
 
 pub async fn section(tx: &mut TenantTx, id: Uuid) -> ApiResult<Option<SectionOut>> {
     let tenant = *tx.tenant().as_uuid();
@@ -347,26 +347,15 @@ pub async fn seats_taken(tx: &mut TenantTx, section: Uuid, seats: &[String]) -> 
 /// parent event `for share` (a concurrent cancellation, which takes `for update`, waits for
 /// this transaction and then sees its hold) and the section `for key share` (the lock the
 /// hold's foreign key takes anyway; it makes a section changed while this statement waited
-/// for the event be read in its newest version).
+/// for the event be read in its newest version). The section (its event, purchase limits and
+/// whether it is active) is read with its stripes' totals, before the hold: the hold's answer is
+/// that section moved by the hold ([`SectionOut::after_hold`]), so no second read is needed
+/// while the hold keeps its stripe locked.
 #[derive(Debug, Clone)]
 pub struct HoldTarget {
-    pub event_id: Uuid,
     pub status: EventStatus,
-    pub minimum_purchase: i32,
-    pub maximum_purchase: Option<i32>,
     pub stripe_count: i16,
-    pub is_active: bool,
-    /// The section as read with the target, before the hold: the hold's answer is this moved
-    /// by the hold itself ([`SectionOut::after_hold`]), so no second read is needed while the
-    /// hold keeps its stripe locked.
     pub section: SectionOut,
-}
-
-/// The event's status and the section's stripe count beside the columns of [`SectionOut`].
-struct TargetRow {
-    status: String,
-    stripe_count: i16,
-    section: SectionOut,
 }
 
 pub async fn hold_target(tx: &mut TenantTx, section: Uuid) -> ApiResult<HoldTarget> {
@@ -390,9 +379,16 @@ pub async fn hold_target(tx: &mut TenantTx, section: Uuid) -> ApiResult<HoldTarg
         section,
     )
     .fetch_optional(tx.conn())
-    .await?
-    .map(|r| TargetRow {
-        status: r.status,
+    .await?;
+    let Some(r) = row else {
+        // Which one is missing, for the right 404.
+        let event_id = section_event(tx, section).await?;
+        parent_event(tx, event_id, RowLock::None).await?;
+        return Err(ApiError::not_found("Capacity section"));
+    };
+    let status = r.status.parse().map_err(|()| ApiError::internal(anyhow::anyhow!("unknown status {}", r.status)))?;
+    Ok(HoldTarget {
+        status,
         stripe_count: r.stripe_count,
         section: SectionOut {
             tenant_id: r.tenant_id,
@@ -418,24 +414,6 @@ pub async fn hold_target(tx: &mut TenantTx, section: Uuid) -> ApiResult<HoldTarg
             deleted_at: r.deleted_at,
             version: r.version,
         },
-    });
-    let Some(row) = row else {
-        // Which one is missing, for the right 404.
-        let event_id = section_event(tx, section).await?;
-        parent_event(tx, event_id, RowLock::None).await?;
-        return Err(ApiError::not_found("Capacity section"));
-    };
-    let status =
-        row.status.parse().map_err(|()| ApiError::internal(anyhow::anyhow!("unknown status {}", row.status)))?;
-    let section = row.section;
-    Ok(HoldTarget {
-        event_id: section.event_id,
-        status,
-        minimum_purchase: section.minimum_purchase,
-        maximum_purchase: section.maximum_purchase,
-        stripe_count: row.stripe_count,
-        is_active: section.is_active,
-        section,
     })
 }
 
